@@ -59,7 +59,13 @@ COMMANDS = {
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if args.command == 'run':
+            _err('run: unrecognized arguments: %s' % ' '.join(extra))
+            from zerocloud.sandbox.runner import EXIT_ERROR
+            return EXIT_ERROR
+        parser.error('unrecognized arguments: %s' % ' '.join(extra))
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

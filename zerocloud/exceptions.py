@@ -8,11 +8,11 @@ callers who only know Python's own exceptions still catch them::
 
     ZeroCloudError
      +-- ConfigError(ValueError)        bad filter or CLI configuration
-     +-- JobError(ValueError)           a job description is malformed; has .status
-     +-- ValidationError(ValueError)    a program was refused by the validator
+     +-- JobError(ValueError)           bad job description (.status)
+     +-- ValidationError(ValueError)    the validator refused a program
      +-- SandboxError                   the sandbox could not run a program
-          +-- LauncherNotFound          no usable zvm binary (and none could be built)
-          +-- ManifestError(ValueError) a node spec cannot be turned into a manifest
+          +-- LauncherNotFound          no usable zvm binary, none buildable
+          +-- ManifestError(ValueError) a run cannot become a manifest
 """
 
 __all__ = ['ZeroCloudError', 'ConfigError', 'JobError', 'ValidationError',

@@ -29,12 +29,16 @@ TEXT_SEGMENT = '0x7e0000000000'
 CFLAGS = [
     '-std=gnu11', '-O2', '-g0',
     '-Wall', '-Wextra', '-Werror', '-Wshadow', '-Wformat=2',
-    '-Wmissing-prototypes', '-Wstrict-prototypes', '-Wno-unused-parameter',
+    '-Wmissing-prototypes', '-Wstrict-prototypes',
     '-ffreestanding', '-fno-builtin', '-fno-stack-protector',
     '-fno-asynchronous-unwind-tables', '-fno-unwind-tables',
-    '-fno-pie', '-fcf-protection=none', '-fno-strict-aliasing',
+    '-fpie', '-fvisibility=hidden', '-fcf-protection=none',
+    '-fno-strict-aliasing',
     '-ffunction-sections', '-fdata-sections',
     '-mgeneral-regs-only',
+    # Keep gcc from turning the byte loops of memcpy/memset into calls to
+    # themselves.
+    '-fno-tree-loop-distribute-patterns',
 ]
 LDFLAGS = [
     '-nostdlib', '-static', '-no-pie',

@@ -1,0 +1,263 @@
+/*
+ * Copyright (c) 2026 zerocloud developers
+ * Licensed under the Apache License, Version 2.0
+ *
+ * manifest.c -- parse the manifest into `struct manifest` (data first, then
+ * act).  The format is line-based text written by zerocloud/sandbox/manifest.py:
+ *
+ *   zvm-manifest 1                    first line, always
+ *   program FD                        the ELF, opened read-only by the caller
+ *   report FD                         where the JSON report goes
+ *   arg TEXT                          argv[0], argv[1], ... (percent-encoded)
+ *   env TEXT                          "K=V" (percent-encoded)
+ *   channel PATH r|w FD LIMIT         a guest device; LIMIT bytes, 0 = none
+ *   seed N | memory N | cpu N | timeout_ms N | max_output N | clock N
+ *
+ * Numbers are decimal.  Unknown keys and duplicates of single-valued keys
+ * are errors: a manifest is generated, so anything unexpected is a bug.
+ */
+#include "zvm.h"
+
+struct manifest M;
+
+static int fail(char *err, size_t cap, int line, const char *what)
+{
+    struct sbuf b;
+    sb_init(&b, err, cap);
+    sb_printf(&b, "manifest line %d: %s", line, what);
+    return -1;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        if (v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_fd(const char *s, int *out)
+{
+    uint64_t v;
+    if (parse_u64(s, &v) || v > 65535)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode %XX in place; a NUL byte is refused (it cannot live in argv). */
+static int pct_decode(char *s)
+{
+    char *w = s;
+    for (; *s; s++) {
+        if (*s == '%') {
+            int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            *w++ = (char)(hi << 4 | lo);
+            s += 2;
+        } else {
+            *w++ = *s;
+        }
+    }
+    *w = 0;
+    return 0;
+}
+
+/* Guest device paths: /dev/stdin.../dev/output, /dev/in/NAME, /dev/out/NAME
+ * with NAME in [A-Za-z0-9_.-]+, not "." or "..". */
+static int valid_channel_path(const char *p, int mode)
+{
+    static const char *const fixed_r[] = {"/dev/stdin", "/dev/input", 0};
+    static const char *const fixed_w[] = {"/dev/stdout", "/dev/stderr",
+                                          "/dev/output", 0};
+    const char *const *f = mode == CH_READ ? fixed_r : fixed_w;
+    const char *name;
+    for (; *f; f++)
+        if (streq(p, *f))
+            return 1;
+    if (mode == CH_READ && startswith(p, "/dev/in/"))
+        name = p + 8;
+    else if (mode == CH_WRITE && startswith(p, "/dev/out/"))
+        name = p + 9;
+    else
+        return 0;
+    if (!*name || streq(name, ".") || streq(name, ".."))
+        return 0;
+    for (; *name; name++) {
+        char c = *name;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Split a line into at most n space-separated words; returns the count. */
+static int split(char *line, char **words, int n)
+{
+    int k = 0;
+    while (*line && k < n) {
+        while (*line == ' ')
+            *line++ = 0;
+        if (!*line)
+            break;
+        words[k++] = line;
+        while (*line && *line != ' ')
+            line++;
+    }
+    while (*line == ' ')
+        *line++ = 0;
+    return *line ? -1 : k;
+}
+
+int manifest_parse(char *text, size_t len, char *err, size_t errcap)
+{
+    enum { S_PROGRAM, S_REPORT, S_SEED, S_MEMORY, S_CPU, S_TIMEOUT,
+           S_MAXOUT, S_CLOCK, S_N };
+    static const char *const single[S_N] = {
+        "program", "report", "seed", "memory", "cpu", "timeout_ms",
+        "max_output", "clock"};
+    int seen[S_N] = {0};
+    int lineno = 0;
+    char *p = text, *end = text + len;
+
+    memset(&M, 0, sizeof(M));
+    M.program_fd = M.report_fd = -1;
+    M.memory = 256UL << 20;
+    M.clock = 1577836800;   /* 2020-01-01T00:00:00Z */
+
+    while (p < end) {
+        char *nl = p, *w[6];
+        int nw, i;
+        while (nl < end && *nl != '\n')
+            nl++;
+        if (nl == end)
+            return fail(err, errcap, lineno + 1, "missing final newline");
+        *nl = 0;
+        lineno++;
+        for (char *q = p; q < nl; q++)
+            if ((unsigned char)*q < 0x20 || *q == 0x7f)
+                return fail(err, errcap, lineno, "control character");
+        nw = split(p, w, 6);
+        p = nl + 1;
+        if (nw < 0)
+            return fail(err, errcap, lineno, "too many words");
+        if (lineno == 1) {
+            if (nw != 2 || !streq(w[0], "zvm-manifest") || !streq(w[1], "1"))
+                return fail(err, errcap, lineno,
+                            "expected 'zvm-manifest 1' (version mismatch?)");
+            continue;
+        }
+        if (nw == 0)
+            continue;
+        if (streq(w[0], "arg") || streq(w[0], "env")) {
+            int is_arg = w[0][0] == 'a';
+            char *v = nw == 2 ? w[1] : (char *)"";
+            if (nw > 2)
+                return fail(err, errcap, lineno, "arg/env takes one word");
+            if (pct_decode(v))
+                return fail(err, errcap, lineno, "bad percent-encoding");
+            if (is_arg) {
+                if (M.argc >= ZVM_MAX_ARGS)
+                    return fail(err, errcap, lineno, "too many args");
+                M.argv[M.argc++] = v;
+            } else {
+                if (M.envc >= ZVM_MAX_ENV)
+                    return fail(err, errcap, lineno, "too many env entries");
+                M.envp[M.envc++] = v;
+            }
+            continue;
+        }
+        if (streq(w[0], "channel")) {
+            struct channel *c;
+            if (nw != 5)
+                return fail(err, errcap, lineno,
+                            "channel takes PATH MODE FD LIMIT");
+            if (M.nchannels >= ZVM_MAX_CHANNELS)
+                return fail(err, errcap, lineno, "too many channels");
+            c = &M.ch[M.nchannels];
+            if (streq(w[2], "r"))
+                c->mode = CH_READ;
+            else if (streq(w[2], "w"))
+                c->mode = CH_WRITE;
+            else
+                return fail(err, errcap, lineno, "channel mode must be r or w");
+            if (strlen(w[1]) >= ZVM_MAX_PATH || !valid_channel_path(w[1], c->mode))
+                return fail(err, errcap, lineno, "bad channel path for its mode");
+            for (i = 0; i < M.nchannels; i++)
+                if (streq(M.ch[i].path, w[1]))
+                    return fail(err, errcap, lineno, "duplicate channel");
+            memcpy(c->path, w[1], strlen(w[1]) + 1);
+            if (parse_fd(w[3], &c->host_fd))
+                return fail(err, errcap, lineno, "bad channel fd");
+            if (parse_u64(w[4], &c->limit))
+                return fail(err, errcap, lineno, "bad channel limit");
+            M.nchannels++;
+            continue;
+        }
+        for (i = 0; i < S_N; i++)
+            if (streq(w[0], single[i]))
+                break;
+        if (i == S_N)
+            return fail(err, errcap, lineno, "unknown key");
+        if (nw != 2)
+            return fail(err, errcap, lineno, "key takes one value");
+        if (seen[i]++)
+            return fail(err, errcap, lineno, "duplicate key");
+        {
+            uint64_t v;
+            if (parse_u64(w[1], &v))
+                return fail(err, errcap, lineno, "bad number");
+            switch (i) {
+            case S_PROGRAM:
+            case S_REPORT:
+                if (v > 65535)
+                    return fail(err, errcap, lineno, "bad fd");
+                if (i == S_PROGRAM)
+                    M.program_fd = (int)v;
+                else
+                    M.report_fd = (int)v;
+                break;
+            case S_SEED: M.seed = v; break;
+            case S_MEMORY: M.memory = v; break;
+            case S_CPU: M.cpu_seconds = v; break;
+            case S_TIMEOUT: M.timeout_ms = v; break;
+            case S_MAXOUT: M.max_output = v; break;
+            case S_CLOCK: M.clock = v; break;
+            }
+        }
+    }
+    if (lineno == 0)
+        return fail(err, errcap, 1, "empty manifest");
+    if (!seen[S_PROGRAM])
+        return fail(err, errcap, lineno, "no program");
+    if (!seen[S_REPORT])
+        return fail(err, errcap, lineno, "no report fd");
+    if (M.argc == 0)
+        return fail(err, errcap, lineno, "no argv[0]");
+    if (M.memory < ZVM_STACK_SIZE + (1UL << 20))
+        return fail(err, errcap, lineno, "memory limit below 9 MiB");
+    if (M.memory > (1UL << 40))
+        return fail(err, errcap, lineno, "memory limit above 1 TiB");
+    return 0;
+}
