@@ -36,11 +36,17 @@ from typing import Optional, Tuple, Union
 
 from zerocloud.config import JobLimits
 from zerocloud.exceptions import JobError
+from zerocloud.paths import (NAME_RE, SWIFT_NAME_LIMITS, AnyPath, ImagePath,
+                             SwiftPath, ZvmPath, check_text, parse_path,
+                             quote)
 
+# The path types and helpers are re-exported: zerocloud.job is where users
+# of the job model look for them.
 __all__ = ['READABLE_DEVICES', 'WRITABLE_DEVICES', 'RESPONSE_DEVICES',
-           'PIPE_TARGET_DEVICES', 'SwiftPath', 'ImagePath', 'ZvmPath',
-           'Exec', 'Device', 'Group', 'Job', 'parse_job', 'parse_job_data',
-           'parse_path', 'quote', 'SWIFT_NAME_LIMITS']
+           'PIPE_TARGET_DEVICES', 'MAX_NAME_LENGTH', 'Exec', 'Device',
+           'Group', 'Job', 'parse_job', 'parse_job_data',
+           'SwiftPath', 'ImagePath', 'ZvmPath', 'parse_path', 'quote',
+           'SWIFT_NAME_LIMITS']
 
 #: Devices a program reads.
 READABLE_DEVICES = ('stdin', 'input', 'image')
@@ -54,13 +60,9 @@ PIPE_TARGET_DEVICES = ('stdin', 'input')
 
 #: Longest group name; node names add ``-N`` to it.
 MAX_NAME_LENGTH = 128
-#: Longest account, container and object names Swift accepts (bytes).
-SWIFT_NAME_LIMITS = {'account': 256, 'container': 256, 'object': 1024}
 
-_NAME_RE = re.compile(r'^[A-Za-z0-9_.-]+$')
 _ENV_KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 _META_KEY_RE = re.compile(r'^[A-Za-z0-9_-]+$')
-_BAD_CHARS_RE = re.compile('[\x00-\x1f\x7f-\x9f\ud800-\udfff]')
 _DEVICE_MODES = ('file', 'char', 'pipe', 'block')
 
 _GROUP_KEYS = frozenset(['name', 'exec', 'devices', 'file_list', 'count',
@@ -69,134 +71,6 @@ _EXEC_KEYS = frozenset(['path', 'args', 'env', 'name'])
 _DEVICE_KEYS = frozenset(['name', 'device', 'path', 'content_type', 'meta',
                           'min_size', 'mode'])
 _MISPLACED = {'args': 'belongs in "exec"', 'env': 'belongs in "exec"'}
-
-
-def quote(text, limit=80):
-    """Quote user text for an error message: JSON string syntax (control
-    characters escaped), cut after ``limit`` characters."""
-    text = str(text)
-    if len(text) > limit:
-        text = text[:limit] + '...'
-    return json.dumps(text)
-
-
-# --- paths ----------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class SwiftPath:
-    """``swift://ACCOUNT/CONTAINER/OBJECT``; ``*`` may appear in the
-    container and the object (never in the account)."""
-
-    account: str
-    container: str
-    obj: str
-
-    @property
-    def url(self):
-        return 'swift://%s/%s/%s' % (self.account, self.container, self.obj)
-
-    @property
-    def wildcards(self):
-        """How many ``*`` the path holds."""
-        return self.container.count('*') + self.obj.count('*')
-
-    def __str__(self):
-        return self.url
-
-
-@dataclasses.dataclass(frozen=True)
-class ImagePath:
-    """``file://IMAGE:PATH``: a file inside a read-only image."""
-
-    image: str
-    path: str
-
-    @property
-    def url(self):
-        return 'file://%s:%s' % (self.image, self.path)
-
-    def __str__(self):
-        return self.url
-
-
-@dataclasses.dataclass(frozen=True)
-class ZvmPath:
-    """``zvm://GROUP:DEVICE``: pipe into a readable device of another
-    group's node(s)."""
-
-    node: str
-    device: str
-
-    @property
-    def url(self):
-        return 'zvm://%s:%s' % (self.node, self.device)
-
-    def __str__(self):
-        return self.url
-
-
-AnyPath = Union[SwiftPath, ImagePath, ZvmPath]
-
-
-def _check_text(value, where, allow_empty=False):
-    if not isinstance(value, str):
-        raise JobError('%s must be a string' % where)
-    if not allow_empty and not value:
-        raise JobError('%s must not be empty' % where)
-    if _BAD_CHARS_RE.search(value):
-        raise JobError('%s must not contain control characters' % where)
-    return value
-
-
-def _parse_swift(rest, account, where):
-    parts = rest.split('/', 2)
-    if len(parts) != 3 or not all(parts):
-        raise JobError('%s must be swift://account/container/object' % where)
-    acct, container, obj = parts
-    if acct in ('~', '.'):
-        acct = account
-    elif '*' in acct:
-        raise JobError('%s: wildcards are not allowed in the account'
-                       % where)
-    for label, value in (('account', acct), ('container', container),
-                         ('object', obj)):
-        if len(value.encode('utf-8')) > SWIFT_NAME_LIMITS[label]:
-            raise JobError('%s: %s name longer than %d bytes'
-                           % (where, label, SWIFT_NAME_LIMITS[label]))
-    return SwiftPath(acct, container, obj)
-
-
-def parse_path(text, account, where='path'):
-    """Parse one path of a job.
-
-    ``~`` or ``.`` as the account of a ``swift://`` path is replaced by
-    ``account`` (the caller's).
-
-    :returns: a :class:`SwiftPath`, :class:`ImagePath` or :class:`ZvmPath`.
-    :raises JobError: (400) prefixed with ``where``.
-    """
-    _check_text(text, where)
-    scheme, sep, rest = text.partition('://')
-    if not sep:
-        raise JobError('%s must be swift://account/container/object, '
-                       'not %s' % (where, quote(text)))
-    if scheme == 'swift':
-        return _parse_swift(rest, account, where)
-    if scheme in ('file', 'zvm'):
-        first, colon, second = rest.partition(':')
-        if not colon or not first or not second:
-            shape = ('file://IMAGE:PATH' if scheme == 'file'
-                     else 'zvm://GROUP:DEVICE')
-            raise JobError('%s must be %s' % (where, shape))
-        if not _NAME_RE.match(first):
-            raise JobError('%s: bad name %s' % (where, quote(first)))
-        if scheme == 'file':
-            return ImagePath(first, second)
-        if not _NAME_RE.match(second):
-            raise JobError('%s: bad device name %s' % (where, quote(second)))
-        return ZvmPath(first, second)
-    raise JobError('%s: unknown scheme %s (use swift://, file:// or zvm://)'
-                   % (where, quote(scheme)))
 
 
 # --- the model ------------------------------------------------------------
@@ -336,7 +210,7 @@ def parse_job_data(data, account, limits=None):
     :raises JobError: (400) naming the group and field at fault.
     """
     limits = limits or JobLimits()
-    _check_text(account, 'account')
+    check_text(account, 'account')
     if not isinstance(data, list):
         raise JobError('job description must be a JSON array of groups')
     if not data:
@@ -359,8 +233,8 @@ def parse_job_data(data, account, limits=None):
 
 
 def _parse_name(value, where):
-    _check_text(value, where)
-    if len(value) > MAX_NAME_LENGTH or not _NAME_RE.match(value) \
+    check_text(value, where)
+    if len(value) > MAX_NAME_LENGTH or not NAME_RE.match(value) \
             or not value.strip('.'):
         raise JobError('%s must be 1 to %d of A-Z a-z 0-9 _ . - (not only '
                        'dots), not %s'
@@ -413,7 +287,7 @@ def _parse_group(item, index, account, limits):
         raise JobError('%s: connect must be a list of group names' % where)
     named = set()
     for target in connect:
-        _check_text(target, '%s: connect' % where)
+        check_text(target, '%s: connect' % where)
         if target in named:
             raise JobError('%s: connect names %s twice'
                            % (where, quote(target)))
@@ -421,7 +295,7 @@ def _parse_group(item, index, account, limits):
 
     attach = item.get('attach')
     if attach is not None:
-        _check_text(attach, '%s: attach' % where)
+        check_text(attach, '%s: attach' % where)
         if attach == 'default':
             attach = None
 
@@ -430,8 +304,8 @@ def _parse_group(item, index, account, limits):
         raise JobError('%s: replicate is reserved; only 1 is supported'
                        % where)
     if 'location' in item:
-        _check_text(item['location'], '%s: location' % where,
-                    allow_empty=True)
+        check_text(item['location'], '%s: location' % where,
+                   allow_empty=True)
 
     group = Group(name, exe, tuple(devices), count, tuple(connect), attach)
     _check_group(group, where)
@@ -456,14 +330,14 @@ def _parse_exec(raw, where, account):
 
     args = raw.get('args', '')
     if isinstance(args, str):
-        _check_text(args, '%s: exec: args' % where, allow_empty=True)
+        check_text(args, '%s: exec: args' % where, allow_empty=True)
         try:
             args = shlex.split(args)
         except ValueError as err:
             raise JobError('%s: exec: args: %s' % (where, err)) from None
     elif isinstance(args, list):
         for arg in args:
-            _check_text(arg, '%s: exec: args' % where, allow_empty=True)
+            check_text(arg, '%s: exec: args' % where, allow_empty=True)
     else:
         raise JobError('%s: exec: args must be a string' % where)
 
@@ -475,12 +349,12 @@ def _parse_exec(raw, where, account):
         if not _ENV_KEY_RE.match(key):
             raise JobError('%s: exec: env: bad variable name %s'
                            % (where, quote(key)))
-        _check_text(value, '%s: exec: env: %s' % (where, key),
-                    allow_empty=True)
+        check_text(value, '%s: exec: env: %s' % (where, key),
+                   allow_empty=True)
 
     name = raw.get('name')
     if name is not None:
-        _check_text(name, '%s: exec: name' % where)
+        check_text(name, '%s: exec: name' % where)
     return Exec(path, tuple(args), tuple(env.items()), name)
 
 
@@ -493,7 +367,7 @@ def _parse_device(raw, where, group_where, account, limits):
     name = raw.get('name', raw.get('device'))
     if name is None:
         raise JobError('%s: name is required' % where)
-    _check_text(name, '%s: name' % where)
+    check_text(name, '%s: name' % where)
     images = limits.system_images
     known = READABLE_DEVICES + WRITABLE_DEVICES + tuple(images)
     if name not in known:
@@ -528,14 +402,14 @@ def _parse_device(raw, where, group_where, account, limits):
                        % (where, extras[0]))
     content_type = raw.get('content_type')
     if content_type is not None:
-        _check_text(content_type, '%s: content_type' % where)
+        check_text(content_type, '%s: content_type' % where)
     meta = raw.get('meta', {})
     if not isinstance(meta, dict):
         raise JobError('%s: meta must be a JSON object of strings' % where)
     for key, value in meta.items():
         if not _META_KEY_RE.match(key):
             raise JobError('%s: meta: bad key %s' % (where, quote(key)))
-        _check_text(value, '%s: meta: %s' % (where, key), allow_empty=True)
+        check_text(value, '%s: meta: %s' % (where, key), allow_empty=True)
     min_size = raw.get('min_size', 0)
     if not isinstance(min_size, int) or isinstance(min_size, bool) \
             or min_size < 0:
