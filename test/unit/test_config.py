@@ -69,6 +69,10 @@ def test_config_error_is_value_error():
         JobLimits.from_conf({'max_nodes': 'x'})
 
 
-def test_docstring_documents_every_option():
+def test_docstring_documents_every_option_with_its_default():
+    limits = JobLimits()
     for field in dataclasses.fields(JobLimits):
-        assert '# %s = ' % field.name in config.__doc__
+        value = getattr(limits, field.name)
+        if isinstance(value, tuple):
+            value = ' '.join(value)
+        assert '# %s = %s\n' % (field.name, value) in config.__doc__

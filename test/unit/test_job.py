@@ -10,6 +10,7 @@ from zerocloud.config import JobLimits
 from zerocloud.exceptions import JobError
 from zerocloud.job import (Device, ImagePath, Job, SwiftPath, ZvmPath,
                            parse_job, parse_job_data, parse_path)
+from zerocloud.middleware.planner import dict_lister, expand
 
 ACCOUNT = 'AUTH_me'
 
@@ -556,6 +557,9 @@ JOBLIKE = st.recursive(
     max_leaves=40)
 
 
+LISTING = {ACCOUNT: ['c', 'o'], 'c': ['o', 'p', 'x/'], 'o': ['a.x']}
+
+
 def _parse_or_job_error(value):
     start = time.monotonic()
     try:
@@ -565,6 +569,13 @@ def _parse_or_job_error(value):
         assert str(err)
     else:
         assert isinstance(result, Job)
+        # What parses also plans, or fails as a JobError.
+        try:
+            plan = expand(result, dict_lister(LISTING))
+        except JobError as err:
+            assert err.status == 400
+        else:
+            assert len({n.name for n in plan.nodes}) == len(plan.nodes)
     assert time.monotonic() - start < 1.0
 
 
@@ -579,6 +590,34 @@ def test_any_json_value_gives_job_or_job_error(value):
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(JOBLIKE, min_size=1, max_size=4))
 def test_job_shaped_values_give_job_or_job_error(value):
+    _parse_or_job_error(value)
+
+
+DEVICE_NAMES = st.sampled_from(['stdin', 'stdout', 'stderr', 'input',
+                                'output', 'image', 'python'])
+PATHS = st.sampled_from(['swift://~/c/o', 'swift://~/c/*', 'swift://~/*/o',
+                         'swift://~/o/*.x', 'swift://~/o/x*', 'swift://~/c/p',
+                         'swift://~/*/*', 'zvm://a:stdin', 'zvm://b:stdin',
+                         'zvm://c:input', 'zvm://c:stdin'])
+DEVICE = st.fixed_dictionaries({'name': DEVICE_NAMES}, optional={
+    'path': PATHS, 'content_type': st.just('text/plain')})
+GROUP = st.fixed_dictionaries(
+    {'name': st.sampled_from(['a', 'b', 'c', 'a-1']),
+     'exec': st.fixed_dictionaries({'path': st.sampled_from(
+         ['swift://~/e/p', 'file://python:/bin/p', 'file://image:p'])},
+         optional={'args': WORDS, 'name': st.just('n')})},
+    optional={'devices': st.lists(DEVICE, max_size=4,
+                                  unique_by=lambda d: d['name']),
+              'count': st.integers(1, 3),
+              'connect': st.lists(st.sampled_from(['a', 'b', 'c']),
+                                  max_size=3, unique=True),
+              'attach': DEVICE_NAMES})
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(GROUP, min_size=1, max_size=3))
+def test_nearly_valid_jobs_give_job_or_job_error(value):
     _parse_or_job_error(value)
 
 

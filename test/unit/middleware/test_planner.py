@@ -502,3 +502,50 @@ def test_n_matches_make_n_unique_nodes(objects):
     assert len(set(result.outputs)) == len(result.outputs) == \
         len(objects) + 3
     assert [n.attach.obj for n in nodes] == objects
+
+
+def test_count_over_the_nodes_left():
+    msg = plan_error(group('a', devices=[
+        {'name': 'stdin', 'path': 'swift://~/d/*'}]), group('b', count=3),
+        listing={'d': ['1', '2']}, limits=JobLimits(max_nodes=4))
+    assert msg == 'group "b": count 3 is more than the 2 nodes left under ' \
+        'the limit of 4'
+
+
+def test_zerocloud_map_reduce_example():
+    # ZeroCloud's own map-reduce example (doc/Servlets.md), as users have
+    # it: mappers mesh with each other and feed 5 reducers, which feed one
+    # manager.
+    job = [
+        {'name': 'mapper',
+         'exec': {'path': 'swift://my_account/exec/maper.nexe'},
+         'devices': [
+             {'name': 'stdin', 'path': 'swift://my_account/data/binary*.data'},
+             {'name': 'stderr'}],
+         'connect': ['mapper', 'reducer']},
+        {'name': 'reducer',
+         'exec': {'path': 'swift://my_account/exec/reducer.nexe'},
+         'connect': ['manager'], 'count': 5},
+        {'name': 'manager',
+         'exec': {'path': 'swift://my_account/exec/manager.nexe'},
+         'devices': [
+             {'name': 'stdout',
+              'path': 'swift://my_account/data/mapred_result.data'},
+             {'name': 'stderr'}]}]
+    listing = {'my_account/data': ['binary%d.data' % i for i in range(10)]}
+    result = plan(*job, listing=listing)
+    assert len(result.nodes) == 10 + 5 + 1
+    mapper = result.node('mapper-4')
+    outs = [c.alias for c in mapper.channels if c.direction == 'w'
+            and c.kind == 'pipe']
+    ins = [c.alias for c in mapper.channels if c.direction == 'r'
+           and c.kind == 'pipe']
+    assert len(outs) == 9 + 5 and '/dev/out/mapper-4' not in outs
+    assert '/dev/out/reducer-5' in outs
+    assert len(ins) == 9
+    assert [c.alias for c in result.node('reducer-1').channels
+            if c.direction == 'w'] == ['/dev/out/manager']
+    manager = result.node('manager')
+    assert len([c for c in manager.channels if c.kind == 'pipe']) == 5
+    assert manager.outputs == (SwiftPath('my_account', 'data',
+                                         'mapred_result.data'),)
