@@ -35,7 +35,7 @@ __all__ = ['DEFAULT_MAX_JOB_BYTES', 'DEFAULT_MAX_NODES',
 
 # --- helpers shared by every section --------------------------------------
 
-_NAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]*$')
+_NAME_RE = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.-]*')
 
 
 def positive_int(conf, key, default):
@@ -80,7 +80,7 @@ def name_list(conf, key, default):
         raise ConfigError('%s must be a list of names, not %r'
                           % (key, value))
     for name in names:
-        if not isinstance(name, str) or not _NAME_RE.match(name):
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise ConfigError('%s: bad name %r' % (key, name))
     return tuple(dict.fromkeys(names))
 
@@ -127,7 +127,7 @@ class JobLimits:
             raise ConfigError('system_images must be a tuple of names, not %r'
                               % (images,))
         for name in images:
-            if not isinstance(name, str) or not _NAME_RE.match(name):
+            if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
                 raise ConfigError('system_images: bad name %r' % (name,))
             if name in RESERVED_DEVICE_NAMES:
                 raise ConfigError('system_images: %r is a standard device '

@@ -61,8 +61,8 @@ PIPE_TARGET_DEVICES = ('stdin', 'input')
 #: Longest group name; node names add ``-N`` to it.
 MAX_NAME_LENGTH = 128
 
-_ENV_KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
-_META_KEY_RE = re.compile(r'^[A-Za-z0-9_-]+$')
+_ENV_KEY_RE = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
+_META_KEY_RE = re.compile(r'[A-Za-z0-9_-]+')
 _DEVICE_MODES = ('file', 'char', 'pipe', 'block')
 
 _GROUP_KEYS = frozenset(['name', 'exec', 'devices', 'file_list', 'count',
@@ -234,7 +234,7 @@ def parse_job_data(data, account, limits=None):
 
 def _parse_name(value, where):
     check_text(value, where)
-    if len(value) > MAX_NAME_LENGTH or not NAME_RE.match(value) \
+    if len(value) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(value) \
             or not value.strip('.'):
         raise JobError('%s must be 1 to %d of A-Z a-z 0-9 _ . - (not only '
                        'dots), not %s'
@@ -346,7 +346,7 @@ def _parse_exec(raw, where, account):
         raise JobError('%s: exec: env must be a JSON object of strings'
                        % where)
     for key, value in env.items():
-        if not _ENV_KEY_RE.match(key):
+        if not _ENV_KEY_RE.fullmatch(key):
             raise JobError('%s: exec: env: bad variable name %s'
                            % (where, quote(key)))
         check_text(value, '%s: exec: env: %s' % (where, key),
@@ -407,7 +407,7 @@ def _parse_device(raw, where, group_where, account, limits):
     if not isinstance(meta, dict):
         raise JobError('%s: meta must be a JSON object of strings' % where)
     for key, value in meta.items():
-        if not _META_KEY_RE.match(key):
+        if not _META_KEY_RE.fullmatch(key):
             raise JobError('%s: meta: bad key %s' % (where, quote(key)))
         check_text(value, '%s: meta: %s' % (where, key), allow_empty=True)
     min_size = raw.get('min_size', 0)

@@ -25,7 +25,7 @@ __all__ = ['SwiftPath', 'ImagePath', 'ZvmPath', 'AnyPath', 'parse_path',
 #: Longest account, container and object names Swift accepts (bytes).
 SWIFT_NAME_LIMITS = {'account': 256, 'container': 256, 'object': 1024}
 #: Names of groups, images and devices.
-NAME_RE = re.compile(r'^[A-Za-z0-9_.-]+$')
+NAME_RE = re.compile(r'[A-Za-z0-9_.-]+')
 _BAD_CHARS_RE = re.compile('[\x00-\x1f\x7f-\x9f\ud800-\udfff]')
 
 
@@ -146,11 +146,11 @@ def parse_path(text, account, where='path'):
             shape = ('file://IMAGE:PATH' if scheme == 'file'
                      else 'zvm://GROUP:DEVICE')
             raise JobError('%s must be %s' % (where, shape))
-        if not NAME_RE.match(first):
+        if not NAME_RE.fullmatch(first):
             raise JobError('%s: bad name %s' % (where, quote(first)))
         if scheme == 'file':
             return ImagePath(first, second)
-        if not NAME_RE.match(second):
+        if not NAME_RE.fullmatch(second):
             raise JobError('%s: bad device name %s' % (where, quote(second)))
         return ZvmPath(first, second)
     raise JobError('%s: unknown scheme %s (use swift://, file:// or zvm://)'

@@ -55,6 +55,8 @@ def test_direct_construction_is_checked():
     with pytest.raises(ConfigError):
         JobLimits(max_nodes=0)
     with pytest.raises(ConfigError):
+        JobLimits(system_images=('python\n',))
+    with pytest.raises(ConfigError):
         JobLimits(system_images='python')
     assert JobLimits(system_images=['lua']).system_images == ('lua',)
 

@@ -314,6 +314,18 @@ def test_control_characters_rejected(item):
     assert '\n' not in msg and '\x00' not in msg
 
 
+@pytest.mark.parametrize('item, fragment', [
+    (group('g', exec={'path': 'swift://~/c/o', 'env': {'A\n': 'x'}}),
+     'bad variable name "A\\n"'),
+    (group('g', devices=[{'name': 'stdout', 'path': 'swift://~/c/o',
+                          'meta': {'k\n': 'v'}}]), 'bad key "k\\n"'),
+    (group('g', exe='file://python\n:/x'), 'control characters'),
+])
+def test_trailing_newline_in_keys_rejected(item, fragment):
+    msg = error(item)
+    assert fragment in msg and '\n' not in msg
+
+
 def test_control_character_in_name_is_quoted():
     msg = error(group('a\nb'))
     assert msg.startswith('group #1: name') and '\n' not in msg
