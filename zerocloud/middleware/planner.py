@@ -237,8 +237,21 @@ def expand(job, lister=None, limits=None):
         name used twice, an output object written twice, unpairable pipes.
     """
     limits = limits or JobLimits()
+    per_group = _expand_groups(job, lister, limits)
+    names = {group.name: [i[0] for i in instances]
+             for group, instances in per_group}
+    pipes = wire(job, names, limits.max_channels)
+    nodes = tuple(_make_node(group, instance, pipes.get(instance[0], ()))
+                  for group, instances in per_group
+                  for instance in instances)
+    _check_channels(nodes, limits)
+    _check_outputs(nodes)
+    return Plan(job.account, nodes)
+
+
+def _expand_groups(job, lister, limits):
+    """[(group, instances)]: every group's nodes, names checked unique."""
     per_group = []
-    names = {}
     taken = {}
     total = 0
     for group in job.groups:
@@ -251,44 +264,45 @@ def expand(job, lister=None, limits=None):
                                'group %s' % (quote(group.name), quote(name),
                                              quote(taken[name])))
             taken[name] = group.name
-        names[group.name] = [i[0] for i in instances]
         per_group.append((group, instances))
-    if total > limits.max_nodes:
-        raise JobError('job has %d nodes, more than the limit of %d'
-                       % (total, limits.max_nodes))
-    pipes = wire(job, names, limits.max_channels)
+    return per_group
 
-    nodes = []
+
+def _make_node(group, instance, pipes):
+    name, index, matched, caught = instance
+    channels = [c for c in (
+        _device_channels(group, dev, name, matched, caught)
+        for dev in group.devices) if c is not None]
+    channels.extend(_implicit_image(group, channels))
+    channels.extend(pipes)
+    channels.sort(key=_channel_rank)
+    exe = group.exec
+    return PlanNode(
+        name=name, group=group.name, index=index, exec=exe.path,
+        argv=(exe.name or name,) + exe.args, env=exe.env,
+        channels=tuple(channels), attach=_attach(group, channels),
+        outputs=tuple(c.path for c in channels
+                      if c.kind == 'object' and c.direction == 'w'))
+
+
+def _check_channels(nodes, limits):
+    total = sum(len(n.channels) for n in nodes)
+    if total > limits.max_channels:
+        raise JobError('job has %d channels, more than the limit of %d'
+                       % (total, limits.max_channels))
+
+
+def _check_outputs(nodes):
+    """Two nodes never write the same object."""
     writers = {}
-    channel_total = 0
-    for group, instances in per_group:
-        for name, index, matched, caught in instances:
-            channels = [c for c in (
-                _device_channels(group, dev, name, matched, caught)
-                for dev in group.devices) if c is not None]
-            channels.extend(_implicit_image(group, channels))
-            channels.extend(pipes.get(name, ()))
-            channels.sort(key=_channel_rank)
-            channel_total += len(channels)
-            if channel_total > limits.max_channels:
-                raise JobError('job has more than the limit of %d channels'
-                               % limits.max_channels)
-            outputs = tuple(c.path for c in channels
-                            if c.kind == 'object' and c.direction == 'w')
-            for out in outputs:
-                if out in writers:
-                    raise JobError('group %s: node %s writes %s, which node '
-                                   '%s writes too' % (
-                                       quote(group.name), quote(name),
-                                       quote(out.url), quote(writers[out])))
-                writers[out] = name
-            exe = group.exec
-            nodes.append(PlanNode(
-                name=name, group=group.name, index=index, exec=exe.path,
-                argv=(exe.name or name,) + exe.args, env=exe.env,
-                channels=tuple(channels), attach=_attach(group, channels),
-                outputs=outputs))
-    return Plan(job.account, tuple(nodes))
+    for node in nodes:
+        for out in node.outputs:
+            if out in writers:
+                raise JobError('group %s: node %s writes %s, which node %s '
+                               'writes too' % (
+                                   quote(node.group), quote(node.name),
+                                   quote(out.url), quote(writers[out])))
+            writers[out] = node.name
 
 
 _DEVICE_RANK = {name: rank for rank, name in enumerate(

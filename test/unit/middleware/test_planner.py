@@ -363,7 +363,7 @@ def test_channel_limit():
     msg = plan_error(group('a', count=3, devices=[
         {'name': 'stdin', 'path': 'swift://~/c/o'},
         {'name': 'stderr'}]), limits=JobLimits(max_channels=5))
-    assert 'more than the limit of 5 channels' in msg
+    assert msg == 'job has 6 channels, more than the limit of 5'
 
 
 # --- zvm:// pipes ---------------------------------------------------------
