@@ -148,3 +148,16 @@ def test_python_m_entry_point():
         text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert 'summary: argv summary /dev/input' in proc.stdout
+
+
+def test_doc_sample_matches(capsys):
+    with open(os.path.join(ROOT, 'doc', 'job_format.rst')) as fp:
+        doc = fp.read()
+    command = '$ zerocloud plan examples/jobs/pipeline.json\n'
+    sample = doc[doc.index(command) + len(command):]
+    sample = sample[:sample.index('    ...\n')]
+    status, out, err = run(capsys, example('pipeline.json'))
+    assert status == 0
+    expected = [line[4:] for line in sample.splitlines()]
+    assert out.splitlines()[:len(expected)] == [
+        line.rstrip() for line in expected]

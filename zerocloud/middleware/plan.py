@@ -177,9 +177,10 @@ def _table(rows):
 def format_plan(plan):
     """Render a plan as readable text: a summary line, a table of nodes,
     then each node's argv and channels."""
-    lines = ['plan for account %s: %d nodes, %d channels, %d outputs'
-             % (plan.account, len(plan.nodes), plan.channel_count,
-                len(plan.outputs)), '']
+    lines = ['plan for account %s: %s, %s, %s' % (
+        plan.account, _count(len(plan.nodes), 'node'),
+        _count(plan.channel_count, 'channel'),
+        _count(len(plan.outputs), 'output')), '']
     rows = [('NODE', 'GROUP', 'EXEC', 'ATTACH', 'CANDIDATES')]
     for node in plan.nodes:
         servers = ','.join(s.address + '/' + s.device
@@ -199,6 +200,10 @@ def format_plan(plan):
         if rows:
             lines.extend(_table(rows))
     return '\n'.join(lines) + '\n'
+
+
+def _count(number, noun):
+    return '%d %s%s' % (number, noun, '' if number == 1 else 's')
 
 
 def _shell_word(text):
