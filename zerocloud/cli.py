@@ -40,6 +40,84 @@ def _cmd_run(args):
 # --- verbs of later issues are added below, one section each -------------
 
 
+# --- plan (dry run of a job) ----------------------------------------------
+
+_PLAN_DESCRIPTION = """\
+Expand a job description the way the proxy would and print the plan: every
+node with its argv, channels (guest path, direction, object/pipe/response),
+attach object and outputs. Nothing runs and nothing is contacted.
+
+Wildcards are expanded against --listing, a JSON object mapping a container
+name (or ACCOUNT/CONTAINER) to its object names and an account name to its
+container names. Without --listing only jobs without wildcards can be
+planned. A bad job prints one line on stderr and exits 1.
+"""
+
+
+def _add_plan(sub):
+    parser = sub.add_parser(
+        'plan', help='show how a job would be expanded, without running it',
+        description=_PLAN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('job', metavar='JOB.json',
+                        help='the job description (a JSON array of groups)')
+    parser.add_argument('--account', default='AUTH_test',
+                        help='the caller\'s account, for ~ and . in paths '
+                        '(default: %(default)s)')
+    parser.add_argument('--listing', metavar='LISTING.json',
+                        help='container and account listings to expand '
+                        'wildcards against')
+    parser.add_argument('--json', action='store_true',
+                        help='print the plan as JSON instead of a table')
+
+
+def _load_listing(path):
+    import json
+    with open(path, encoding='utf-8') as fp:
+        listing = json.load(fp)
+    if not isinstance(listing, dict) or not all(
+            isinstance(v, list) for v in listing.values()):
+        raise ValueError('must be a JSON object of lists of names')
+    return listing
+
+
+def _cmd_plan(args):
+    import json
+    from zerocloud.exceptions import JobError
+    from zerocloud.job import parse_job
+    from zerocloud.middleware import planner
+    from zerocloud.middleware.plan import format_plan
+    try:
+        with open(args.job, 'rb') as fp:
+            body = fp.read()
+    except OSError as err:
+        _err('%s: %s' % (args.job, err.strerror or err))
+        return 1
+    lister = None
+    if args.listing:
+        try:
+            lister = planner.dict_lister(_load_listing(args.listing))
+        except (OSError, ValueError) as err:
+            _err('%s: %s' % (args.listing, getattr(err, 'strerror', None)
+                             or err))
+            return 1
+    try:
+        job = parse_job(body, args.account)
+        if lister is None and planner.needs_listing(job):
+            _err('%s: the job has wildcards; give --listing LISTING.json to '
+                 'expand them' % args.job)
+            return 1
+        plan = planner.expand(job, lister)
+    except JobError as err:
+        _err('%s: %s' % (args.job, err))
+        return 1
+    if args.json:
+        sys.stdout.write(json.dumps(plan.to_dict(), indent=2) + '\n')
+    else:
+        sys.stdout.write(format_plan(plan))
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='zerocloud',
@@ -49,11 +127,13 @@ def build_parser():
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     sub.required = True
     _add_run(sub)
+    _add_plan(sub)
     return parser
 
 
 COMMANDS = {
     'run': _cmd_run,
+    'plan': _cmd_plan,
 }
 
 

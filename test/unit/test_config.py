@@ -1,0 +1,80 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+import dataclasses
+
+import pytest
+
+from zerocloud import config
+from zerocloud.config import JobLimits
+from zerocloud.exceptions import ConfigError
+
+
+def test_defaults():
+    limits = JobLimits()
+    assert limits.max_job_bytes == 64 * 1024 == config.DEFAULT_MAX_JOB_BYTES
+    assert limits.max_nodes == config.DEFAULT_MAX_NODES
+    assert limits.max_channels == config.DEFAULT_MAX_CHANNELS
+    assert limits.system_images == config.DEFAULT_SYSTEM_IMAGES
+    assert JobLimits.from_conf({}) == limits
+    assert JobLimits.from_conf(None) == limits
+
+
+def test_from_conf_reads_strings():
+    limits = JobLimits.from_conf({
+        'max_job_bytes': ' 1024 ', 'max_nodes': '7', 'max_channels': '9',
+        'system_images': 'lua, python  ruby'})
+    assert limits == JobLimits(1024, 7, 9, ('lua', 'python', 'ruby'))
+
+
+def test_from_conf_blank_means_default():
+    assert JobLimits.from_conf({'max_nodes': ''}).max_nodes == \
+        config.DEFAULT_MAX_NODES
+
+
+def test_empty_system_images():
+    assert JobLimits.from_conf({'system_images': ''}).system_images == ()
+
+
+@pytest.mark.parametrize('key', ['max_job_bytes', 'max_nodes',
+                                 'max_channels'])
+@pytest.mark.parametrize('value', ['0', '-3', 'many', '1.5', True])
+def test_bad_numbers_name_the_option(key, value):
+    with pytest.raises(ConfigError) as caught:
+        JobLimits.from_conf({key: value})
+    assert key in str(caught.value)
+
+
+@pytest.mark.parametrize('value', ['stdin', 'in', 'bad/name', 'a b:c'])
+def test_bad_system_images(value):
+    with pytest.raises(ConfigError) as caught:
+        JobLimits.from_conf({'system_images': value})
+    assert 'system_images' in str(caught.value)
+
+
+def test_direct_construction_is_checked():
+    with pytest.raises(ConfigError):
+        JobLimits(max_nodes=0)
+    with pytest.raises(ConfigError):
+        JobLimits(system_images=('python\n',))
+    with pytest.raises(ConfigError):
+        JobLimits(system_images='python')
+    assert JobLimits(system_images=['lua']).system_images == ('lua',)
+
+
+def test_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        JobLimits().max_nodes = 3
+
+
+def test_config_error_is_value_error():
+    with pytest.raises(ValueError):
+        JobLimits.from_conf({'max_nodes': 'x'})
+
+
+def test_docstring_documents_every_option_with_its_default():
+    limits = JobLimits()
+    for field in dataclasses.fields(JobLimits):
+        value = getattr(limits, field.name)
+        if isinstance(value, tuple):
+            value = ' '.join(value)
+        assert '# %s = %s\n' % (field.name, value) in config.__doc__

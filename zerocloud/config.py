@@ -1,0 +1,151 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Typed configuration objects; every ``DEFAULT_*`` of zerocloud lives here.
+
+A filter (or the CLI) reads its options once, from the plain ``conf`` dict
+that paste.deploy hands to ``filter_factory`` (all values are strings there),
+into a small frozen dataclass. The dataclasses validate their values and raise
+:class:`zerocloud.exceptions.ConfigError` naming the option, so a bad
+configuration stops the server at start-up instead of failing requests.
+
+Job limits (proxy filter, ``[filter:zerocloud_proxy]``)::
+
+    # Largest accepted job description, in bytes (413 above it).
+    # max_job_bytes = 65536
+    # Most nodes one job may expand to, after wildcards and counts.
+    # max_nodes = 1000
+    # Most channels (devices plus pipes) one job may wire; a fully
+    # connected group of N nodes has N * (N - 1) pipes.
+    # max_channels = 100000
+    # Names of the read-only system images a job may use as devices and in
+    # ``file://IMAGE:PATH`` executable paths (space or comma separated).
+    # system_images = lua python
+
+Each section below holds one concern: its documented defaults, then its
+dataclass with a ``from_conf(conf)`` classmethod.
+"""
+import dataclasses
+import re
+
+from zerocloud.exceptions import ConfigError
+
+__all__ = ['DEFAULT_MAX_JOB_BYTES', 'DEFAULT_MAX_NODES',
+           'DEFAULT_MAX_CHANNELS', 'DEFAULT_SYSTEM_IMAGES',
+           'RESERVED_DEVICE_NAMES', 'JobLimits', 'positive_int', 'name_list']
+
+# --- helpers shared by every section --------------------------------------
+
+_NAME_RE = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.-]*')
+
+
+def positive_int(conf, key, default):
+    """Return ``conf[key]`` as an int >= 1, or ``default`` when absent.
+
+    :raises ConfigError: naming the option when the value is not a positive
+        integer.
+    """
+    value = conf.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, bool):
+        raise ConfigError('%s must be a positive integer, not %r'
+                          % (key, value))
+    try:
+        number = int(str(value).strip(), 10)
+    except ValueError:
+        raise ConfigError('%s must be a positive integer, not %r'
+                          % (key, value)) from None
+    if number < 1:
+        raise ConfigError('%s must be a positive integer, not %r'
+                          % (key, value))
+    return number
+
+
+def name_list(conf, key, default):
+    """Return ``conf[key]`` split on commas and whitespace as a tuple.
+
+    A value already given as a list or tuple is taken as is. Each name must
+    look like ``[A-Za-z0-9_][A-Za-z0-9_.-]*``.
+
+    :raises ConfigError: naming the option and the bad name.
+    """
+    value = conf.get(key)
+    if value is None:
+        return tuple(default)
+    if isinstance(value, str):
+        names = [n for n in re.split(r'[\s,]+', value) if n]
+    elif isinstance(value, (list, tuple)):
+        names = list(value)
+    else:
+        raise ConfigError('%s must be a list of names, not %r'
+                          % (key, value))
+    for name in names:
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+            raise ConfigError('%s: bad name %r' % (key, name))
+    return tuple(dict.fromkeys(names))
+
+
+# --- job limits (zerocloud.job, zerocloud.middleware.planner) -------------
+
+#: Largest accepted job description in bytes; a bigger body gets 413.
+DEFAULT_MAX_JOB_BYTES = 64 * 1024
+#: Most nodes a job may have once wildcards and counts are expanded.
+DEFAULT_MAX_NODES = 1000
+#: Most channels (devices and pipes, counted per node) a job may wire.
+DEFAULT_MAX_CHANNELS = 100000
+#: Read-only system images jobs may name as devices and in ``file://``.
+DEFAULT_SYSTEM_IMAGES = ('lua', 'python')
+
+#: Device names with a fixed meaning (``in`` and ``out`` are the guest's
+#: pipe directories); a system image may not reuse one.
+RESERVED_DEVICE_NAMES = frozenset(
+    ['stdin', 'stdout', 'stderr', 'input', 'output', 'image', 'in', 'out'])
+
+
+@dataclasses.dataclass(frozen=True)
+class JobLimits:
+    """What a job description may ask for.
+
+    Used by :func:`zerocloud.job.parse_job` and the planner. Build it with
+    :meth:`from_conf` from a filter's conf, or directly in tests.
+    """
+
+    max_job_bytes: int = DEFAULT_MAX_JOB_BYTES
+    max_nodes: int = DEFAULT_MAX_NODES
+    max_channels: int = DEFAULT_MAX_CHANNELS
+    system_images: tuple = DEFAULT_SYSTEM_IMAGES
+
+    def __post_init__(self):
+        for field in ('max_job_bytes', 'max_nodes', 'max_channels'):
+            value = getattr(self, field)
+            if (not isinstance(value, int) or isinstance(value, bool)
+                    or value < 1):
+                raise ConfigError('%s must be a positive integer, not %r'
+                                  % (field, value))
+        images = self.system_images
+        if isinstance(images, str) or not isinstance(images, (tuple, list)):
+            raise ConfigError('system_images must be a tuple of names, not %r'
+                              % (images,))
+        for name in images:
+            if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+                raise ConfigError('system_images: bad name %r' % (name,))
+            if name in RESERVED_DEVICE_NAMES:
+                raise ConfigError('system_images: %r is a standard device '
+                                  'name' % name)
+        object.__setattr__(self, 'system_images', tuple(images))
+
+    @classmethod
+    def from_conf(cls, conf):
+        """Read the limits from a paste.deploy style ``conf`` dict.
+
+        :raises ConfigError: on a bad value, naming the option.
+        """
+        conf = conf or {}
+        return cls(
+            max_job_bytes=positive_int(conf, 'max_job_bytes',
+                                       DEFAULT_MAX_JOB_BYTES),
+            max_nodes=positive_int(conf, 'max_nodes', DEFAULT_MAX_NODES),
+            max_channels=positive_int(conf, 'max_channels',
+                                      DEFAULT_MAX_CHANNELS),
+            system_images=name_list(conf, 'system_images',
+                                    DEFAULT_SYSTEM_IMAGES))

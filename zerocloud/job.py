@@ -1,0 +1,544 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""The job description: parse and validate a POSTed job into plain data.
+
+A job is a JSON array of node *groups* (the format is documented for users in
+``doc/job_format.rst``)::
+
+    [{"name": "sort",
+      "exec": {"path": "swift://~/exec/sort", "args": "1048576"},
+      "devices": [
+          {"name": "stdin", "path": "swift://~/data/binary*.data"},
+          {"name": "stdout", "path": "swift://~/data/sorted*.data"},
+          {"name": "stderr"}]}]
+
+:func:`parse_job` turns the request body into a :class:`Job` of
+:class:`Group`, :class:`Exec` and :class:`Device` objects, or raises
+:class:`~zerocloud.exceptions.JobError` whose ``status`` is the HTTP status
+to answer (400 bad job, 413 too large, 422 not JSON) and whose message names
+the group and field: ``group "map": device "stdin": path must be
+swift://account/container/object``.
+
+Everything that can be checked without listing containers is checked here,
+across groups too (names, connect targets, ``zvm://`` pipes and their
+cycles); wildcard expansion and channel wiring are the planner's job
+(:mod:`zerocloud.middleware.planner`). This module is pure: no I/O.
+
+ZeroCloud's older spellings are accepted: ``file_list`` for ``devices`` and
+``device`` for a device's ``name``; so are its ``mode`` (device) and
+``location`` (group) hints, which zerocloud does not use.
+"""
+import dataclasses
+import json
+import re
+import shlex
+from typing import Optional, Tuple, Union
+
+from zerocloud.config import JobLimits
+from zerocloud.exceptions import JobError
+from zerocloud.paths import (NAME_RE, SWIFT_NAME_LIMITS, AnyPath, ImagePath,
+                             SwiftPath, ZvmPath, check_text, parse_path,
+                             quote)
+
+# The path types and helpers are re-exported: zerocloud.job is where users
+# of the job model look for them.
+__all__ = ['READABLE_DEVICES', 'WRITABLE_DEVICES', 'RESPONSE_DEVICES',
+           'PIPE_TARGET_DEVICES', 'MAX_NAME_LENGTH', 'Exec', 'Device',
+           'Group', 'Job', 'parse_job', 'parse_job_data',
+           'SwiftPath', 'ImagePath', 'ZvmPath', 'parse_path', 'quote',
+           'SWIFT_NAME_LIMITS']
+
+#: Devices a program reads.
+READABLE_DEVICES = ('stdin', 'input', 'image')
+#: Devices a program writes.
+WRITABLE_DEVICES = ('stdout', 'stderr', 'output')
+#: Writable devices that may go without a path: their bytes are returned in
+#: the HTTP response.
+RESPONSE_DEVICES = ('stdout', 'stderr')
+#: Readable devices another group's writable device may pipe into.
+PIPE_TARGET_DEVICES = ('stdin', 'input')
+
+#: Longest group name; node names add ``-N`` to it.
+MAX_NAME_LENGTH = 128
+
+_ENV_KEY_RE = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
+_META_KEY_RE = re.compile(r'[A-Za-z0-9_-]+')
+_DEVICE_MODES = ('file', 'char', 'pipe', 'block')
+
+_GROUP_KEYS = frozenset(['name', 'exec', 'devices', 'file_list', 'count',
+                         'connect', 'attach', 'replicate', 'location'])
+_EXEC_KEYS = frozenset(['path', 'args', 'env', 'name'])
+_DEVICE_KEYS = frozenset(['name', 'device', 'path', 'content_type', 'meta',
+                          'min_size', 'mode'])
+_MISPLACED = {'args': 'belongs in "exec"', 'env': 'belongs in "exec"'}
+
+
+# --- the model ------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Exec:
+    """The program of a group: its path, argv tail, environment, argv[0]."""
+
+    path: Union[SwiftPath, ImagePath]
+    args: Tuple[str, ...] = ()
+    env: Tuple[Tuple[str, str], ...] = ()
+    name: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """One device (channel) of a group, as declared."""
+
+    name: str
+    access: str                      # 'r' or 'w'
+    path: Optional[AnyPath] = None
+    content_type: Optional[str] = None
+    meta: Tuple[Tuple[str, str], ...] = ()
+    min_size: int = 0
+    system_image: bool = False
+
+    @property
+    def is_wildcard(self):
+        return isinstance(self.path, SwiftPath) and self.path.wildcards > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """One element of the job array: a program and how many copies of it
+    run (``count``, or one per object matched by a wildcard)."""
+
+    name: str
+    exec: Exec
+    devices: Tuple[Device, ...] = ()
+    count: Optional[int] = None
+    connect: Tuple[str, ...] = ()
+    attach: Optional[str] = None
+    replicate: int = 1
+
+    def device(self, name):
+        """The device called ``name``, or None."""
+        for dev in self.devices:
+            if dev.name == name:
+                return dev
+        return None
+
+    @property
+    def wildcard_device(self):
+        """The readable device whose path has ``*``, or None."""
+        for dev in self.devices:
+            if dev.access == 'r' and dev.is_wildcard:
+                return dev
+        return None
+
+    @property
+    def is_multi(self):
+        """True when the group may expand to more than one node."""
+        return self.wildcard_device is not None or (self.count or 1) > 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """A validated job: the caller's account and the groups, in order."""
+
+    account: str
+    groups: Tuple[Group, ...]
+
+    def group(self, name):
+        """The group called ``name``, or None."""
+        for group in self.groups:
+            if group.name == name:
+                return group
+        return None
+
+
+# --- parsing --------------------------------------------------------------
+
+def _reject_constant(name):
+    raise ValueError('%s is not valid JSON' % name)
+
+
+def _no_duplicate_keys(pairs):
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise JobError('duplicate key %s in a JSON object' % quote(key))
+        result[key] = value
+    return result
+
+
+def parse_job(body, account, limits=None):
+    """Parse a request body (bytes or str) into a :class:`Job`.
+
+    :param account: the caller's account; replaces ``~`` and ``.`` in paths.
+    :param limits: a :class:`zerocloud.config.JobLimits` (defaults if None).
+    :raises JobError: 413 when the body is larger than
+        ``limits.max_job_bytes``, 422 when it is not JSON, 400 for every
+        other fault.
+    """
+    limits = limits or JobLimits()
+    if isinstance(body, str):
+        size = len(body.encode('utf-8', 'surrogatepass'))
+    elif isinstance(body, (bytes, bytearray)):
+        size = len(body)
+    else:
+        raise TypeError('job body must be bytes or str')
+    if size > limits.max_job_bytes:
+        raise JobError('job description is %d bytes, more than the limit '
+                       'of %d' % (size, limits.max_job_bytes), 413)
+    if not isinstance(body, str):
+        try:
+            body = bytes(body).decode('utf-8')
+        except UnicodeDecodeError:
+            raise JobError('job description is not UTF-8 JSON', 422) \
+                from None
+    try:
+        data = json.loads(body, object_pairs_hook=_no_duplicate_keys,
+                          parse_constant=_reject_constant)
+    except JobError:
+        raise
+    except RecursionError:
+        raise JobError('job description is nested too deeply') from None
+    except ValueError as err:
+        raise JobError('job description is not valid JSON: %s' % err,
+                       422) from None
+    return parse_job_data(data, account, limits)
+
+
+def parse_job_data(data, account, limits=None):
+    """Validate an already decoded JSON value into a :class:`Job`.
+
+    :raises JobError: (400) naming the group and field at fault.
+    """
+    limits = limits or JobLimits()
+    check_text(account, 'account')
+    if not isinstance(data, list):
+        raise JobError('job description must be a JSON array of groups')
+    if not data:
+        raise JobError('job description has no groups')
+    if len(data) > limits.max_nodes:
+        raise JobError('job has %d groups, more than the limit of %d nodes'
+                       % (len(data), limits.max_nodes))
+    groups = []
+    seen = set()
+    for index, item in enumerate(data, 1):
+        group = _parse_group(item, index, account, limits)
+        if group.name in seen:
+            raise JobError('group %s: name: duplicate group name'
+                           % quote(group.name))
+        seen.add(group.name)
+        groups.append(group)
+    job = Job(account, tuple(groups))
+    _check_job(job, limits)
+    return job
+
+
+def _parse_name(value, where):
+    check_text(value, where)
+    if len(value) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(value) \
+            or not value.strip('.'):
+        raise JobError('%s must be 1 to %d of A-Z a-z 0-9 _ . - (not only '
+                       'dots), not %s'
+                       % (where, MAX_NAME_LENGTH, quote(value)))
+    return value
+
+
+def _parse_group(item, index, account, limits):
+    if not isinstance(item, dict):
+        raise JobError('group #%d must be a JSON object' % index)
+    if 'name' not in item:
+        raise JobError('group #%d: name is required' % index)
+    name = _parse_name(item['name'], 'group #%d: name' % index)
+    where = 'group %s' % quote(name)
+    for key in item:
+        if key not in _GROUP_KEYS:
+            hint = _MISPLACED.get(key, 'unknown field')
+            raise JobError('%s: %s: %s' % (where, quote(key), hint))
+    if 'exec' not in item:
+        raise JobError('Must specify exec path for %s' % where)
+    exe = _parse_exec(item['exec'], where, account)
+
+    if 'devices' in item and 'file_list' in item:
+        raise JobError('%s: give "devices" or its old name "file_list", '
+                       'not both' % where)
+    raw_devices = item.get('devices', item.get('file_list', []))
+    field = 'devices' if 'devices' in item else 'file_list'
+    if not isinstance(raw_devices, list):
+        raise JobError('%s: %s must be a list' % (where, field))
+    devices = []
+    for dev_index, raw in enumerate(raw_devices, 1):
+        dev = _parse_device(raw, '%s: %s #%d' % (where, field, dev_index),
+                            where, account, limits)
+        if any(d.name == dev.name for d in devices):
+            raise JobError('%s: device %s is declared twice'
+                           % (where, quote(dev.name)))
+        devices.append(dev)
+
+    count = item.get('count')
+    if count is not None:
+        if not isinstance(count, int) or isinstance(count, bool) \
+                or count < 1:
+            raise JobError('%s: count must be an integer >= 1' % where)
+        if count > limits.max_nodes:
+            raise JobError('%s: count %d is more than the limit of %d nodes'
+                           % (where, count, limits.max_nodes))
+
+    connect = item.get('connect', [])
+    if not isinstance(connect, list):
+        raise JobError('%s: connect must be a list of group names' % where)
+    named = set()
+    for target in connect:
+        check_text(target, '%s: connect' % where)
+        if target in named:
+            raise JobError('%s: connect names %s twice'
+                           % (where, quote(target)))
+        named.add(target)
+
+    attach = item.get('attach')
+    if attach is not None:
+        check_text(attach, '%s: attach' % where)
+        if attach == 'default':
+            attach = None
+
+    replicate = item.get('replicate', 1)
+    if type(replicate) is not int or replicate != 1:
+        raise JobError('%s: replicate is reserved; only 1 is supported'
+                       % where)
+    if 'location' in item:
+        check_text(item['location'], '%s: location' % where,
+                   allow_empty=True)
+
+    group = Group(name, exe, tuple(devices), count, tuple(connect), attach)
+    _check_group(group, where)
+    return group
+
+
+def _parse_exec(raw, where, account):
+    if not isinstance(raw, dict):
+        raise JobError('%s: exec must be a JSON object' % where)
+    for key in raw:
+        if key not in _EXEC_KEYS:
+            raise JobError('%s: exec: %s: unknown field' % (where, quote(key)))
+    if 'path' not in raw:
+        raise JobError('Must specify exec path for %s' % where)
+    path = parse_path(raw['path'], account, '%s: exec: path' % where)
+    if isinstance(path, ZvmPath):
+        raise JobError('%s: exec: path must be swift://account/container/'
+                       'object or file://IMAGE:PATH' % where)
+    if isinstance(path, SwiftPath) and path.wildcards:
+        raise JobError('%s: exec: path must name one object, without "*"'
+                       % where)
+
+    args = raw.get('args', '')
+    if isinstance(args, str):
+        check_text(args, '%s: exec: args' % where, allow_empty=True)
+        try:
+            args = shlex.split(args)
+        except ValueError as err:
+            raise JobError('%s: exec: args: %s' % (where, err)) from None
+    elif isinstance(args, list):
+        for arg in args:
+            check_text(arg, '%s: exec: args' % where, allow_empty=True)
+    else:
+        raise JobError('%s: exec: args must be a string' % where)
+
+    env = raw.get('env', {})
+    if not isinstance(env, dict):
+        raise JobError('%s: exec: env must be a JSON object of strings'
+                       % where)
+    for key, value in env.items():
+        if not _ENV_KEY_RE.fullmatch(key):
+            raise JobError('%s: exec: env: bad variable name %s'
+                           % (where, quote(key)))
+        check_text(value, '%s: exec: env: %s' % (where, key),
+                   allow_empty=True)
+
+    name = raw.get('name')
+    if name is not None:
+        check_text(name, '%s: exec: name' % where)
+    return Exec(path, tuple(args), tuple(env.items()), name)
+
+
+def _parse_device(raw, where, group_where, account, limits):
+    if not isinstance(raw, dict):
+        raise JobError('%s must be a JSON object' % where)
+    if 'name' in raw and 'device' in raw and raw['name'] != raw['device']:
+        raise JobError('%s: give "name" or its old name "device", not both'
+                       % where)
+    name = raw.get('name', raw.get('device'))
+    if name is None:
+        raise JobError('%s: name is required' % where)
+    check_text(name, '%s: name' % where)
+    images = limits.system_images
+    known = READABLE_DEVICES + WRITABLE_DEVICES + tuple(images)
+    if name not in known:
+        raise JobError('%s: unknown device %s (known: %s)'
+                       % (group_where, quote(name), ', '.join(known)))
+    where = '%s: device %s' % (group_where, quote(name))
+    for key in raw:
+        if key not in _DEVICE_KEYS:
+            raise JobError('%s: %s: unknown field' % (where, quote(key)))
+    is_image = name in images
+    access = 'w' if name in WRITABLE_DEVICES else 'r'
+
+    path = None
+    if 'path' in raw:
+        if is_image:
+            raise JobError('%s: a system image has no path' % where)
+        path = parse_path(raw['path'], account, '%s: path' % where)
+        if isinstance(path, ImagePath) or (
+                access == 'r' and isinstance(path, ZvmPath)):
+            kind = ('swift://account/container/object' if access == 'r'
+                    else 'swift://account/container/object or '
+                    'zvm://GROUP:DEVICE')
+            raise JobError('%s: path must be %s' % (where, kind))
+    elif access == 'w' and name not in RESPONSE_DEVICES:
+        raise JobError('%s: path is required (only stdout and stderr may be '
+                       'returned in the response)' % where)
+
+    extras = [key for key in ('content_type', 'meta', 'min_size')
+              if key in raw]
+    if access == 'r' and extras:
+        raise JobError('%s: %s only applies to writable devices'
+                       % (where, extras[0]))
+    content_type = raw.get('content_type')
+    if content_type is not None:
+        check_text(content_type, '%s: content_type' % where)
+    meta = raw.get('meta', {})
+    if not isinstance(meta, dict):
+        raise JobError('%s: meta must be a JSON object of strings' % where)
+    for key, value in meta.items():
+        if not _META_KEY_RE.fullmatch(key):
+            raise JobError('%s: meta: bad key %s' % (where, quote(key)))
+        check_text(value, '%s: meta: %s' % (where, key), allow_empty=True)
+    min_size = raw.get('min_size', 0)
+    if not isinstance(min_size, int) or isinstance(min_size, bool) \
+            or min_size < 0:
+        raise JobError('%s: min_size must be an integer >= 0' % where)
+    mode = raw.get('mode')
+    if mode is not None and mode not in _DEVICE_MODES:
+        raise JobError('%s: mode must be one of %s'
+                       % (where, ', '.join(_DEVICE_MODES)))
+    return Device(name, access, path, content_type, tuple(meta.items()),
+                  min_size, is_image)
+
+
+def _check_group(group, where):
+    """Rules inside one group: wildcards, counts and output paths."""
+    wild_in = [d for d in group.devices if d.access == 'r' and d.is_wildcard]
+    if len(wild_in) > 1:
+        raise JobError('%s: only one readable device may have "*" (%s and '
+                       '%s both do)' % (where, quote(wild_in[0].name),
+                                        quote(wild_in[1].name)))
+    wild = wild_in[0] if wild_in else None
+    if wild is not None and group.count is not None:
+        raise JobError('%s: count cannot be combined with the wildcard in '
+                       'device %s' % (where, quote(wild.name)))
+    for dev in group.devices:
+        if dev.access != 'w' or not isinstance(dev.path, SwiftPath):
+            continue
+        dev_where = '%s: device %s: path' % (where, quote(dev.name))
+        stars = dev.path.wildcards
+        if group.is_multi and not stars:
+            raise JobError('%s: single output path %s for a group of many '
+                           'nodes; put a "*" in it'
+                           % (dev_where, quote(dev.path.url)))
+        if wild is not None and stars and stars != wild.path.wildcards:
+            raise JobError('%s has %d "*" but the input %s has %d'
+                           % (dev_where, stars, quote(wild.path.url),
+                              wild.path.wildcards))
+    if group.attach is not None:
+        dev = group.device(group.attach)
+        if dev is None:
+            raise JobError('%s: attach: no device %s in this group'
+                           % (where, quote(group.attach)))
+        if not isinstance(dev.path, SwiftPath):
+            raise JobError('%s: attach: device %s has no swift:// path'
+                           % (where, quote(group.attach)))
+
+
+def _check_job(job, limits):
+    """Rules across groups: connect targets, pipes, images, node count."""
+    fed = {}
+    for group in job.groups:
+        where = 'group %s' % quote(group.name)
+        for target in group.connect:
+            if job.group(target) is None:
+                raise JobError('%s: connect: no group named %s'
+                               % (where, quote(target)))
+        exe = group.exec.path
+        if isinstance(exe, ImagePath):
+            if exe.image == 'image':
+                if group.device('image') is None:
+                    raise JobError('%s: exec: path %s needs an "image" '
+                                   'device' % (where, quote(exe.url)))
+            elif exe.image not in limits.system_images:
+                raise JobError('%s: exec: path: unknown system image %s'
+                               % (where, quote(exe.image)))
+        for dev in group.devices:
+            if isinstance(dev.path, ZvmPath):
+                _check_pipe(job, group, dev, fed)
+    for group in job.groups:
+        for dev in group.devices:
+            if dev.access == 'r' and dev.path is None \
+                    and not dev.system_image \
+                    and (group.name, dev.name) not in fed:
+                raise JobError('group %s: device %s: path is required'
+                               % (quote(group.name), quote(dev.name)))
+    _check_pipe_cycles(job)
+    total = sum(g.count or 1 for g in job.groups)
+    if total > limits.max_nodes:
+        raise JobError('job has at least %d nodes, more than the limit of %d'
+                       % (total, limits.max_nodes))
+
+
+def _check_pipe(job, group, dev, fed):
+    where = 'group %s: device %s: path %s' % (
+        quote(group.name), quote(dev.name), quote(dev.path.url))
+    target = job.group(dev.path.node)
+    if target is None:
+        raise JobError('%s: no group named %s' % (where, quote(dev.path.node)))
+    if target is group:
+        raise JobError('%s: a group cannot pipe into itself' % where)
+    if dev.path.device not in PIPE_TARGET_DEVICES:
+        raise JobError('%s: can only pipe into %s'
+                       % (where, ' or '.join(PIPE_TARGET_DEVICES)))
+    key = (target.name, dev.path.device)
+    if key in fed:
+        raise JobError('%s: %s is already fed by group %s'
+                       % (where, dev.path.url, quote(fed[key])))
+    declared = target.device(dev.path.device)
+    if declared is not None and declared.path is not None:
+        raise JobError('%s: device %s of group %s already has a path'
+                       % (where, quote(dev.path.device), quote(target.name)))
+    fed[key] = group.name
+
+
+def _check_pipe_cycles(job):
+    """``zvm://`` pipes must flow one way: a stage never feeds itself."""
+    edges = {}
+    for group in job.groups:
+        edges[group.name] = [d.path.node for d in group.devices
+                             if isinstance(d.path, ZvmPath)]
+    state = {}
+    for start in edges:
+        if state.get(start):
+            continue
+        stack = [(start, iter(edges[start]))]
+        trail = [start]
+        state[start] = 1
+        while stack:
+            name, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                trail.pop()
+                state[name] = 2
+            elif state.get(child) == 1:
+                loop = trail[trail.index(child):] + [child]
+                raise JobError('group %s: zvm:// pipes form a cycle that '
+                               'cannot run: %s' % (
+                                   quote(child), ' -> '.join(loop)))
+            elif not state.get(child):
+                state[child] = 1
+                trail.append(child)
+                stack.append((child, iter(edges[child])))

@@ -1,0 +1,138 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Placement: which object servers may run each node of a plan.
+
+A node runs where its attach object lives: its candidates are the primary
+devices of that object in the object ring, local ones first (a "local" hint
+names servers that are cheaper to reach, e.g. the proxy's own host), then
+the others in ring order. Dispatch tries them in that order and fails over
+to the next one. A node without an attach object may run anywhere: such
+nodes are spread evenly over the ring's servers.
+
+The ring comes in as data through :class:`RingView`: two callables shaped
+like Swift's ``Ring.get_nodes(account, container, obj) -> (partition,
+[device dict])`` and ``Ring.get_more_nodes(partition)`` (handoffs, kept for
+dispatch), plus optionally every device (for spreading). Tests pass fakes;
+the proxy passes a real ring with :meth:`RingView.from_swift_ring` or
+:func:`load_swift_ring`. Pure apart from :func:`load_swift_ring`, which
+reads a ring file.
+"""
+import dataclasses
+import math
+
+from zerocloud.middleware.plan import Server
+
+__all__ = ['RingView', 'load_swift_ring', 'place']
+
+#: Candidates given to a node without an attach object when the ring does
+#: not say how many replicas it keeps.
+DEFAULT_SPREAD_CANDIDATES = 3
+
+
+class RingView:
+    """The object ring, as the planner needs it.
+
+    :param get_nodes: ``get_nodes(account, container, obj)`` returning
+        ``(partition, [device dict])``; a device dict has at least ``ip``,
+        ``port`` and ``device`` (and usually ``id``).
+    :param get_more_nodes: ``get_more_nodes(partition)``, an iterable of
+        handoff device dicts (optional; used by dispatch).
+    :param devices: a callable returning every device dict (optional; used
+        to spread nodes without an attach object). Without it such nodes
+        are placed by hashing their name through ``get_nodes``.
+    :param local: ``"ip:port"``, ``"ip"`` or device ids of local devices.
+    :param replica_count: how many candidates a spread node gets.
+    """
+
+    def __init__(self, get_nodes, get_more_nodes=None, devices=None,
+                 local=(), replica_count=None):
+        self.get_nodes = get_nodes
+        self.get_more_nodes = get_more_nodes
+        self.devices = devices
+        self.local = frozenset(local)
+        self.replica_count = replica_count
+
+    @classmethod
+    def from_swift_ring(cls, ring, local=()):
+        """Adapt a ``swift.common.ring.Ring`` (or anything shaped like it:
+        ``get_nodes``, ``get_more_nodes``, ``devs``, ``replica_count``)."""
+        return cls(ring.get_nodes, ring.get_more_nodes,
+                   devices=lambda: [d for d in ring.devs if d],
+                   local=local, replica_count=ring.replica_count)
+
+    def is_local(self, dev):
+        """True when the local hint names this device or its server."""
+        ip, port = dev.get('ip'), dev.get('port')
+        return bool(self.local & {dev.get('id'), ip, '%s:%s' % (ip, port),
+                                  '[%s]:%s' % (ip, port)})
+
+    def server(self, dev, partition=None):
+        return Server(ip=dev['ip'], port=int(dev['port']),
+                      device=dev['device'], id=dev.get('id'),
+                      partition=partition, local=self.is_local(dev))
+
+    def candidates(self, path):
+        """The primaries holding ``path`` (a SwiftPath), local first."""
+        partition, devs = self.get_nodes(path.account, path.container,
+                                         path.obj)
+        servers = [self.server(d, partition) for d in devs]
+        return tuple(sorted(servers, key=lambda s: not s.local))
+
+    def servers(self):
+        """Every object server as a list of its devices, in a stable order
+        (None when the view has no device list). Zero-weight devices are
+        left out."""
+        if self.devices is None:
+            return None
+        by_server = {}
+        for dev in sorted(self.devices(),
+                          key=lambda d: (d['ip'], d['port'], d['device'])):
+            if dev.get('weight', 1) == 0:
+                continue
+            by_server.setdefault((dev['ip'], dev['port']), []).append(dev)
+        return list(by_server.values())
+
+    def spread(self, index, wanted):
+        """Candidates for the ``index``-th node without an attach object:
+        ``wanted`` different servers, starting at server ``index`` (round
+        robin), each server's devices taken in turn as well."""
+        servers = self.servers()
+        count = min(wanted, len(servers))
+        found = []
+        for j in range(count):
+            slot = index + j
+            devs = servers[slot % len(servers)]
+            found.append(self.server(devs[(slot // len(servers))
+                                          % len(devs)]))
+        return tuple(found)
+
+
+def load_swift_ring(swift_dir, ring_name='object', local=()):
+    """Load a Swift ring (``<swift_dir>/<ring_name>.ring.gz``) as a
+    :class:`RingView`. Needs the ``swift`` package."""
+    from swift.common.ring import Ring
+    return RingView.from_swift_ring(Ring(swift_dir, ring_name=ring_name),
+                                    local)
+
+
+def place(plan, ring):
+    """Return a copy of ``plan`` whose nodes have their ``candidates``.
+
+    :param ring: a :class:`RingView`.
+    """
+    can_spread = bool(ring.servers())
+    wanted = int(math.ceil(ring.replica_count or DEFAULT_SPREAD_CANDIDATES))
+    spread = 0
+    nodes = []
+    for node in plan.nodes:
+        if node.attach is not None:
+            found = ring.candidates(node.attach)
+        elif can_spread:
+            found = ring.spread(spread, wanted)
+            spread += 1
+        else:
+            _partition, devs = ring.get_nodes(plan.account, '.zerocloud',
+                                              node.name)
+            found = tuple(ring.server(d) for d in devs)
+        nodes.append(dataclasses.replace(node, candidates=found))
+    return dataclasses.replace(plan, nodes=tuple(nodes))
