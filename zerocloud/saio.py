@@ -377,13 +377,22 @@ class _Child:
     def wait_ready(self, deadline):
         """Wait for the child's ``ready`` line; raise ClusterError if not."""
         out = self.proc.stdout
-        timeout = max(deadline - time.monotonic(), 0)
-        if select.select([out], [], [], timeout)[0]:
-            if out.readline().strip() == b'ready':
+        while True:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0 or not select.select([out], [], [], timeout)[0]:
+                reason = 'not serving in time'
+                break
+            line = out.readline()
+            if line.strip() == b'ready':
                 return
-            reason = 'exited with status %s' % self.proc.wait()
-        else:
-            reason = 'not serving in time'
+            if not line:
+                try:
+                    reason = 'exited with status %s' % self.proc.wait(
+                        STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    reason = 'closed its stdout'
+                break
+            LOG.info('%s: %s', self.name, line.decode(errors='replace'))
         raise ClusterError('%s %s; last lines of %s:\n%s'
                            % (self.name, reason, self.log_path,
                               self._log_tail()))
@@ -624,11 +633,11 @@ class Cluster:
 
     def stop_object_server(self, index, kill=False):
         """Stop object server ``index``; ``kill`` sends SIGKILL (a crash)."""
-        self._objects[index].stop(kill=kill)
+        self._object_child(index).stop(kill=kill)
 
     def start_object_server(self, index):
         """Start object server ``index`` again, on its port, its data kept."""
-        child = self._objects[index]
+        child = self._object_child(index)
         if child.running:
             return
         child.stop()    # reap a child that died on its own
@@ -648,6 +657,11 @@ class Cluster:
         self.stop()
 
     # -- helpers
+
+    def _object_child(self, index):
+        if self._core is None or self._core.proc is None:
+            raise ClusterError('the cluster is not running')
+        return self._objects[index]
 
     def _names(self):
         return (['proxy-server', 'account-server', 'container-server']

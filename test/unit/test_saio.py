@@ -171,3 +171,11 @@ def test_cluster_refuses_a_bad_object_server_count():
         saio.Cluster(object_servers=0)
     with pytest.raises(ValueError):
         saio.Cluster(object_servers=9)
+
+
+def test_object_servers_cannot_be_driven_before_start():
+    cluster = saio.Cluster()
+    with pytest.raises(saio.ClusterError):
+        cluster.stop_object_server(0)
+    with pytest.raises(saio.ClusterError):
+        cluster.start_object_server(0)
