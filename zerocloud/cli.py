@@ -117,6 +117,55 @@ def _cmd_plan(args):
         sys.stdout.write(format_plan(plan))
     return 0
 
+# --- saio (embedded Swift cluster) ----------------------------------------
+
+
+def _add_saio(sub):
+    p = sub.add_parser(
+        'saio', help='run a Swift all-in-one on 127.0.0.1 (foreground)',
+        description='Run a Swift all-in-one built from etc/*.conf-sample '
+        'on 127.0.0.1: proxy, account, container and 3 object servers, '
+        'tempauth users test:tester/testing, test2:tester2/testing2 and '
+        'test:tester3/testing3.  Prints "ready AUTH_URL" once it serves; '
+        'SIGINT or SIGTERM stops it.')
+    p.add_argument('--dir', metavar='DIR',
+                   help='run directory (configs, rings, devices, logs), '
+                   'created if missing and kept; default: a temporary '
+                   'directory removed on exit')
+    p.add_argument('--port', metavar='N', type=int, default=8080,
+                   help='proxy port; 0 picks a free one (default: 8080)')
+
+
+def _cmd_saio(args):
+    import signal
+    import threading
+    from zerocloud import saio
+
+    stopping = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stopping.set())
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    cluster = saio.Cluster(run_dir=args.dir, port=args.port)
+    try:
+        cluster.start()
+        if not stopping.is_set():
+            sys.stdout.write('ready %s\n' % cluster.auth_url)
+            sys.stdout.flush()
+        while not stopping.wait(0.5):
+            dead = cluster.dead_servers()
+            if dead:
+                _err('%s exited unexpectedly; %s' % (
+                    ', '.join(dead), 'logs in %s' % cluster.log_dir
+                    if args.dir else 'use --dir to keep the logs'))
+                return 1
+        return 0
+    except saio.ClusterError as e:
+        _err(str(e))
+        return 1
+    finally:
+        cluster.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
 
 def build_parser():
     parser = argparse.ArgumentParser(
@@ -128,12 +177,14 @@ def build_parser():
     sub.required = True
     _add_run(sub)
     _add_plan(sub)
+    _add_saio(sub)
     return parser
 
 
 COMMANDS = {
     'run': _cmd_run,
     'plan': _cmd_plan,
+    'saio': _cmd_saio,
 }
 
 

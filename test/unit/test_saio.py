@@ -1,0 +1,181 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""zerocloud.saio parts that need no server: cache, rings, config rendering.
+
+The cluster itself is exercised in test/functional/test_saio.py.
+"""
+import os
+
+import pytest
+
+from zerocloud import saio
+
+
+class FakeClock:
+    def __init__(self, now=1000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+# --- MemoryCache ----------------------------------------------------------
+
+def test_cache_values_round_trip_through_json_like_memcached():
+    cache = saio.MemoryCache()
+    cache.set('token', (123.5, 'test,test:tester'))
+    assert cache.get('token') == [123.5, 'test,test:tester']
+    cache.get('token').append('mutated')
+    assert cache.get('token') == [123.5, 'test,test:tester']
+    cache.set('raw', '17', serialize=False)
+    assert cache.get('raw') == '17'
+    assert cache.get('missing') is None
+
+
+def test_cache_entries_expire():
+    clock = FakeClock()
+    cache = saio.MemoryCache(clock=clock)
+    cache.set('short', 1, time=10)
+    cache.set('forever', 2)
+    cache.set('absolute', 3, time=int(clock.now) + 40 * 24 * 3600)
+    clock.now += 10
+    assert cache.get('short') is None
+    assert cache.get('forever') == 2
+    assert cache.get('absolute') == 3
+
+
+def test_cache_counters():
+    cache = saio.MemoryCache()
+    assert cache.incr('n') == 1
+    assert cache.incr('n', delta=5) == 6
+    assert cache.decr('n', delta=2) == 4
+    assert cache.decr('n', delta=10) == 0      # never below zero
+    assert cache.decr('fresh') == 0
+    cache.set('json', 7)
+    assert cache.incr('json') == 8
+
+
+def test_cache_delete_and_multi():
+    cache = saio.MemoryCache()
+    cache.set_multi({'a': 1, 'b': 2}, 'server-key')
+    assert cache.get_multi(['a', 'b', 'c'], 'server-key') == [1, 2, None]
+    cache.delete('a')
+    cache.delete('never-there')
+    assert cache.get('a') is None
+
+
+def test_cache_is_bounded():
+    cache = saio.MemoryCache(max_entries=3)
+    for i in range(5):
+        cache.set('k%d' % i, i)
+    assert [cache.get('k%d' % i) for i in range(5)] == [None, None, 2, 3, 4]
+
+
+def test_cache_filter_shares_one_cache_across_requests():
+    seen = []
+
+    def app(env, start_response):
+        seen.append(env['swift.cache'])
+        return [b'']
+
+    wrapped = saio.cache_filter_factory({}, memcache_servers='ignored')(app)
+    wrapped({}, None)
+    wrapped({}, None)
+    assert isinstance(seen[0], saio.MemoryCache)
+    assert seen[0] is seen[1]
+
+
+# --- rings ----------------------------------------------------------------
+
+def _placement(path):
+    from swift.common.ring import Ring
+    ring = Ring(path)
+    return ring.replica_count, [
+        tuple(node['device'] for node in ring.get_part_nodes(part))
+        for part in range(ring.partition_count)]
+
+
+@pytest.fixture
+def hash_conf(monkeypatch):
+    """Swift's hash path settings, as if a saio swift.conf were loaded."""
+    from swift.common import utils
+    monkeypatch.setattr(utils, 'HASH_PATH_PREFIX',
+                        saio.HASH_PATH_PREFIX.encode())
+    monkeypatch.setattr(utils, 'HASH_PATH_SUFFIX',
+                        saio.HASH_PATH_SUFFIX.encode())
+
+
+def test_ring_placement_is_fixed_whatever_the_ports(tmp_path, hash_conf):
+    devices = ['sdb', 'sdc', 'sdd']
+    first, second = str(tmp_path / 'a.ring.gz'), str(tmp_path / 'b.ring.gz')
+    saio.build_ring(first, 2, [('127.0.0.1', 6000 + i, d)
+                               for i, d in enumerate(devices)])
+    saio.build_ring(second, 2, [('127.0.0.1', 7100 + i, d)
+                                for i, d in enumerate(devices)])
+    replicas, placement = _placement(first)
+    assert replicas == 2
+    assert len(placement) == 2 ** saio.PART_POWER
+    assert all(len(set(nodes)) == 2 for nodes in placement)
+    assert {d for nodes in placement for d in nodes} == set(devices)
+    assert _placement(second) == (replicas, placement)
+    assert os.path.exists(str(tmp_path / 'a.builder'))
+
+
+# --- config rendering -----------------------------------------------------
+
+SAMPLE = """\
+[DEFAULT]
+bind_port = 8080
+Mixed_Case = kept
+
+[pipeline:main]
+pipeline = cache proxy-server
+
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:11211
+
+[app:proxy-server]
+use = egg:swift#proxy
+"""
+
+
+def test_render_config_overrides_and_replaces_only_what_it_is_told(
+        tmp_path):
+    sample = tmp_path / 'x.conf-sample'
+    sample.write_text(SAMPLE)
+    conf = saio.render_config(
+        str(sample), {'DEFAULT': {'bind_port': '1234'}},
+        {'filter:cache': {'paste.filter_factory': 'm:f'}})
+    assert conf['DEFAULT']['bind_port'] == '1234'
+    assert conf['DEFAULT']['Mixed_Case'] == 'kept'
+    assert dict(conf.items('filter:cache', raw=True)) == {
+        'paste.filter_factory': 'm:f', 'bind_port': '1234',
+        'Mixed_Case': 'kept'}    # the last two are [DEFAULT]'s
+    assert conf['pipeline:main']['pipeline'] == 'cache proxy-server'
+    assert conf['app:proxy-server']['use'] == 'egg:swift#proxy'
+
+
+def test_render_config_refuses_unknown_sections_and_missing_files(
+        tmp_path):
+    sample = tmp_path / 'x.conf-sample'
+    sample.write_text(SAMPLE)
+    with pytest.raises(saio.ClusterError, match=r'\[filter:nope\]'):
+        saio.render_config(str(sample), {'filter:nope': {'a': 'b'}})
+    with pytest.raises(saio.ClusterError, match='cannot read'):
+        saio.render_config(str(tmp_path / 'absent'), {})
+
+
+def test_cluster_refuses_a_bad_object_server_count():
+    with pytest.raises(ValueError):
+        saio.Cluster(object_servers=0)
+    with pytest.raises(ValueError):
+        saio.Cluster(object_servers=9)
+
+
+def test_object_servers_cannot_be_driven_before_start():
+    cluster = saio.Cluster()
+    with pytest.raises(saio.ClusterError):
+        cluster.stop_object_server(0)
+    with pytest.raises(saio.ClusterError):
+        cluster.start_object_server(0)
