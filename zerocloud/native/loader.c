@@ -130,8 +130,13 @@ static int check_elf(int fd, Elf64_Ehdr *eh, uint64_t *base, uint64_t fsize,
         if ((ph->p_flags & PF_W) && (ph->p_flags & PF_X))
             return bad(err, cap, invalid,
                        "segment %d: writable and executable (W^X)", i);
-        if (ph->p_memsz > ZVM_MMAP_BOTTOM || ph->p_vaddr > ZVM_MMAP_BOTTOM)
-            return bad(err, cap, invalid, "segment %d: absurd size or address", i);
+        if (ph->p_memsz > ZVM_MMAP_BOTTOM)
+            return bad(err, cap, invalid, "segment %d: absurd size (%lu bytes)", i,
+                       (uint64_t)ph->p_memsz);
+        if (ph->p_vaddr > ZVM_MMAP_BOTTOM)
+            return bad(err, cap, invalid,
+                       "segment %d: address 0x%lx outside the guest range", i,
+                       (uint64_t)ph->p_vaddr);
         start = *base + ph->p_vaddr;
         end = start + ph->p_memsz;
         if (start < ZVM_GUEST_LOW || end > ZVM_MMAP_BOTTOM || end < start)
@@ -320,14 +325,22 @@ int load_guest(int fd, struct loaded *out, char *err, size_t cap, int *invalid)
     memset(&eh, 0, sizeof(eh));
     if (check_elf(fd, &eh, &base, (uint64_t)st.st_size, err, cap, invalid))
         return -1;
+    {   /* Refuse before mapping anything that cannot fit the limit. */
+        uint64_t need = 0;
+        int i;
+        for (i = 0; i < eh.e_phnum; i++)
+            if (phdrs[i].p_type == PT_LOAD)
+                need += page_up(phdrs[i].p_vaddr + phdrs[i].p_memsz) -
+                        page_down(phdrs[i].p_vaddr);
+        if (need + ZVM_STACK_SIZE > M.memory) {
+            struct sbuf b;
+            sb_init(&b, err, cap);
+            sb_printf(&b, "the program's segments (%lu bytes) and its stack "
+                      "do not fit the memory limit (%lu bytes)", need, M.memory);
+            return -2;
+        }
+    }
     if (map_segments(fd, &eh, base, out, err, cap))
         return -1;
-    if (out->mapped_bytes + ZVM_STACK_SIZE > M.memory) {
-        struct sbuf b;
-        sb_init(&b, err, cap);
-        sb_printf(&b, "the program's segments (%lu bytes) and stack do not fit "
-                  "the memory limit", out->mapped_bytes);
-        return -2;
-    }
     return build_stack(out, err, cap, invalid);
 }

@@ -1,0 +1,112 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""``zerocloud run`` from the shell: channels, options, exit statuses."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from zerocloud.sandbox import runner
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+
+
+def zc(*args, stdin=b'', cwd=None):
+    p = subprocess.run([sys.executable, '-m', 'zerocloud.cli', 'run'] +
+                       [str(a) for a in args], input=stdin,
+                       capture_output=True, cwd=cwd,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_echo_pipe_to_stdout(programs):
+    status, out, err = zc('--no-validate', programs.build('probe'), 'read',
+                          stdin=b'hello')
+    assert (status, out, err) == (0, b'ok 5\n', b'')
+
+
+def test_files_env_args_and_report(programs, tmp_path):
+    inp = tmp_path / 'in'
+    inp.write_bytes(b'12345')
+    rep = tmp_path / 'r.json'
+    status, out, err = zc(
+        '--no-validate', '--stdin', inp, '--stdout', tmp_path / 'out',
+        '--env', 'A=1', '--env', 'B=x y', '--report', rep,
+        '--in', 'data=%s' % inp, '--out', 'res=%s' % (tmp_path / 'res'),
+        programs.build('probe'), 'env')
+    assert status == 0 and out == b'' and err == b''
+    assert (tmp_path / 'out').read_bytes() == b'ok A=1 B=x y\n'
+    assert (tmp_path / 'res').exists()
+    report = json.loads(rep.read_text())
+    assert report['reason'] == 'ok'
+    assert [c['path'] for c in report['channels']] == [
+        '/dev/stdin', '/dev/stdout', '/dev/stderr', '/dev/in/data',
+        '/dev/out/res']
+
+
+def test_program_status_and_signals(programs):
+    probe = programs.build('probe')
+    assert zc('--no-validate', probe, 'exit_group')[0] == 42
+    assert zc('--no-validate', probe, 'raise')[0] == 128 + 6
+    status, _, err = zc('--no-validate', probe, 'x32')
+    assert status == 128 + 31
+    assert b'policy' in err
+
+
+def test_dashes_after_the_program_are_its_own(programs):
+    status, out, _ = zc('--no-validate', programs.build('determinism'),
+                        '-n', '--x')
+    assert status == 0
+    assert b'args determinism-glibc -n --x\n' in out
+
+
+@pytest.mark.parametrize('args,status,text', [
+    (['/nonexistent/prog'], runner.EXIT_NOT_FOUND, b'no such program'),
+    (['--memory', '64Q', 'PROG'], runner.EXIT_ERROR, b'bad size'),
+    (['--memory', '1M', 'PROG'], runner.EXIT_ERROR, b'memory limit'),
+    (['--cpu', 'x', 'PROG'], runner.EXIT_ERROR, b'--cpu'),
+    (['--timeout', '-1', 'PROG'], runner.EXIT_ERROR, b'--timeout'),
+    (['--env', 'NOEQUALS', 'PROG'], runner.EXIT_ERROR, b'--env'),
+    (['--in', 'x', 'PROG'], runner.EXIT_ERROR, b'NAME=PATH'),
+    (['--in', 'a b=/dev/null', 'PROG'], runner.EXIT_ERROR, b'device path'),
+    (['--stdin', '/nonexistent', 'PROG'], runner.EXIT_ERROR,
+     b'/nonexistent'),
+    (['--bogus', 'PROG'], runner.EXIT_ERROR, b'unrecognized'),
+    (['--seed', 'abc', 'PROG'], runner.EXIT_ERROR, b'--seed'),
+])
+def test_errors_are_one_line(programs, args, status, text):
+    probe = programs.build('probe')
+    args = [probe if a == 'PROG' else a for a in args]
+    got, out, err = zc(*args)
+    assert got == status
+    assert text in err
+    assert err.count(b'\n') == 1
+    assert out == b''
+
+
+def test_invalid_program(tmp_path):
+    bad = tmp_path / 'bad'
+    bad.write_bytes(b'not elf')
+    got, _, err = zc('--no-validate', bad)
+    assert got == runner.EXIT_INVALID
+    assert err == b'zerocloud: %s: invalid program: not an ELF file\n' % (
+        str(bad).encode())
+
+
+def test_timeout_status(programs):
+    got, _, err = zc('--timeout', '0.3', '--no-validate',
+                     programs.build('limits'), 'spin')
+    assert got == runner.EXIT_TIMEOUT
+    assert b'timeout' in err
+
+
+def test_parse_size():
+    assert runner.parse_size('64M') == 64 << 20
+    assert runner.parse_size('512k') == 512 << 10
+    assert runner.parse_size('2GiB') == 2 << 30
+    assert runner.parse_size('100') == 100
+    with pytest.raises(ValueError):
+        runner.parse_size('-1')
