@@ -97,15 +97,18 @@ static void emit(uint16_t code, uint32_t k, uint8_t jt, uint8_t jf)
 #define RET(v) emit(BPF_RET | BPF_K, (v), 0, 0)
 #define ARG_LO(i) ((uint32_t)(offsetof(struct seccomp_data, args) + 8 * (i)))
 
-static int check_len(enum check c)
+static int body_len(const struct rule *r)
 {
-    return c == NONE ? 0 : 2;   /* load + jump */
+    if (r->c1 == NONE)
+        return 0;
+    /* jeq nr, (ld arg, jump) per check, ret allow, ret fail */
+    return 1 + 2 + (r->c2 != NONE ? 2 : 0) + 2;
 }
 
-/* Emit one rule: if nr matches, run the checks, ALLOW or `fail`. */
-static void emit_rule(const struct rule *r, uint32_t fail, uint32_t self_pid)
+/* A rule with argument checks: if nr matches, check, ALLOW or `fail`. */
+static void emit_checked(const struct rule *r, uint32_t fail, uint32_t self_pid)
 {
-    int body = check_len(r->c1) + check_len(r->c2) + 1 + (r->c1 != NONE);
+    int body = body_len(r) - 1;     /* after the jeq */
     const enum check cs[2] = {r->c1, r->c2};
     const int as[2] = {r->a1, r->a2};
     uint32_t vs[2] = {r->v1, r->v2};
@@ -129,13 +132,33 @@ static void emit_rule(const struct rule *r, uint32_t fail, uint32_t self_pid)
             emit(BPF_JMP | BPF_JSET | BPF_K, vs[i], 0, to_fail);
     }
     RET(SECCOMP_RET_ALLOW);
-    if (r->c1 != NONE)
-        RET(fail);
+    RET(fail);
+}
+
+/* One block (the accumulator holds nr): the plain allows first, each a
+ * single jump to the block's shared ALLOW at its end, then the rules with
+ * checks, then the default.  Short filters install faster. */
+static void emit_block(const struct rule *rules, size_t count, uint32_t fail,
+                       uint32_t dflt, uint32_t self_pid)
+{
+    size_t i;
+    int len = 0, allow_at;
+    for (i = 0; i < count; i++)
+        len += rules[i].c1 == NONE ? 1 : body_len(&rules[i]);
+    allow_at = n + len + 1;         /* after the default RET */
+    for (i = 0; i < count; i++)
+        if (rules[i].c1 == NONE)
+            emit(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)rules[i].nr,
+                 (uint8_t)(allow_at - n - 1), 0);
+    for (i = 0; i < count; i++)
+        if (rules[i].c1 != NONE)
+            emit_checked(&rules[i], fail, self_pid);
+    RET(dflt);
+    RET(SECCOMP_RET_ALLOW);
 }
 
 static int build(uint32_t gadget_ip_lo, uint32_t gadget_ip_hi, uint32_t self_pid)
 {
-    size_t i;
     int jump_guest_1, jump_guest_2, guest;
     n = 0;
     LD(offsetof(struct seccomp_data, arch));
@@ -151,14 +174,12 @@ static int build(uint32_t gadget_ip_lo, uint32_t gadget_ip_hi, uint32_t self_pid
     jump_guest_2 = n;
     emit(BPF_JMP | BPF_JEQ | BPF_K, gadget_ip_lo, 0, 0);
     LD(offsetof(struct seccomp_data, nr));
-    for (i = 0; i < sizeof(shim_rules) / sizeof(shim_rules[0]); i++)
-        emit_rule(&shim_rules[i], SECCOMP_RET_KILL_PROCESS, self_pid);
-    RET(SECCOMP_RET_KILL_PROCESS);
+    emit_block(shim_rules, sizeof(shim_rules) / sizeof(shim_rules[0]),
+               SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_PROCESS, self_pid);
     guest = n;
     LD(offsetof(struct seccomp_data, nr));
-    for (i = 0; i < sizeof(guest_rules) / sizeof(guest_rules[0]); i++)
-        emit_rule(&guest_rules[i], SECCOMP_RET_TRAP, self_pid);
-    RET(SECCOMP_RET_TRAP);
+    emit_block(guest_rules, sizeof(guest_rules) / sizeof(guest_rules[0]),
+               SECCOMP_RET_TRAP, SECCOMP_RET_TRAP, self_pid);
     if (n > MAX_INSNS || guest - jump_guest_1 - 1 > 255)
         return -1;
     prog[jump_guest_1].jf = (uint8_t)(guest - jump_guest_1 - 1);

@@ -47,6 +47,7 @@
 #define ZVM_SHIM_SIZE (512UL * 1024)
 #define ZVM_STACK_TOP 0x7ff000000000UL       /* guest stack, grows down */
 #define ZVM_STACK_SIZE (8UL << 20)
+#define ZVM_TASK_END 0x7ffffffff000UL    /* top of user space (47-bit) */
 
 /* ---- limits of the launcher itself -------------------------------------- */
 #define ZVM_MAX_CHANNELS 256
