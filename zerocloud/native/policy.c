@@ -201,7 +201,12 @@ int install_policy(char *err, size_t cap)
     }
     fprog.len = (unsigned short)n;
     fprog.filter = prog;
-    r = SC3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog);
+    /* SPEC_ALLOW: do not force Speculative Store Bypass Disable on the
+     * guest (kernels booted with spec_store_bypass_disable=seccomp do).  SSB
+     * leaks only within one address space, and the guest's holds nothing
+     * but its own data and the launcher's code and manifest. */
+    r = SC3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            &fprog);
     if (r < 0) {
         sb_printf(&b, "seccomp(SET_MODE_FILTER): %s", errname(r));
         return -1;
