@@ -30,6 +30,20 @@ class BuildPyWithNative(build_py):
         # runs from a checkout use it), then let build_py copy it.
         builder.build(os.path.join(HERE, 'zerocloud', 'native'))
         super().run()
+        if not self.editable_mode:
+            self._ship_samples()
+
+    def _ship_samples(self):
+        # The operator samples live in etc/ at the top of the checkout; an
+        # installed package carries a copy in zerocloud/etc/ so that the
+        # embedded cluster (zerocloud saio/demo) builds from the very same
+        # files.
+        dest = os.path.join(self.build_lib, 'zerocloud', 'etc')
+        os.makedirs(dest, exist_ok=True)
+        for name in sorted(os.listdir(os.path.join(HERE, 'etc'))):
+            if name.endswith('-sample'):
+                self.copy_file(os.path.join(HERE, 'etc', name),
+                               os.path.join(dest, name))
 
 
 setup(cmdclass={'build_py': BuildPyWithNative})

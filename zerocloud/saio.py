@@ -83,9 +83,21 @@ HASH_PATH_PREFIX = HASH_PATH_SUFFIX = 'zerocloud-saio'
 START_TIMEOUT = 60.0
 #: Seconds a child gets to exit after its stdin is closed.
 STOP_TIMEOUT = 10.0
-#: Where the operator samples live (a source checkout's ``etc/``).
-SAMPLE_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'etc')
+
+
+def _sample_dir():
+    """etc/ of a checkout (next to the package), else the copy that
+    setup.py ships inside an installed package (zerocloud/etc/)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    checkout = os.path.join(os.path.dirname(here), 'etc')
+    if os.path.exists(os.path.join(checkout, 'proxy-server.conf-sample')):
+        return checkout
+    return os.path.join(here, 'etc')
+
+
+#: Where the operator samples live: a checkout's ``etc/``, or the copy in
+#: an installed package.
+SAMPLE_DIR = _sample_dir()
 #: The only changes made to the proxy sample; ``{...}`` are filled in.
 PROXY_OVERRIDES = {
     'DEFAULT': {'bind_ip': '{ip}', 'bind_port': '{port}',
