@@ -196,7 +196,8 @@ class ValidationResult:
         """One line for humans: the CLI prints it after ``ok``."""
         noted = ', '.join('%s %d' % kv for kv in sorted(self.noted.items()))
         text = ('%s, entry %#x, %d segments (%s), %d executable bytes '
-                'scanned, %d instructions confirmed%s, %d hidden, '
+                'scanned, %d instructions confirmed%s, %d hidden encodings '
+                'ignored, '
                 'sha256 %s, %.1f ms%s' % (
                     self.format, self.entry, len(self.segments),
                     ' '.join(s.flags for s in self.segments),
