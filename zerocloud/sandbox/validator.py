@@ -242,23 +242,43 @@ def _page_up(n):
 
 # --- reading ---------------------------------------------------------------
 
+def _stat_key(st):
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _read(path_or_bytes):
+    """(bytes, stat key or None): the key identifies an unchanged file."""
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         data = bytes(path_or_bytes)
         if len(data) > MAX_FILE_SIZE:
             raise _error('too-large', 'file is %d bytes, more than the %d '
                          'allowed' % (len(data), MAX_FILE_SIZE))
-        return data
+        return data, None
     try:
         with open(path_or_bytes, 'rb') as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > MAX_FILE_SIZE:
+            before = os.fstat(f.fileno())
+            if before.st_size > MAX_FILE_SIZE:
                 raise _error('too-large', 'file is %d bytes, more than the '
-                             '%d allowed' % (size, MAX_FILE_SIZE))
-            return f.read(MAX_FILE_SIZE + 1)
+                             '%d allowed' % (before.st_size, MAX_FILE_SIZE))
+            data = f.read(MAX_FILE_SIZE + 1)
+            key = _stat_key(before)
+            if _stat_key(os.fstat(f.fileno())) != key:
+                key = None      # changed while we read it
+            return data, key
     except OSError as exc:
         raise _error('unreadable', 'cannot read: %s' % (
             exc.strerror or exc,)) from None
+
+
+def _known_file(path_or_bytes, cache):
+    """The cached digest of an unchanged file, without reading it."""
+    if cache is None or isinstance(path_or_bytes,
+                                   (bytes, bytearray, memoryview)):
+        return None
+    try:
+        return cache.digest_of(_stat_key(os.stat(path_or_bytes)))
+    except OSError:
+        return None
 
 
 # --- the ELF structure -----------------------------------------------------
@@ -774,19 +794,30 @@ def validate(path_or_bytes, cache=None):
 
     ``path_or_bytes`` is a path (str or path-like) or the program's bytes.
     With a :class:`ValidationCache`, a program validated before (same
-    sha256) is answered from it, and a cached reject is raised again.
+    sha256) is answered from it, and a cached reject is raised again; a
+    file whose device, inode, size, mtime and ctime are unchanged since it
+    was last hashed is not even read again (ctime cannot be set by a user,
+    so a rewritten file is always hashed anew).
 
-    A forbidden encoding found at some byte offset is refused when it is
-    on the instruction stream of its function (decoded linearly from the
-    nearest preceding symbol, or from the start of the executable pages),
-    when a direct branch or rip-relative address decoded there points at
-    it, or when its address is stored in the file; otherwise it is hidden
-    inside other instructions and reported in ``hidden``.
+    A forbidden encoding found at some byte offset (the raw scan) is
+    refused when it is on the instruction stream of its function (decoded
+    linearly from the nearest preceding symbol, the start of its executable
+    section, or :data:`MAX_DECODE` bytes before it), when the entry point,
+    a direct branch or a rip-relative operand decoded there points at it,
+    when its ``ET_EXEC`` address appears in its function's bytes, or when
+    its address is stored in a data segment; otherwise it is hidden inside
+    other instructions, accepted, and reported in ``hidden``.
     """
-    data = _read(path_or_bytes)
-    digest = hashlib.sha256(data).hexdigest()
+    digest = _known_file(path_or_bytes, cache)
+    known = cache.get(digest) if digest else None
+    if known is None:
+        data, key = _read(path_or_bytes)
+        digest = hashlib.sha256(data).hexdigest()
+        if cache is not None:
+            if key is not None:
+                cache.remember_file(key, digest)
+            known = cache.get(digest)
     if cache is not None:
-        known = cache.get(digest)
         if isinstance(known, ValidationError):
             raise _error_from_dict(_error_dict(known))
         if known is not None:
@@ -822,7 +853,20 @@ class ValidationCache:
         self.maxsize = maxsize
         self.directory = directory
         self._lru = collections.OrderedDict()
+        self._files = collections.OrderedDict()     # stat key -> digest
         self._lock = threading.Lock()
+
+    def digest_of(self, stat_key):
+        """The sha256 of a file last seen with this stat key, or None."""
+        with self._lock:
+            return self._files.get(stat_key)
+
+    def remember_file(self, stat_key, digest):
+        with self._lock:
+            self._files[stat_key] = digest
+            self._files.move_to_end(stat_key)
+            while len(self._files) > self.maxsize:
+                self._files.popitem(last=False)
 
     def __len__(self):
         return len(self._lru)
@@ -830,6 +874,7 @@ class ValidationCache:
     def clear(self):
         with self._lock:
             self._lru.clear()
+            self._files.clear()
 
     def get(self, digest):
         """A ValidationResult, a ValidationError, or None if unknown."""

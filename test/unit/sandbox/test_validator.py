@@ -461,6 +461,17 @@ def test_cached_reject_stays_a_reject(progs):
     assert isinstance(cache.get(first.value.sha256), ValidationError)
 
 
+def test_cache_notices_a_rewritten_file(tmp_path, progs):
+    cache = ValidationCache()
+    path = tmp_path / 'prog'
+    path.write_bytes(tiny_elf())
+    assert not validate(str(path), cache=cache).cached
+    assert validate(str(path), cache=cache).cached
+    path.write_bytes(_bytes(progs['rdpmc']))
+    with pytest.raises(ValidationError):
+        validate(str(path), cache=cache)
+
+
 def test_cache_is_an_lru():
     cache = ValidationCache(maxsize=2)
     programs = [tiny_elf(code=b'\x90' * n + tiny_elf()[-9:])
