@@ -605,11 +605,14 @@ class _Code:
         return False
 
 
+_local = threading.local()
+
+
 def _disassembler():
-    cs = getattr(_disassembler, 'cs', None)
+    """This thread's capstone handle (a handle is not thread-safe)."""
+    cs = getattr(_local, 'cs', None)
     if cs is None:
-        cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-        _disassembler.cs = cs
+        cs = _local.cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
     return cs
 
 
@@ -833,6 +836,8 @@ def validate(path_or_bytes, cache=None):
             capstone.CsError) as exc:
         err = _error('malformed', 'malformed program: %s' % exc)
         err.sha256 = digest
+        if cache is not None:
+            cache.put(digest, err)
         raise err from None
     if cache is not None:
         cache.put(digest, result)
