@@ -39,6 +39,46 @@ def _cmd_run(args):
 
 # --- verbs of later issues are added below, one section each -------------
 
+# --- validate -------------------------------------------------------------
+
+def _add_validate(sub):
+    p = sub.add_parser(
+        'validate', help='check programs as the sandbox does before a run',
+        description='Validate static x86-64 ELF programs: one line per '
+        'program, "ok" and a summary or the reason it is refused. Exit '
+        'status 0 only if every program is valid.')
+    p.add_argument('programs', nargs='+', metavar='PROGRAM')
+    p.add_argument('--json', action='store_true',
+                   help='print the results as a JSON list')
+    p.add_argument('--cache-dir', metavar='DIR',
+                   help='remember results in DIR (by sha256)')
+
+
+def _cmd_validate(args):
+    import json
+    from zerocloud.exceptions import ValidationError
+    from zerocloud.sandbox import validator
+    cache = validator.ValidationCache(directory=args.cache_dir)
+    results, status = [], 0
+    for path in args.programs:
+        try:
+            result = validator.validate(path, cache=cache)
+        except ValidationError as exc:
+            status = 1
+            entry = {k: v for k, v in vars(exc).items()
+                     if not k.startswith('_')}
+            entry.update(path=path, valid=False, error=str(exc))
+            results.append(entry)
+            if not args.json:
+                print('%s: invalid: %s' % (path, exc))
+        else:
+            results.append(dict(result.to_dict(), path=path, valid=True))
+            if not args.json:
+                print('%s: ok %s' % (path, result.summary()))
+    if args.json:
+        print(json.dumps(results, indent=2, sort_keys=True))
+    return status
+
 
 # --- plan (dry run of a job) ----------------------------------------------
 
@@ -176,6 +216,7 @@ def build_parser():
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     sub.required = True
     _add_run(sub)
+    _add_validate(sub)
     _add_plan(sub)
     _add_saio(sub)
     return parser
@@ -183,6 +224,7 @@ def build_parser():
 
 COMMANDS = {
     'run': _cmd_run,
+    'validate': _cmd_validate,
     'plan': _cmd_plan,
     'saio': _cmd_saio,
 }
