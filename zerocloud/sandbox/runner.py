@@ -11,10 +11,12 @@ import os
 import re
 import sys
 
-from zerocloud.exceptions import SandboxError, ZeroCloudError
+from zerocloud.exceptions import (SandboxError, ValidationError,
+                                  ZeroCloudError)
 from zerocloud.executor.result import Reason
 from zerocloud.sandbox import launcher
 from zerocloud.sandbox import manifest as mf
+from zerocloud.sandbox import validator
 
 __all__ = ['DESCRIPTION', 'add_arguments', 'main', 'parse_size',
            'EXIT_TIMEOUT', 'EXIT_ERROR', 'EXIT_INVALID', 'EXIT_NOT_FOUND']
@@ -175,14 +177,10 @@ def _open_channels(args, opened):
 
 
 def _validate(program):
-    """Static validation (cached); returns an error message or None."""
-    try:
-        from zerocloud.sandbox import validator
-    except ImportError:
-        return None
+    """Static validation (cached by digest); an error message or None."""
     try:
         validator.validate_cached(program)
-    except validator.ValidationError as e:
+    except ValidationError as e:
         return str(e)
     return None
 

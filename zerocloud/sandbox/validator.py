@@ -48,7 +48,6 @@ import capstone
 from elftools.elf.enums import ENUM_E_MACHINE, ENUM_E_TYPE
 
 from zerocloud.exceptions import ValidationError
-from zerocloud.native import build as _native_build
 
 __all__ = ['validate', 'validate_cached', 'ValidationResult', 'Segment',
            'ValidationCache', 'DEFAULT_CACHE', 'FORBIDDEN', 'ALLOWED_NOTED',
@@ -68,8 +67,12 @@ MAX_IMAGE_SIZE = 1024 * 1024 * 1024
 #: ``ET_EXEC`` segments may not start below Linux's default
 #: ``vm.mmap_min_addr``.
 MIN_ADDRESS = 0x10000
-#: Guest segments must end below the launcher's own image.
-MAX_ADDRESS = int(_native_build.TEXT_SEGMENT, 16)
+#: Guest segments must end below the guest mmap area: ZVM_MMAP_BOTTOM in
+#: zerocloud/native/zvm.h for ET_EXEC; static-pie images are placed at
+#: ZVM_PIE_BASE, so their own addresses must stay below the difference.
+#: (test_validator checks these against zvm.h.)
+MAX_ADDRESS = 0x200000000000
+PIE_BASE = 0x100000000000
 #: Size of ``PT_DYNAMIC`` we read at most (entries of 16 bytes).
 MAX_DYNAMIC_ENTRIES = 4096
 #: Symbols read at most (only to place instruction hits in functions).
@@ -410,11 +413,12 @@ def _check_segments(e_type, e_entry, phdrs, size):
             raise _error('too-large', 'loadable segments need %d bytes of '
                          'memory, more than the %d allowed'
                          % (max(memsz, total), MAX_IMAGE_SIZE))
-        if vaddr + memsz > MAX_ADDRESS or (
+        limit = MAX_ADDRESS - (PIE_BASE if e_type == ET_DYN else 0)
+        if vaddr + memsz > limit or (
                 e_type == ET_EXEC and vaddr < MIN_ADDRESS):
             raise _error('segment-address', '%s (%d bytes) is outside the '
                          'guest address range %#x..%#x'
-                         % (what, memsz, MIN_ADDRESS, MAX_ADDRESS))
+                         % (what, memsz, MIN_ADDRESS, limit))
         if (vaddr - off) % PAGE:
             raise _error('segment-alignment', '%s is at file offset %#x: '
                          'address and offset differ modulo the page size'

@@ -110,3 +110,23 @@ def test_parse_size():
     assert runner.parse_size('100') == 100
     with pytest.raises(ValueError):
         runner.parse_size('-1')
+
+
+def test_validation_refuses_before_running(programs, tmp_path):
+    src = tmp_path / 'rd.c'
+    src.write_text('int main(void) { unsigned r; '
+                   '__asm__ volatile("rdrand %0" : "=r"(r)); '
+                   'return r == 0 && r != 0; }\n')
+    prog = tmp_path / 'rd'
+    subprocess.run(['gcc', '-static', '-O2', '-o', prog, src], check=True)
+    got, out, err = zc(prog)
+    assert got == runner.EXIT_INVALID
+    assert b'invalid program' in err and b'rdrand' in err
+    assert err.count(b'\n') == 1
+    # A trusted program may skip validation.
+    assert zc('--no-validate', prog)[0] == 0
+
+
+def test_valid_programs_are_validated_and_run(programs):
+    status, out, err = zc(programs.build('probe'), 'read', stdin=b'abcde')
+    assert (status, out, err) == (0, b'ok 5\n', b'')

@@ -624,3 +624,19 @@ def test_fuzz_many(progs):
                                   _bytes(progs['static-pie'])]
     outcomes = _fuzz(bases, seed=10, count=10000)
     assert sum(outcomes.values()) == 10000
+
+
+def test_address_limits_match_the_launcher():
+    """The validator's range is the loader's (zvm.h), not a guess."""
+    import re
+    header = os.path.join(os.path.dirname(validator.__file__), os.pardir,
+                          'native', 'zvm.h')
+    with open(header) as f:
+        text = f.read()
+
+    def define(name):
+        return int(re.search(r'#define %s (0x[0-9a-fA-F]+)UL' % name,
+                             text).group(1), 16)
+    assert validator.MAX_ADDRESS == define('ZVM_MMAP_BOTTOM')
+    assert validator.PIE_BASE == define('ZVM_PIE_BASE')
+    assert validator.MIN_ADDRESS == define('ZVM_GUEST_LOW')

@@ -146,3 +146,29 @@ def test_mutants_never_crash_or_hang_the_launcher(programs, sandbox,
         assert result.reason is not Reason.LAUNCHER_ERROR, result.message
         seen.add(result.reason)
     assert Reason.INVALID_BINARY in seen
+
+
+@pytest.mark.parametrize('count', [
+    300, pytest.param(10000, marks=pytest.mark.slow)])
+def test_mutants_the_validator_accepts_run_cleanly(sandbox, tmp_path, count):
+    """Every mutant validate() accepts also runs in zvm without crashing
+    the launcher (the program may fail, cleanly)."""
+    from validator_mutants import mutants
+    from zerocloud.exceptions import ValidationError
+    from zerocloud.sandbox import manifest as mf
+    from zerocloud.sandbox import validator
+    path = tmp_path / 'mutant'
+    limits = mf.Limits(memory=64 << 20, timeout=5, cpu=2)
+    ran = 0
+    for data in mutants(99, count):
+        try:
+            validator.validate(data)
+        except ValidationError:
+            continue
+        path.write_bytes(data)
+        result, _, _ = sandbox.run(str(path), limits=limits)
+        assert result.launcher_status in (LauncherStatus.OK,
+                                          LauncherStatus.INVALID_BINARY)
+        assert result.reason is not Reason.LAUNCHER_ERROR, result.message
+        ran += 1
+    assert ran > 0
