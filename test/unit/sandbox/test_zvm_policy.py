@@ -108,7 +108,7 @@ KILLS = [
     ('raise', Reason.SIGNAL, 6),           # raise() reaches only itself
 ]
 
-FLAVORS = ['glibc', 'musl']
+FLAVORS = ['glibc', 'pie', 'musl']
 
 
 @pytest.mark.parametrize('flavor', FLAVORS)
