@@ -31,18 +31,19 @@ class BuildPyWithNative(build_py):
         builder.build(os.path.join(HERE, 'zerocloud', 'native'))
         super().run()
         if not self.editable_mode:
-            self._ship_samples()
+            self._ship('etc', '-sample', 'etc')
+            self._ship('examples', '.c', 'examples')
 
-    def _ship_samples(self):
-        # The operator samples live in etc/ at the top of the checkout; an
-        # installed package carries a copy in zerocloud/etc/ so that the
-        # embedded cluster (zerocloud saio/demo) builds from the very same
-        # files.
-        dest = os.path.join(self.build_lib, 'zerocloud', 'etc')
+    def _ship(self, src, suffix, dest_name):
+        # etc/ (the operator samples) and examples/ live at the top of the
+        # checkout; an installed package carries copies in zerocloud/etc/
+        # and zerocloud/examples/ so that 'zerocloud saio' and 'zerocloud
+        # demo' work from the very same files.
+        dest = os.path.join(self.build_lib, 'zerocloud', dest_name)
         os.makedirs(dest, exist_ok=True)
-        for name in sorted(os.listdir(os.path.join(HERE, 'etc'))):
-            if name.endswith('-sample'):
-                self.copy_file(os.path.join(HERE, 'etc', name),
+        for name in sorted(os.listdir(os.path.join(HERE, src))):
+            if name.endswith(suffix):
+                self.copy_file(os.path.join(HERE, src, name),
                                os.path.join(dest, name))
 
 

@@ -207,6 +207,74 @@ def _cmd_saio(args):
             signal.signal(signum, handler)
 
 
+# --- submit (a job to a cluster) -------------------------------------------
+
+def _add_submit(sub):
+    p = sub.add_parser(
+        'submit', help='POST a job description to a Swift account',
+        description='POST JOB.json to your Swift account with '
+        'X-Zerovm-Execute: 1.0. Prints the job\'s stdout body, or a '
+        'per-node table from its report; exits 1 when the job failed. '
+        'Credentials as for the swift command.')
+    p.add_argument('job', metavar='JOB.json')
+    p.add_argument('-A', '--auth', help='auth URL (or ST_AUTH)')
+    p.add_argument('-U', '--user', help='user (or ST_USER)')
+    p.add_argument('-K', '--key', help='key (or ST_KEY)')
+    p.add_argument('--os-storage-url', help='(or OS_STORAGE_URL)')
+    p.add_argument('--os-auth-token', help='(or OS_AUTH_TOKEN)')
+    p.add_argument('--json', action='store_true',
+                   help='print the raw JSON report')
+    p.add_argument('--dry-run', action='store_true',
+                   help='ask for the plan without running anything')
+
+
+def _cmd_submit(args):
+    from zerocloud import client
+    try:
+        with open(args.job, 'rb') as f:
+            body = f.read()
+    except OSError as e:
+        _err('%s: %s' % (args.job, e.strerror))
+        return 1
+    try:
+        url, token = client.authenticate(
+            args.auth, args.user, args.key, args.os_storage_url,
+            args.os_auth_token)
+        answer = client.submit(url, token, body,
+                               json_report=args.json or args.dry_run,
+                               dry_run=args.dry_run)
+    except client.ClientError as e:
+        _err(str(e))
+        return 1
+    report = answer.report()
+    if args.json or args.dry_run or report is None:
+        sys.stdout.buffer.write(answer.body)
+        if answer.body and not answer.body.endswith(b'\n'):
+            sys.stdout.write('\n')
+    else:
+        sys.stdout.write(client.format_nodes(report))
+    if not answer.ok:
+        _err('job failed: %d %s' % (answer.status, answer.reason))
+        return 1
+    return 0
+
+
+# --- demo (everything on one machine) ---------------------------------------
+
+def _add_demo(sub):
+    sub.add_parser(
+        'demo', help='run a word-count job on an embedded Swift cluster',
+        description='Start an embedded Swift cluster in a temporary '
+        'directory, upload a small corpus and examples/wordcount.c compiled '
+        'with gcc -static, run one sandbox per text on the object server '
+        'holding it, print the node table and the results, and stop.')
+
+
+def _cmd_demo(args):
+    from zerocloud import demo
+    return demo.main()
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='zerocloud',
@@ -219,6 +287,8 @@ def build_parser():
     _add_validate(sub)
     _add_plan(sub)
     _add_saio(sub)
+    _add_submit(sub)
+    _add_demo(sub)
     return parser
 
 
@@ -227,6 +297,8 @@ COMMANDS = {
     'validate': _cmd_validate,
     'plan': _cmd_plan,
     'saio': _cmd_saio,
+    'submit': _cmd_submit,
+    'demo': _cmd_demo,
 }
 
 

@@ -1,0 +1,124 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Submitting jobs: what ``zerocloud submit`` and ``zerocloud demo`` use.
+
+Credentials work as for the ``swift`` command: ``-A/-U/-K`` or
+``ST_AUTH``/``ST_USER``/``ST_KEY`` (v1 auth), or a ready
+``OS_STORAGE_URL``/``OS_AUTH_TOKEN``.
+"""
+import dataclasses
+import http.client
+import json
+import os
+import urllib.parse
+
+from zerocloud.exceptions import ZeroCloudError
+
+__all__ = ['ClientError', 'Answer', 'authenticate', 'submit',
+           'format_nodes']
+
+
+class ClientError(ZeroCloudError):
+    """Could not authenticate or reach the cluster."""
+
+
+@dataclasses.dataclass
+class Answer:
+    """The proxy's answer to a job."""
+    status: int
+    reason: str
+    headers: dict
+    body: bytes
+
+    @property
+    def ok(self):
+        return 200 <= self.status < 300
+
+    def report(self):
+        """The JSON report, or None when the body is the job's stdout."""
+        ctype = self.headers.get('content-type', '')
+        if not ctype.startswith('application/json'):
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+def authenticate(auth_url=None, user=None, key=None, storage_url=None,
+                 token=None):
+    """(storage_url, token) from arguments or the swift CLI's variables."""
+    storage_url = storage_url or os.environ.get('OS_STORAGE_URL')
+    token = token or os.environ.get('OS_AUTH_TOKEN')
+    if storage_url and token:
+        return storage_url, token
+    auth_url = auth_url or os.environ.get('ST_AUTH')
+    user = user or os.environ.get('ST_USER')
+    key = key or os.environ.get('ST_KEY')
+    if not (auth_url and user and key):
+        raise ClientError('no credentials: give -A/-U/-K (or ST_AUTH, '
+                          'ST_USER, ST_KEY; or OS_STORAGE_URL and '
+                          'OS_AUTH_TOKEN)')
+    import swiftclient
+    try:
+        return swiftclient.get_auth(auth_url, user, key)
+    except swiftclient.ClientException as e:
+        raise ClientError('authentication failed: %s' % e)
+    except OSError as e:
+        raise ClientError('cannot reach %s: %s' % (auth_url, e))
+
+
+def submit(storage_url, token, job_body, json_report=False, dry_run=False,
+           timeout=3600):
+    """POST a job (bytes or a JSON-able value) and return the Answer."""
+    if not isinstance(job_body, (bytes, str)):
+        job_body = json.dumps(job_body)
+    if isinstance(job_body, str):
+        job_body = job_body.encode('utf-8')
+    url = urllib.parse.urlsplit(storage_url)
+    conn_cls = (http.client.HTTPSConnection if url.scheme == 'https'
+                else http.client.HTTPConnection)
+    headers = {'X-Auth-Token': token, 'X-Zerovm-Execute': '1.0',
+               'Content-Type': 'application/json'}
+    if json_report:
+        headers['Accept'] = 'application/json'
+    if dry_run:
+        headers['X-Zerocloud-Dry-Run'] = '1'
+    conn = conn_cls(url.netloc, timeout=timeout)
+    try:
+        conn.request('POST', url.path, body=job_body, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        return Answer(resp.status, resp.reason,
+                      {k.lower(): v for k, v in resp.getheaders()}, body)
+    except OSError as e:
+        raise ClientError('cannot reach %s: %s' % (storage_url, e))
+    finally:
+        conn.close()
+
+
+_COLUMNS = [('NODE', 'name'), ('SERVER', 'server'), ('STATUS', 'exit_code'),
+            ('REASON', 'reason'), ('CPU MS', 'cpu_ms'),
+            ('WALL MS', 'wall_ms'), ('MEM KB', 'max_rss_kb')]
+
+
+def _cell(node, key):
+    if key == 'cpu_ms' and key not in node:
+        user = node.get('cpu_user_ms') or 0
+        return str(user + (node.get('cpu_sys_ms') or 0))
+    v = node.get(key)
+    return '-' if v is None else str(v)
+
+
+def format_nodes(report):
+    """A per-node table from a job report (any missing field shows '-')."""
+    nodes = report.get('nodes') or []
+    if isinstance(nodes, dict):
+        nodes = [dict(v, name=k) for k, v in nodes.items()]
+    rows = [[h for h, _ in _COLUMNS]]
+    for n in nodes:
+        rows.append([_cell(n, k) for _, k in _COLUMNS])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+    lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+             for r in rows]
+    return '\n'.join(lines) + '\n'
