@@ -1,0 +1,74 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""The client helpers behind 'zerocloud submit' and 'zerocloud demo'."""
+import http.server
+import json
+import threading
+
+import pytest
+
+from zerocloud import client
+
+
+def test_credentials_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv('OS_STORAGE_URL', 'http://127.0.0.1:1/v1/AUTH_x')
+    monkeypatch.setenv('OS_AUTH_TOKEN', 'tok')
+    assert client.authenticate() == ('http://127.0.0.1:1/v1/AUTH_x', 'tok')
+
+
+def test_missing_credentials_say_what_to_give(monkeypatch):
+    for k in ('OS_STORAGE_URL', 'OS_AUTH_TOKEN', 'ST_AUTH', 'ST_USER',
+              'ST_KEY'):
+        monkeypatch.delenv(k, raising=False)
+    with pytest.raises(client.ClientError, match='-A/-U/-K'):
+        client.authenticate()
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    seen = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers['Content-Length']))
+        self.seen.append((self.path, dict(self.headers), body))
+        data = json.dumps({'status': 'ok', 'nodes': [
+            {'name': 'count-1', 'server': '127.0.0.1:6010/sdb',
+             'exit_code': 0, 'reason': 'ok', 'cpu_user_ms': 2,
+             'cpu_sys_ms': 1, 'wall_ms': 5, 'max_rss_kb': 600}]}).encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_submit_posts_the_job_and_reads_the_report():
+    server = http.server.HTTPServer(('127.0.0.1', 0), _Recorder)
+    t = threading.Thread(target=server.handle_request)
+    t.start()
+    try:
+        url = 'http://127.0.0.1:%d/v1/AUTH_test' % server.server_port
+        answer = client.submit(url, 'tok', [{'name': 'x'}],
+                               json_report=True, dry_run=True)
+    finally:
+        t.join()
+        server.server_close()
+    path, headers, body = _Recorder.seen[-1]
+    assert path == '/v1/AUTH_test'
+    assert headers['X-Zerovm-Execute'] == '1.0'
+    assert headers['X-Auth-Token'] == 'tok'
+    assert headers['Content-Type'] == 'application/json'
+    assert headers['Accept'] == 'application/json'
+    assert headers['X-Zerocloud-Dry-Run'] == '1'
+    assert json.loads(body) == [{'name': 'x'}]
+    assert answer.ok
+    table = client.format_nodes(answer.report())
+    assert table.splitlines()[1].split() == [
+        'count-1', '127.0.0.1:6010/sdb', '0', 'ok', '3', '5', '600']
+
+
+def test_unreachable_cluster_is_a_client_error():
+    with pytest.raises(client.ClientError, match='cannot reach'):
+        client.submit('http://127.0.0.1:9/v1/AUTH_x', 't', [], timeout=2)
