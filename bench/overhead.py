@@ -11,6 +11,7 @@ from the file; the sandboxed run also relays its (tiny) output.
 """
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -28,10 +29,15 @@ from zerocloud.sandbox import manifest as mf  # noqa: E402
 
 def _native(prog, data):
     with open(data, 'rb') as inp:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         out = subprocess.run([prog], stdin=inp, check=True,
                              stdout=subprocess.PIPE).stdout
-        return time.perf_counter() - t, out.split()[0]
+        wall = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime +
+               after.ru_stime - before.ru_stime)
+        return wall, cpu, out.split()[0]
 
 
 def _boxed(prog, data):
@@ -46,7 +52,7 @@ def _boxed(prog, data):
         digest = os.read(r, 4096).split()[0]
         os.close(r)
     assert res.ok, res
-    return secs, digest
+    return secs, (res.cpu_user_ms + res.cpu_sys_ms) / 1000.0, digest
 
 
 def main():
@@ -70,16 +76,20 @@ def main():
         for i in range(args.rounds):
             # Alternate the order so neither side always runs first.
             for _, samples, fn in runners[::1 if i % 2 else -1]:
-                secs, digest = fn(prog, data)
-                samples.append(secs)
+                wall, cpu, digest = fn(prog, data)
+                samples.append((wall, cpu))
                 digests.add(digest)
         assert len(digests) == 1, digests
-        n, b = statistics.median(native), statistics.median(boxed)
-        print('| SHA-256 of %d MB from stdin | median ms |' % args.mb)
-        print('|---|---|')
-        print('| native | %.0f |' % (n * 1000))
-        print('| zvm | %.0f |' % (b * 1000))
-        print('| overhead | %+.1f%% |' % ((b / n - 1) * 100))
+        med = statistics.median
+        nw, bw = med(w for w, _ in native), med(w for w, _ in boxed)
+        nc, bc = med(c for _, c in native), med(c for _, c in boxed)
+        print('| SHA-256 of %d MB from stdin | median wall ms | '
+              'median CPU ms |' % args.mb)
+        print('|---|---|---|')
+        print('| native | %.0f | %.0f |' % (nw * 1000, nc * 1000))
+        print('| zvm | %.0f | %.0f |' % (bw * 1000, bc * 1000))
+        print('| overhead | %+.1f%% | %+.1f%% |'
+              % ((bw / nw - 1) * 100, (bc / nc - 1) * 100))
     finally:
         shutil.rmtree(tmp)
 
