@@ -68,6 +68,7 @@ static const struct rule shim_rules[] = {
     ALLOW_ALWAYS(__NR_read),                  /* channel input (the only fds open are channels) */
     ALLOW_ALWAYS(__NR_write),                 /* channel output (relayed and capped by the supervisor) */
     ALLOW_ALWAYS(__NR_close),                 /* the start-up status fd, once */
+    ALLOW_ALWAYS(__NR_poll),                  /* waiting on a non-blocking host fd */
     ALLOW_IF2(__NR_mmap,
               BITS_CLEAR, 2, PROT_EXEC,       /* never executable */
               BITS_SET, 3, MAP_ANONYMOUS),    /* never a file */

@@ -712,6 +712,17 @@ static long sys_getdents64(long fd, char *buf, uint64_t cap)
 
 /* ---- channel I/O -------------------------------------------------------- */
 
+/* A host fd may be non-blocking (a shared terminal or pipe): wait for it
+ * instead of spinning. */
+static void wait_fd(int c, short events)
+{
+    struct kpollfd_w {
+        int fd;
+        short events, revents;
+    } p = {ZVM_FD_BASE + c, events, 0};
+    G3(__NR_poll, &p, 1, -1);
+}
+
 static long chan_read(int c, char *buf, uint64_t n)
 {
     struct chan_stats *st = &SH->st[c];
@@ -727,6 +738,8 @@ static long chan_read(int c, char *buf, uint64_t n)
      * would otherwise expose the writer's timing. */
     while (got < n) {
         long r = G3(__NR_read, ZVM_FD_BASE + c, buf + got, n - got);
+        if (r == -EAGAIN)
+            wait_fd(c, 0x001 /* POLLIN */);
         if (r == -EINTR || r == -EAGAIN)
             continue;
         if (r < 0) {
@@ -748,6 +761,8 @@ static long chan_write(int c, const char *buf, uint64_t n)
     uint64_t done = 0;
     while (done < n) {
         long r = G3(__NR_write, ZVM_FD_BASE + c, buf + done, n - done);
+        if (r == -EAGAIN)
+            wait_fd(c, 0x004 /* POLLOUT */);
         if (r == -EINTR || r == -EAGAIN)
             continue;
         if (r < 0) {

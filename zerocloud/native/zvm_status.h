@@ -13,7 +13,9 @@
 #ifndef ZVM_STATUS_H
 #define ZVM_STATUS_H
 
-/* The guest ran; its exit code, signal and reason are in the report. */
+/* A report was written: the guest ran (its exit code, signal and reason
+ * are in the report), or its segments did not fit the memory limit
+ * (reason "memory"). */
 #define ZVM_STATUS_OK 0
 /* The command line was wrong (zvm MANIFEST_FD).  No report. */
 #define ZVM_STATUS_USAGE 64

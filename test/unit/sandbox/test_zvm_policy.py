@@ -213,3 +213,31 @@ def _guest_maps(pid):
             except OSError:
                 return None
     return None
+
+
+def test_non_blocking_input_is_waited_for_not_spun_on(programs, memfd):
+    """A host pipe in O_NONBLOCK mode: reads still fill the buffer."""
+    import fcntl
+    import threading
+    r, w = os.pipe()
+    fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) |
+                os.O_NONBLOCK)
+
+    def feed():
+        os.write(w, b'hel')
+        time.sleep(0.2)
+        os.write(w, b'lo')
+        os.close(w)
+    t = threading.Thread(target=feed)
+    t.start()
+    out = memfd()
+    try:
+        res = launcher.run(programs.build('probe'), ['probe', 'read'],
+                           channels=[mf.Channel('/dev/stdin', mf.READ, r),
+                                     mf.Channel('/dev/stdout', mf.WRITE,
+                                                out)])
+    finally:
+        t.join()
+        os.close(r)
+    assert res.reason is Reason.OK
+    assert memfd.read(out) == b'ok 5\n'
