@@ -579,3 +579,41 @@ def test_docstring_lists_every_option():
     for line in block.splitlines():
         if line.startswith('# ') and ' =' in line:
             assert '    ' + line.strip() in proxy.__doc__, line
+
+
+def test_wildcard_container_lists_the_account(swift):
+    swift.add('/v1/AUTH_test/logs-1/x.log', b'1')
+    swift.add('/v1/AUTH_test/logs-2/y.log', b'2')
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/logs-*/*.log'}])],
+        headers={'X-Zerocloud-Dry-Run': '1'}))
+    assert resp.status_int == 200, body
+    assert [n['attach'] for n in json.loads(body)['nodes']] == [
+        'swift://AUTH_test/logs-1/x.log', 'swift://AUTH_test/logs-2/y.log']
+    assert ('GET', '/v1/AUTH_test') in [c[:2] for c in swift.calls]
+
+
+def test_spool_removed_when_a_fetch_fails(swift, spool_dir):
+    swift.add('/v1/AUTH_test/data/big', b'x' * 100)
+    app, servers = make(swift, spool_dir=spool_dir, max_fetch_bytes='50')
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+        {'name': 'input', 'path': 'swift://~/data/big'}])]))
+    assert resp.status_int == 413
+    assert b'swift://AUTH_test/data/big' in body
+    assert os.listdir(spool_dir) == []
+    assert not servers.sent
+
+
+def test_stdout_iterator_closed_early_still_cleans(swift, spool_dir):
+    app, _ = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'x' * 200000})),
+        spool_dir=spool_dir)
+    req = job_request([group('g', devices=[{'name': 'stdout'}])])
+    status, headers, app_iter = req.call_application(app)
+    assert status.startswith('200')
+    next(iter(app_iter))
+    assert os.listdir(spool_dir)
+    app_iter.close()
+    assert os.listdir(spool_dir) == []
