@@ -122,23 +122,20 @@ the log options come from ``[DEFAULT]`` as for any Swift filter.  The
 public limits appear in ``/info`` under ``zerocloud``.
 """
 import dataclasses
-import io
 import json
 import os
 
 from swift.common import swob
 from swift.common.registry import register_swift_info
 from swift.common.storage_policy import POLICIES
-from swift.common.utils import config_true_value, get_logger, quote
-from swift.common.wsgi import make_subrequest
-from swift.proxy.controllers.base import get_container_info, get_object_info
+from swift.common.utils import config_true_value, get_logger
 
 from zerocloud.config import ProxyConfig
 from zerocloud.exceptions import JobError
 from zerocloud.job import parse_job
-from zerocloud.middleware.dispatch import (AnswerError, Dispatcher, Fetched,
-                                           HTTPTransport, NodeRequest, Spool,
-                                           copy_bounded, node_spec,
+from zerocloud.middleware.caller import Caller, http_error, reason_phrase
+from zerocloud.middleware.dispatch import (Dispatcher, HTTPTransport,
+                                           NodeRequest, Spool, node_spec,
                                            write_request_tar)
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand, needs_listing
@@ -146,7 +143,7 @@ from zerocloud.middleware.report import build_report
 from zerocloud.paths import SwiftPath
 
 __all__ = ['ProxyFilter', 'filter_factory', 'EXECUTE_HEADER',
-           'DRY_RUN_HEADER', 'API_VERSION', 'http_error']
+           'DRY_RUN_HEADER', 'API_VERSION']
 
 #: The header that marks a job request; its value is the API version.
 EXECUTE_HEADER = 'X-Zerovm-Execute'
@@ -154,52 +151,8 @@ EXECUTE_HEADER = 'X-Zerovm-Execute'
 API_VERSION = '1.0'
 #: ``X-Zerocloud-Dry-Run: 1`` answers the plan without running it.
 DRY_RUN_HEADER = 'X-Zerocloud-Dry-Run'
-#: ``swift.source`` of the filter's subrequests (proxy logs).
-SWIFT_SOURCE = 'ZC'
 
-_EXTRA_REASONS = {424: 'Failed Dependency'}
 _STREAM_CHUNK = 64 * 1024
-
-
-def http_error(code, message, **headers):
-    """A raisable swob response with a one-line text body."""
-    reason = swob.RESPONSE_REASONS.get(code, (_EXTRA_REASONS.get(code,
-                                                                 'Error'),))
-    return swob.HTTPException(
-        status='%d %s' % (code, reason[0]), body=message + '\n',
-        content_type='text/plain', headers=headers)
-
-
-def _swift_path(path):
-    """The quoted ``/v1/a/c/o`` of a SwiftPath (for subrequests)."""
-    return quote('/v1/%s/%s/%s' % (path.account, path.container, path.obj))
-
-
-def _drain(resp):
-    """Read and close a subrequest's body."""
-    for _chunk in resp.app_iter:
-        pass
-    close = getattr(resp.app_iter, 'close', None)
-    if close is not None:
-        close()
-
-
-class _IterFile:
-    """A file-like ``read`` over a WSGI body iterator."""
-
-    def __init__(self, chunks):
-        self._chunks = iter(chunks)
-        self._buffer = b''
-
-    def read(self, size=-1):
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        size = len(self._buffer) if size < 0 else size
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
 
 
 class _SpoolIter:
@@ -248,7 +201,7 @@ class ProxyFilter:
             return self.app(env, start_response)
         req = swob.Request(env)
         try:
-            version, account, rest = req.split_path(1, 3, True)
+            _version, account, rest = req.split_path(1, 3, True)
         except ValueError:
             return self.app(env, start_response)
         if not account:
@@ -285,20 +238,19 @@ class ProxyFilter:
     # --- the job, step by step -------------------------------------------
 
     def handle_job(self, req, account):
-        body = self.read_body(req)
-        job = self.parse(body, account)
-        lister = self.lister(req) if needs_listing(job) else None
-        plan = self.expand(job, lister)
-        infos = self.authorize(req, plan)
-        plan = place(plan, self.ring_view(req, infos))
+        caller = Caller(self.app, req)
+        job = self.parse(self.read_body(req), account)
+        plan = self.expand(job, caller.list if needs_listing(job) else None)
+        self.authorize(caller, plan)
+        plan = place(plan, self.ring_view(caller))
         if config_true_value(req.headers.get(DRY_RUN_HEADER)):
             return swob.Response(body=json.dumps(plan.to_dict(), indent=1)
                                  + '\n', content_type='application/json')
         spool = Spool(self.conf.temp_dir)
         handed_over = False
         try:
-            self.check_local_inputs(req, plan)
-            requests = self.node_requests(req, plan, infos, spool)
+            self.check_local_inputs(caller, plan)
+            requests = self.node_requests(caller, plan, spool)
             outcomes = Dispatcher(
                 self.transport, self.conf.dispatch_concurrency, spool,
                 self.conf.node_max_output, self.logger,
@@ -306,7 +258,7 @@ class ProxyFilter:
             report = build_report(plan, outcomes,
                                   self.conf.report_stderr_bytes)
             if report.ok:
-                self.commit(req, plan, outcomes, report)
+                self.commit(caller, outcomes, report)
             self.logger.info('job of %d nodes: %d %s', len(plan.nodes),
                              report.status, report.message)
             resp, handed_over = self.answer(req, report, spool)
@@ -338,62 +290,9 @@ class ProxyFilter:
         except JobError as err:
             raise http_error(err.status, str(err)) from None
 
-    def lister(self, req):
-        """A planner lister making JSON listings as the caller."""
-        def list_entries(account, container=None):
-            path = '/v1/' + account + ('/' + container if container else '')
-            entries, marker = [], ''
-            while True:
-                page = self._listing_page(req, path, marker)
-                if page is None:
-                    raise KeyError(path)
-                if not page:
-                    return entries
-                entries.extend(page)
-                last = page[-1]
-                marker = last.get('name') or last.get('subdir') or ''
-                if not marker:
-                    return entries
-        return list_entries
-
-    def _listing_page(self, req, path, marker):
-        sub = make_subrequest(
-            req.environ, 'GET', '%s?format=json&marker=%s' % (
-                quote(path), quote(marker, safe='')),
-            agent='%(orig)s zerocloud', swift_source=SWIFT_SOURCE)
-        resp = sub.get_response(self.app)
-        body = resp.body
-        where = path[len('/v1/'):]
-        if resp.status_int == 404:
-            return None
-        if resp.status_int in (401, 403):
-            raise http_error(resp.status_int, 'not allowed to list %s'
-                             % where)
-        if resp.status_int == 204:
-            return []
-        if not resp.is_success:
-            raise http_error(503, 'could not list %s: %s'
-                             % (where, resp.status))
-        try:
-            page = json.loads(body)
-        except ValueError:
-            raise http_error(503, 'could not list %s: bad listing'
-                             % where) from None
-        return [e for e in page if isinstance(e, dict)]
-
-    def container_info(self, req, path, infos):
-        key = (path.account, path.container)
-        if key not in infos:
-            env = dict(req.environ)
-            env['PATH_INFO'] = swob.str_to_wsgi(
-                '/v1/%s/%s' % (path.account, path.container))
-            infos[key] = get_container_info(env, self.app,
-                                            swift_source=SWIFT_SOURCE)
-        return infos[key]
-
-    def authorize(self, req, plan):
-        """Authorize every read and write of the plan; returns the
-        container infos (by (account, container)) gathered on the way."""
+    def authorize(self, caller, plan):
+        """Every object read (executables included) against its read ACL,
+        then every object written against its write ACL, in plan order."""
         reads, writes = {}, {}
         for node in plan.nodes:
             if isinstance(node.exec, SwiftPath):
@@ -402,178 +301,104 @@ class ProxyFilter:
                 if chan.kind == 'object':
                     (reads if chan.direction == 'r' else writes)[
                         chan.path] = True
-        infos = {}
         for path in reads:
-            self.authorize_one(req, path, 'GET', infos)
+            caller.authorize(path, 'GET')
         for path in writes:
-            self.authorize_one(req, path, 'PUT', infos)
-        return infos
+            caller.authorize(path, 'PUT')
 
-    def authorize_one(self, req, path, method, infos):
-        info = self.container_info(req, path, infos)
-        verb = 'read' if method == 'GET' else 'write'
-        authorize = req.environ.get('swift.authorize')
-        if authorize is not None:
-            env = dict(req.environ)
-            env.update({'PATH_INFO': swob.str_to_wsgi(
-                '/v1/%s/%s/%s' % (path.account, path.container, path.obj)),
-                'REQUEST_METHOD': method, 'QUERY_STRING': '',
-                'CONTENT_LENGTH': '0', 'wsgi.input': io.BytesIO()})
-            env.pop('HTTP_TRANSFER_ENCODING', None)
-            check = swob.Request(env)
-            check.acl = info.get('read_acl' if method == 'GET'
-                                 else 'write_acl')
-            denied = authorize(check)
-            if denied is not None:
-                code = denied.status_int if denied.status_int in (401, 403) \
-                    else 403
-                raise http_error(code, 'not allowed to %s %s'
-                                 % (verb, path.url))
-        if info.get('status') == 404:
-            raise http_error(404, 'container of %s %s does not exist' % (
-                'input' if method == 'GET' else 'output', path.url))
-
-    def policy_index(self, req, path, infos):
-        if path is None:
-            return int(POLICIES.default)
-        return int(self.container_info(req, path, infos)['storage_policy'])
-
-    def ring_view(self, req, infos):
+    def ring_view(self, caller):
         """The object rings as one RingView: each object is looked up in
         the ring of its container's storage policy."""
         def get_nodes(account, container, obj):
-            index = self.policy_index(
-                req, SwiftPath(account, container, obj), infos)
+            index = caller.policy_index(SwiftPath(account, container, obj))
             return self.ring_loader(index).get_nodes(account, container, obj)
         default = self.ring_loader(int(POLICIES.default))
         return RingView(get_nodes, devices=lambda: [
             d for d in default.devs if d], replica_count=default.replica_count)
 
-    def check_local_inputs(self, req, plan):
-        """The attach objects a node reads must exist (404 names them)."""
+    def check_local_inputs(self, caller, plan):
+        """The attach objects nodes read must exist (404 names them)."""
         seen = set()
         for node in plan.nodes:
-            chan_paths = [c.path for c in node.channels
-                          if c.kind == 'object' and c.direction == 'r']
-            if node.attach in chan_paths and node.attach not in seen:
+            reads = [c.path for c in node.channels
+                     if c.kind == 'object' and c.direction == 'r']
+            if node.attach in reads and node.attach not in seen:
                 seen.add(node.attach)
-                env = dict(req.environ)
-                info = get_object_info(
-                    env, self.app, path=swob.str_to_wsgi('/v1/%s/%s/%s' % (
-                        node.attach.account, node.attach.container,
-                        node.attach.obj)), swift_source=SWIFT_SOURCE)
-                if info.get('status') == 404:
-                    raise http_error(404, 'object %s does not exist'
-                                     % node.attach.url)
+                caller.check_exists(node.attach)
 
-    def fetch(self, req, path, spool, fetched):
-        """GET ``path`` as the caller into the spool (once per job)."""
-        if path in fetched:
-            return fetched[path]
-        sub = make_subrequest(req.environ, 'GET', _swift_path(path),
-                              agent='%(orig)s zerocloud',
-                              swift_source=SWIFT_SOURCE)
-        resp = sub.get_response(self.app)
-        try:
-            if resp.status_int == 404:
-                raise http_error(404, 'object %s does not exist' % path.url)
-            if resp.status_int in (401, 403):
-                raise http_error(resp.status_int, 'not allowed to read %s'
-                                 % path.url)
-            if not resp.is_success:
-                raise http_error(503, 'could not read %s: %s'
-                                 % (path.url, resp.status))
-            target = spool.new_path('in')
-            with open(target, 'wb') as dst:
-                size, md5, sha = copy_bounded(
-                    _IterFile(resp.app_iter), dst,
-                    self.conf.max_fetch_bytes, path.url)
-        except AnswerError:
-            raise http_error(413, 'object %s is larger than the limit of %d '
-                             'bytes' % (path.url, self.conf.max_fetch_bytes))
-        finally:
-            close = getattr(resp.app_iter, 'close', None)
-            if close is not None:
-                close()
-        fetched[path] = Fetched(target, size, md5, sha)
-        return fetched[path]
-
-    def node_requests(self, req, plan, infos, spool):
-        """Fetch what the nodes need and write their request bodies."""
+    def node_requests(self, caller, plan, spool):
+        """Fetch what the nodes need (once per object) and write their
+        request bodies."""
         fetched = {}
+
+        def fetch(path):
+            if path not in fetched:
+                fetched[path] = caller.fetch(path, spool.new_path('in'),
+                                             self.conf.max_fetch_bytes)
+            return fetched[path]
         requests = []
         for node in plan.nodes:
-            exe = None
-            if isinstance(node.exec, SwiftPath):
-                exe = self.fetch(req, node.exec, spool, fetched)
+            exe = fetch(node.exec) if isinstance(node.exec, SwiftPath) \
+                else None
             spec, members = node_spec(node, plan.account,
                                       self.conf.node_limits, exe)
-            inputs = [(name, self.fetch(req, path, spool, fetched).path)
-                      for name, path in members]
+            inputs = [(name, fetch(path).path) for name, path in members]
             body = spool.new_path('request')
             write_request_tar(body, spec, exe.path if exe else None, inputs)
             target = node.attach or (node.exec if isinstance(
                 node.exec, SwiftPath) else SwiftPath(
                     plan.account, '.zerocloud', node.name))
-            node = self._with_partitions(req, node, target, infos)
+            index = caller.policy_index(target)
             requests.append(NodeRequest(
-                node, '/%s/%s/%s' % (target.account, target.container,
-                                     target.obj),
-                self.policy_index(req, target, infos), body))
+                self._with_partitions(node, target, index),
+                '/%s/%s/%s' % (target.account, target.container,
+                               target.obj), index, body))
         return requests
 
-    def _with_partitions(self, req, node, target, infos):
+    def _with_partitions(self, node, target, policy_index):
         """Spread nodes' candidates get the partition of ``target``."""
         if all(s.partition is not None for s in node.candidates):
             return node
-        ring = self.ring_loader(self.policy_index(req, target, infos))
-        part, _devs = ring.get_nodes(target.account, target.container,
-                                     target.obj)
+        part, _devs = self.ring_loader(policy_index).get_nodes(
+            target.account, target.container, target.obj)
         return dataclasses.replace(node, candidates=tuple(
             dataclasses.replace(s, partition=part) if s.partition is None
             else s for s in node.candidates))
 
-    def _outputs(self, plan, outcomes):
-        """[(Channel, spool path)] of every object output; raises when
-        one is missing or smaller than its min_size."""
+    def _outputs(self, outcomes):
+        """``([(Channel, spool path)], None)`` for every object output, or
+        ``(None, (status, message))`` when one is missing or smaller than
+        its ``min_size``."""
         found = []
         for outcome in outcomes:
+            name = json.dumps(outcome.node.name)
             for index, chan in enumerate(outcome.node.channels):
                 if chan.kind != 'object' or chan.direction != 'w':
                     continue
                 path = outcome.outputs.get(index)
                 if path is None:
-                    return None, (500, 'node %s sent no data for %s' % (
-                        json.dumps(outcome.node.name), chan.path.url))
+                    return None, (500, 'node %s sent no data for %s'
+                                  % (name, chan.path.url))
                 if os.path.getsize(path) < chan.min_size:
                     return None, (424, 'node %s: %s is smaller than its '
-                                  'min_size %d' % (
-                                      json.dumps(outcome.node.name),
-                                      chan.path.url, chan.min_size))
+                                  'min_size %d' % (name, chan.path.url,
+                                                   chan.min_size))
                 found.append((chan, path))
         return found, None
 
-    def commit(self, req, plan, outcomes, report):
+    def commit(self, caller, outcomes, report):
         """PUT every output object as the caller (all nodes succeeded)."""
-        outputs, problem = self._outputs(plan, outcomes)
+        outputs, problem = self._outputs(outcomes)
         if problem:
             report.fail(*problem)
             return
         for chan, path in outputs:
-            size = os.path.getsize(path)
             headers = {'Content-Type': chan.content_type
-                       or 'application/octet-stream',
-                       'Content-Length': str(size)}
+                       or 'application/octet-stream'}
             for key, value in chan.meta:
                 headers['X-Object-Meta-' + key] = value
-            sub = make_subrequest(req.environ, 'PUT', _swift_path(chan.path),
-                                  headers=headers, agent='%(orig)s zerocloud',
-                                  swift_source=SWIFT_SOURCE)
-            with open(path, 'rb') as src:
-                sub.environ['wsgi.input'] = src
-                sub.content_length = size
-                resp = sub.get_response(self.app)
-                _drain(resp)
+            resp = caller.put(chan.path, path, os.path.getsize(path),
+                              headers)
             if not resp.is_success:
                 code = resp.status_int if 400 <= resp.status_int < 500 \
                     else 503
@@ -584,7 +409,7 @@ class ProxyFilter:
             report.outputs.append(chan.path.url)
 
     def answer(self, req, report, spool):
-        """The response; True when it now owns the spool (stdout body)."""
+        """``(response, True when the response now owns the spool)``."""
         accept = req.headers.get('Accept') or ''
         if report.ok and report.stdout is not None \
                 and 'application/json' not in accept:
@@ -594,10 +419,7 @@ class ProxyFilter:
             resp.content_length = sum(os.path.getsize(p)
                                       for p in report.stdout)
             return resp, True
-        code = report.status
-        reason = swob.RESPONSE_REASONS.get(code, (_EXTRA_REASONS.get(
-            code, 'Error'),))[0]
-        return swob.Response(status='%d %s' % (code, reason),
+        return swob.Response(status=reason_phrase(report.status),
                              headers=report.headers, body=report.to_json(),
                              content_type='application/json'), False
 
