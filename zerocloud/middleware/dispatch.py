@@ -86,7 +86,9 @@ class _TimedResponse:
     def read(self, size=-1):
         from eventlet import Timeout
         with Timeout(self._timeout):
-            return self._resp.read(size)
+            # eventlet's HTTPResponse.read wants None, not -1, for "all"
+            return self._resp.read(None if size is None or size < 0
+                                   else size)
 
     def close(self):
         self._resp.close()

@@ -219,3 +219,79 @@ def test_spool_cleanup(tmp_path):
         f.write(b'x')
     spool.cleanup()
     assert os.listdir(str(tmp_path)) == []
+
+
+# --- the real transport, against a green HTTP server on 127.0.0.1 ---------
+
+def _serve_once(handler):
+    """Listen on 127.0.0.1; ``handler(request line, headers, body)``
+    returns raw response bytes (or None to never answer)."""
+    import eventlet
+    sock = eventlet.listen(('127.0.0.1', 0))
+    seen = {}
+
+    def serve():
+        conn, _addr = sock.accept()
+        reader = conn.makefile('rb')
+        line = reader.readline().decode()
+        headers = {}
+        while True:
+            header = reader.readline().decode().strip()
+            if not header:
+                break
+            key, _sep, value = header.partition(':')
+            headers[key.strip().lower()] = value.strip()
+        body = reader.read(int(headers.get('content-length', 0)))
+        seen.update(line=line, headers=headers, body=body)
+        answer = handler(line, headers, body)
+        if answer is None:
+            eventlet.sleep(5)
+        else:
+            conn.sendall(answer)
+        conn.close()
+    thread = eventlet.spawn(serve)
+    return sock.getsockname()[1], seen, thread, sock
+
+
+def test_http_transport_round_trip(spool):
+    from zerocloud.middleware.dispatch import HTTPTransport
+    from zerocloud.middleware.plan import Server
+    tar = answer_tar({'result': {}}, {0: b'out'})
+    port, seen, thread, sock = _serve_once(lambda *a: (
+        b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n' % len(tar)) + tar)
+    server = Server('127.0.0.1', port, 'sdb', partition=5)
+    transport = HTTPTransport(1, 2)
+    resp = transport.request(server, 'POST', '/AUTH_t/c/o n',
+                             {'X-Backend-Zerocloud-Execute': '1',
+                              'Content-Length': '5'}, io.BytesIO(b'hello'), 5)
+    assert resp.status == 200
+    report, outputs = read_answer(resp, spool, 100)
+    resp.close()
+    thread.wait()
+    sock.close()
+    assert report == {'result': {}}
+    with open(outputs[0], 'rb') as out:
+        assert out.read() == b'out'
+    assert seen['line'].startswith('POST /sdb/5/AUTH_t/c/o%20n HTTP/1.')
+    assert seen['headers']['x-backend-zerocloud-execute'] == '1'
+    assert seen['body'] == b'hello'
+
+
+def test_http_transport_errors_are_connection_errors():
+    from zerocloud.middleware.dispatch import HTTPTransport
+    from zerocloud.middleware.plan import Server
+    import eventlet
+    probe = eventlet.listen(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    transport = HTTPTransport(1, 0.2)
+    with pytest.raises(OSError):
+        transport.request(Server('127.0.0.1', port, 'sdb', partition=1),
+                          'POST', '/a/c/o', {}, io.BytesIO(b''), 0)
+    port, seen, thread, sock = _serve_once(lambda *a: None)
+    with pytest.raises(Timeout):
+        transport.request(Server('127.0.0.1', port, 'sdb', partition=1),
+                          'POST', '/a/c/o', {'Content-Length': '0'},
+                          io.BytesIO(b''), 0)
+    thread.kill()
+    sock.close()
