@@ -84,11 +84,15 @@ bytes_written``), ``X-Nexe-Error``; ``-`` stands for no value.
 Configuration
 -------------
 
-Put the filter after the auth filter (it needs ``swift.authorize``), right
-before ``proxy-logging proxy-server``::
+Put the filter right after the auth filter: it needs ``swift.authorize``
+and the caller's identity, and its subrequests must meet the filters after
+it (quotas, slo, dlo, versioned_writes, symlink) as the caller's own
+requests would (at the very end of the pipeline, output writes would
+bypass quotas)::
 
     [pipeline:main]
-    pipeline = catch_errors gatekeeper ... tempauth ... zerocloud_proxy
+    pipeline = catch_errors gatekeeper ... tempauth zerocloud_proxy copy
+        container-quotas account-quotas slo dlo versioned_writes symlink
         proxy-logging proxy-server
 
     [filter:zerocloud_proxy]

@@ -548,9 +548,12 @@ def test_sample_config_matches_the_code():
     section = parser['filter:zerocloud_proxy']
     assert section['use'] == 'egg:zerocloud#proxy'
     pipeline = parser['pipeline:main']['pipeline'].split()
-    assert pipeline[-3:] == ['zerocloud_proxy', 'proxy-logging',
-                             'proxy-server']
-    assert pipeline.index('tempauth') < pipeline.index('zerocloud_proxy')
+    # right after auth, so that its subrequests meet quotas, slo, ...
+    here = pipeline.index('zerocloud_proxy')
+    assert pipeline[here - 1] == 'tempauth'
+    for later in ('container-quotas', 'account-quotas', 'slo', 'dlo',
+                  'versioned_writes', 'symlink', 'proxy-server'):
+        assert pipeline.index(later) > here
     block = text.split('[filter:zerocloud_proxy]')[1].split('\n[')[0]
     commented = dict(line[2:].split(' = ', 1) if ' = ' in line
                      else (line[2:].rstrip(' ='), '')
