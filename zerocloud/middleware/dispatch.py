@@ -13,7 +13,10 @@ candidates in order:
   node ran moves on to the next candidate;
 * ``200`` is a node that ran, whatever its exit status: its tar answer
   (``report.json``, ``out/<n>``) is read, outputs spooled to temp files
-  under a :class:`Spool`, at most ``max_output`` bytes per node;
+  under a :class:`Spool`, at most ``max_output`` bytes per node.  If the
+  connection breaks while reading it, the node runs again on the next
+  candidate (outputs are committed by the proxy only, and the sandbox is
+  deterministic);
 * any other status (``400``, ``422`` the validator's refusal, ...) ends the
   node without retrying: the same bytes would fail everywhere.
 
@@ -363,7 +366,9 @@ class Dispatcher:
                     continue
                 outcome.server = server
                 outcome.status = resp.status
-                return self._answered(outcome, resp, where)
+                if self._answered(outcome, resp, where):
+                    return outcome
+                outcome.server = outcome.status = None
             finally:
                 resp.close()
         outcome.error = 'no object server could run node %s: tried %s' % (
@@ -372,23 +377,30 @@ class Dispatcher:
         return outcome
 
     def _answered(self, outcome, resp, where):
+        """Fill ``outcome`` from a server's answer; False when the answer
+        was lost on the way (the node is then run on the next candidate:
+        its outputs are only committed by the proxy, and a re-run of the
+        same program on the same bytes writes the same bytes)."""
         node = outcome.node
         if resp.status != 200:
             text = resp.read(ERROR_BODY_BYTES).decode('utf-8', 'replace')
             outcome.error = 'object server %s answered %d: %s' % (
                 where, resp.status, text.strip())
             self.logger.warning('node %s: %s', node.name, outcome.error)
-            return outcome
+            return True
         try:
             outcome.report, outcome.outputs = read_answer(
                 resp, self.spool, self.max_output)
         except _connection_errors() as err:
-            outcome.error = 'object server %s: answer lost: %s' % (
-                where, err or 'timeout')
+            self.logger.warning('node %s: answer from %s lost (%s), trying '
+                                'the next server', node.name, where,
+                                err or 'timeout')
+            outcome.tried.append('%s (answer lost: %s)' % (
+                where, err or 'timeout'))
+            return False
         except AnswerError as err:
             outcome.error = 'object server %s: %s' % (where, err)
-        else:
-            outcome.ran = True
-            return outcome
-        self.logger.error('node %s: %s', node.name, outcome.error)
-        return outcome
+            self.logger.error('node %s: %s', node.name, outcome.error)
+            return True
+        outcome.ran = True
+        return True

@@ -295,3 +295,25 @@ def test_http_transport_errors_are_connection_errors():
                           io.BytesIO(b''), 0)
     thread.kill()
     sock.close()
+
+
+def test_lost_answer_reruns_on_the_next_candidate(spool):
+    class Breaking(FakeResponse):
+        def read(self, size=-1):
+            data = super().read(size)
+            if self._body.tell() > 700:
+                raise OSError('connection reset')
+            return data
+
+    class Flaky(FakeObjectServers):
+        def request(self, server, *args):
+            resp = super().request(server, *args)
+            if server.device == 'sda':
+                return Breaking(200, resp.read())
+            return resp
+    servers = Flaky(lambda spec, members: (0, {'/dev/stdout': b'y' * 50}))
+    outcome, = dispatcher(servers, spool).run(
+        requests_for(plan_of(job()), spool))
+    assert [s['device'] for s in servers.sent] == ['sda', 'sdb']
+    assert outcome.ran and outcome.server.device == 'sdb'
+    assert 'answer lost: connection reset' in outcome.tried[0]
