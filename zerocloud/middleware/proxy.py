@@ -17,7 +17,7 @@ answers ``405`` (``Allow: POST``), another version ``501``, another
 content type ``415``, a deeper path ``400``.  Requests without the header
 pass through untouched.
 
-What happens, in order, before any program runs:
+What happens, in order (nothing runs before the last step):
 
 1. the body is read (at most ``max_job_bytes``: ``413``) and parsed
    (``422`` not JSON, ``400`` a bad job; the message names group and
@@ -33,8 +33,8 @@ What happens, in order, before any program runs:
 5. the executables and the inputs not local to a node are fetched as the
    caller (``404`` naming a missing object);
 6. each node is sent to its first candidate object server, failing over to
-   the next one when a server is unreachable, busy or lacks the object
-   (``doc/internals.rst``).
+   the next one when a server is unreachable, busy or lacks the object,
+   or when its answer is lost on the way (``doc/internals.rst``).
 
 With ``X-Zerocloud-Dry-Run: 1`` the filter stops after step 4 and answers
 ``200`` with the plan as JSON (``zerocloud plan --json`` shape).
@@ -58,6 +58,11 @@ call, memory or output limit, an output smaller than ``min_size``).  The
 body is then always the JSON report, and **no output object is written**.
 A failed commit (a PUT refused, e.g. by a quota) answers that PUT's status
 (``503`` for a server error); objects written before it remain.
+
+Not yet: pipes between nodes (``connect``, ``zvm://``) are planned and
+sent to the object servers in each node's spec, but the proxy runs no
+rendezvous for them yet, and ``dispatch_concurrency`` does not hold a
+connected group together.
 
 The JSON report::
 
