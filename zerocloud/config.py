@@ -21,6 +21,30 @@ Job limits (proxy filter, ``[filter:zerocloud_proxy]``)::
     # ``file://IMAGE:PATH`` executable paths (space or comma separated).
     # system_images = lua python
 
+Proxy filter (``[filter:zerocloud_proxy]``, :class:`ProxyConfig`; it also
+reads the job limits above)::
+
+    # Most backend execution requests in flight at once for one job.
+    # dispatch_concurrency = 16
+    # Seconds to connect to an object server.
+    # conn_timeout = 0.5
+    # Seconds to wait for an object server's answer (the node's run
+    # included) and between reads of it.
+    # node_timeout = 120
+    # Limits given to every node's sandbox: guest memory in bytes, CPU
+    # seconds, wall-clock seconds and bytes written over all outputs.
+    # node_memory = 268435456
+    # node_cpu = 10
+    # node_wall = 60
+    # node_max_output = 1073741824
+    # Largest executable or input object the proxy fetches for a node.
+    # max_fetch_bytes = 1073741824
+    # Bytes of each node's stderr kept in the JSON report.
+    # report_stderr_bytes = 4096
+    # Where the proxy spools fetched objects and node outputs (empty: the
+    # system's temporary directory).
+    # temp_dir =
+
 Each section below holds one concern: its documented defaults, then its
 dataclass with a ``from_conf(conf)`` classmethod.
 """
@@ -31,7 +55,12 @@ from zerocloud.exceptions import ConfigError
 
 __all__ = ['DEFAULT_MAX_JOB_BYTES', 'DEFAULT_MAX_NODES',
            'DEFAULT_MAX_CHANNELS', 'DEFAULT_SYSTEM_IMAGES',
-           'RESERVED_DEVICE_NAMES', 'JobLimits', 'positive_int', 'name_list']
+           'RESERVED_DEVICE_NAMES', 'JobLimits', 'positive_int', 'name_list',
+           'positive_float', 'DEFAULT_DISPATCH_CONCURRENCY',
+           'DEFAULT_CONN_TIMEOUT', 'DEFAULT_NODE_TIMEOUT',
+           'DEFAULT_NODE_MEMORY', 'DEFAULT_NODE_CPU', 'DEFAULT_NODE_WALL',
+           'DEFAULT_NODE_MAX_OUTPUT', 'DEFAULT_MAX_FETCH_BYTES',
+           'DEFAULT_REPORT_STDERR_BYTES', 'DEFAULT_TEMP_DIR', 'ProxyConfig']
 
 # --- helpers shared by every section --------------------------------------
 
@@ -83,6 +112,27 @@ def name_list(conf, key, default):
         if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise ConfigError('%s: bad name %r' % (key, name))
     return tuple(dict.fromkeys(names))
+
+
+def positive_float(conf, key, default):
+    """Return ``conf[key]`` as a float > 0, or ``default`` when absent.
+
+    :raises ConfigError: naming the option.
+    """
+    value = conf.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    try:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        number = float(str(value).strip())
+    except ValueError:
+        raise ConfigError('%s must be a positive number, not %r'
+                          % (key, value)) from None
+    if not number > 0 or number == float('inf'):
+        raise ConfigError('%s must be a positive number, not %r'
+                          % (key, value))
+    return number
 
 
 # --- job limits (zerocloud.job, zerocloud.middleware.planner) -------------
@@ -149,3 +199,87 @@ class JobLimits:
                                       DEFAULT_MAX_CHANNELS),
             system_images=name_list(conf, 'system_images',
                                     DEFAULT_SYSTEM_IMAGES))
+
+
+# --- the proxy filter (zerocloud.middleware.proxy) ------------------------
+
+#: Backend execution requests one job keeps in flight at once.
+DEFAULT_DISPATCH_CONCURRENCY = 16
+#: Seconds to connect to an object server.
+DEFAULT_CONN_TIMEOUT = 0.5
+#: Seconds to wait for an object server's answer, and between its reads.
+DEFAULT_NODE_TIMEOUT = 120.0
+#: Guest memory of a node, bytes.
+DEFAULT_NODE_MEMORY = 256 * 1024 * 1024
+#: CPU seconds of a node.
+DEFAULT_NODE_CPU = 10
+#: Wall-clock seconds of a node.
+DEFAULT_NODE_WALL = 60
+#: Bytes a node may write over all its outputs (also what the proxy spools
+#: of one node's answer).
+DEFAULT_NODE_MAX_OUTPUT = 1024 * 1024 * 1024
+#: Largest executable or input object the proxy fetches for a node.
+DEFAULT_MAX_FETCH_BYTES = 1024 * 1024 * 1024
+#: Bytes of each node's stderr kept in the JSON report.
+DEFAULT_REPORT_STDERR_BYTES = 4096
+#: Spool directory of the proxy; None: the system's temporary directory.
+DEFAULT_TEMP_DIR = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyConfig:
+    """Everything the proxy filter reads from its conf, parsed once.
+
+    ``limits`` are the :class:`JobLimits`; ``swift_dir`` comes from the
+    filter's conf or ``[DEFAULT]`` (Swift's own option, default
+    ``/etc/swift``).
+    """
+
+    limits: JobLimits = JobLimits()
+    swift_dir: str = '/etc/swift'
+    dispatch_concurrency: int = DEFAULT_DISPATCH_CONCURRENCY
+    conn_timeout: float = DEFAULT_CONN_TIMEOUT
+    node_timeout: float = DEFAULT_NODE_TIMEOUT
+    node_memory: int = DEFAULT_NODE_MEMORY
+    node_cpu: int = DEFAULT_NODE_CPU
+    node_wall: int = DEFAULT_NODE_WALL
+    node_max_output: int = DEFAULT_NODE_MAX_OUTPUT
+    max_fetch_bytes: int = DEFAULT_MAX_FETCH_BYTES
+    report_stderr_bytes: int = DEFAULT_REPORT_STDERR_BYTES
+    temp_dir: str = DEFAULT_TEMP_DIR
+
+    @classmethod
+    def from_conf(cls, conf):
+        """Read the proxy filter's options from a paste.deploy ``conf``.
+
+        :raises ConfigError: on a bad value, naming the option.
+        """
+        conf = conf or {}
+        temp_dir = (conf.get('temp_dir') or '').strip() or DEFAULT_TEMP_DIR
+        return cls(
+            limits=JobLimits.from_conf(conf),
+            swift_dir=(conf.get('swift_dir') or '').strip() or '/etc/swift',
+            dispatch_concurrency=positive_int(
+                conf, 'dispatch_concurrency', DEFAULT_DISPATCH_CONCURRENCY),
+            conn_timeout=positive_float(conf, 'conn_timeout',
+                                        DEFAULT_CONN_TIMEOUT),
+            node_timeout=positive_float(conf, 'node_timeout',
+                                        DEFAULT_NODE_TIMEOUT),
+            node_memory=positive_int(conf, 'node_memory',
+                                     DEFAULT_NODE_MEMORY),
+            node_cpu=positive_int(conf, 'node_cpu', DEFAULT_NODE_CPU),
+            node_wall=positive_int(conf, 'node_wall', DEFAULT_NODE_WALL),
+            node_max_output=positive_int(conf, 'node_max_output',
+                                         DEFAULT_NODE_MAX_OUTPUT),
+            max_fetch_bytes=positive_int(conf, 'max_fetch_bytes',
+                                         DEFAULT_MAX_FETCH_BYTES),
+            report_stderr_bytes=positive_int(
+                conf, 'report_stderr_bytes', DEFAULT_REPORT_STDERR_BYTES),
+            temp_dir=temp_dir)
+
+    @property
+    def node_limits(self):
+        """The ``limits`` object of a node spec (doc/internals.rst)."""
+        return {'memory': self.node_memory, 'cpu': self.node_cpu,
+                'timeout': self.node_wall,
+                'max_output': self.node_max_output}

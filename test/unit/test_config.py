@@ -78,3 +78,56 @@ def test_docstring_documents_every_option_with_its_default():
         if isinstance(value, tuple):
             value = ' '.join(value)
         assert '# %s = %s\n' % (field.name, value) in config.__doc__
+
+
+# --- the proxy filter's config --------------------------------------------
+
+def test_proxy_config_defaults():
+    from zerocloud.config import ProxyConfig
+    conf = ProxyConfig.from_conf({})
+    assert conf == ProxyConfig()
+    assert conf.limits == JobLimits()
+    assert conf.dispatch_concurrency == config.DEFAULT_DISPATCH_CONCURRENCY
+    assert conf.node_limits == {
+        'memory': config.DEFAULT_NODE_MEMORY, 'cpu': config.DEFAULT_NODE_CPU,
+        'timeout': config.DEFAULT_NODE_WALL,
+        'max_output': config.DEFAULT_NODE_MAX_OUTPUT}
+    assert conf.temp_dir is None and conf.swift_dir == '/etc/swift'
+
+
+def test_proxy_config_reads_strings():
+    from zerocloud.config import ProxyConfig
+    conf = ProxyConfig.from_conf({
+        'max_nodes': '5', 'conn_timeout': '1.5', 'node_timeout': '30',
+        'temp_dir': ' /var/tmp ', 'swift_dir': '/srv/swift',
+        'node_cpu': '2'})
+    assert conf.limits.max_nodes == 5
+    assert conf.conn_timeout == 1.5 and conf.node_timeout == 30.0
+    assert conf.temp_dir == '/var/tmp' and conf.swift_dir == '/srv/swift'
+    assert conf.node_limits['cpu'] == 2
+
+
+@pytest.mark.parametrize('key, value', [
+    ('conn_timeout', '0'), ('node_timeout', '-1'), ('node_timeout', 'inf'),
+    ('conn_timeout', 'soon'), ('dispatch_concurrency', '0'),
+    ('node_memory', 'lots'), ('report_stderr_bytes', '-5')])
+def test_proxy_config_bad_values_name_the_option(key, value):
+    from zerocloud.config import ProxyConfig
+    with pytest.raises(ConfigError) as caught:
+        ProxyConfig.from_conf({key: value})
+    assert key in str(caught.value)
+
+
+def test_docstring_documents_every_proxy_option():
+    from zerocloud.config import ProxyConfig
+    conf = ProxyConfig()
+    for field in dataclasses.fields(ProxyConfig):
+        if field.name in ('limits', 'swift_dir'):
+            continue
+        value = getattr(conf, field.name)
+        if value is None:
+            value = ''
+        elif isinstance(value, float) and value.is_integer():
+            value = int(value)
+        assert ('# %s = %s' % (field.name, value)).rstrip() + '\n' in \
+            config.__doc__, field.name

@@ -1,0 +1,622 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""The proxy filter end to end, built through its real filter_factory, on a
+fake Swift backend, a fake ring and fake object servers."""
+import configparser
+import json
+import os
+
+import pytest
+from swift.common import swob
+from swift.common.registry import get_swift_info
+
+from proxy_fakes import (ACCOUNT, FakeObjectServers, FakeResponse,
+                         FakeSwift, answer_tar, authorize, ring_loader)
+from zerocloud import config
+from zerocloud.config import ProxyConfig
+from zerocloud.middleware import proxy
+from zerocloud.middleware.proxy import filter_factory
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))))
+EXEC = '/v1/AUTH_test/exec/prog'
+
+
+@pytest.fixture
+def swift():
+    backend = FakeSwift()
+    backend.add(EXEC, b'\x7fELF program')
+    backend.add('/v1/AUTH_test/data/a.txt', b'alpha')
+    backend.add('/v1/AUTH_test/data/b.txt', b'beta')
+    backend.add('/v1/AUTH_test/data/c.bin', b'gamma')
+    backend.containers['/v1/AUTH_test/out'] = {}
+    return backend
+
+
+@pytest.fixture
+def spool_dir(tmp_path):
+    return str(tmp_path / 'spool')
+
+
+def make(swift, servers=None, spool_dir=None, **conf):
+    if spool_dir:
+        os.makedirs(spool_dir, exist_ok=True)
+        conf['temp_dir'] = spool_dir
+    servers = servers or FakeObjectServers()
+    app = filter_factory({}, **conf)(swift, transport=servers,
+                                     ring_loader=ring_loader)
+    return app, servers
+
+
+def job_request(job, user=ACCOUNT, headers=None, method='POST',
+                path='/v1/' + ACCOUNT):
+    body = json.dumps(job).encode() if not isinstance(job, bytes) else job
+    env = {'REQUEST_METHOD': method, 'swift.authorize': authorize,
+           'swift.trans_id': 'tx-test'}
+    if user:
+        env['REMOTE_USER'] = user
+    hdrs = {'X-Zerovm-Execute': '1.0', 'Content-Type': 'application/json'}
+    hdrs.update(headers or {})
+    return swob.Request.blank(path, environ=env, headers=hdrs, body=body)
+
+
+def group(name='g', devices=(), **extra):
+    item = {'name': name, 'exec': {'path': 'swift://~/exec/prog'},
+            'devices': list(devices)}
+    item.update(extra)
+    return item
+
+
+def call(app, req):
+    resp = req.get_response(app)
+    body = resp.body
+    return resp, body
+
+
+# --- recognition ----------------------------------------------------------
+
+def test_requests_without_the_header_pass_through(swift):
+    app, servers = make(swift)
+    req = swob.Request.blank(EXEC, environ={'REMOTE_USER': ACCOUNT})
+    resp, body = call(app, req)
+    assert resp.status_int == 200 and body == b'\x7fELF program'
+    post = swob.Request.blank('/v1/AUTH_test', method='POST', body=b'[]')
+    call(app, post)
+    assert swift.calls[-1][:2] == ('POST', '/v1/AUTH_test')
+    assert not servers.sent
+
+
+def test_other_methods_are_405_with_allow(swift):
+    app, _ = make(swift)
+    resp, body = call(app, job_request([group()], method='GET'))
+    assert resp.status_int == 405
+    assert resp.headers['Allow'] == 'POST'
+    assert b'POST' in body
+    assert not swift.calls
+
+
+def test_unknown_version_is_501(swift):
+    app, _ = make(swift)
+    resp, body = call(app, job_request(
+        [group()], headers={'X-Zerovm-Execute': '2.0'}))
+    assert resp.status_int == 501
+    assert b'"2.0"' in body and b'1.0' in body
+
+
+def test_wrong_content_type_and_deep_path(swift):
+    app, _ = make(swift)
+    resp, _ = call(app, job_request(
+        [group()], headers={'Content-Type': 'application/x-tar'}))
+    assert resp.status_int == 415
+    resp, _ = call(app, job_request([group()], path='/v1/AUTH_test/c/o'))
+    assert resp.status_int == 400
+    assert not swift.calls
+
+
+def test_charset_in_content_type_is_fine(swift):
+    app, _ = make(swift)
+    resp, _ = call(app, job_request(
+        [group(devices=[{'name': 'stdout'}])],
+        headers={'Content-Type': 'application/json; charset=utf-8'}))
+    assert resp.status_int == 200
+
+
+# --- parse errors ---------------------------------------------------------
+
+def test_too_large_is_413(swift):
+    app, _ = make(swift, max_job_bytes='100')
+    resp, body = call(app, job_request([group(devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'}] * 5)]))
+    assert resp.status_int == 413
+    assert b'100' in body
+
+
+def test_not_json_is_422(swift):
+    app, _ = make(swift)
+    resp, body = call(app, job_request(b'[{"name": '))
+    assert resp.status_int == 422
+    assert b'not valid JSON' in body
+
+
+def test_bad_job_is_400_naming_group_and_field(swift):
+    app, _ = make(swift)
+    resp, body = call(app, job_request([{'name': 'map', 'exec': {}}]))
+    assert resp.status_int == 400
+    assert body == b'Must specify exec path for group "map"\n'
+    resp, body = call(app, job_request([group('map', devices=[
+        {'name': 'stdin', 'path': 'nope'}])]))
+    assert resp.status_int == 400
+    assert b'group "map": device "stdin": path' in body
+
+
+# --- wildcards, authorization ---------------------------------------------
+
+def test_wildcards_expand_from_paged_listings_as_the_caller(swift):
+    swift.page_size = 1
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('sort', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/*.txt'},
+        {'name': 'stdout', 'path': 'swift://~/out/*.sorted'}])]))
+    assert resp.status_int == 200, body
+    listings = [c for c in swift.requests('GET')
+                if c[1] == '/v1/AUTH_test/data']
+    assert len(listings) == 4          # three pages of one, then empty
+    assert all('format=json' in c[2] for c in listings)
+    assert [s['spec']['node'] for s in servers.sent] == ['sort-1', 'sort-2']
+    assert sorted(p for p in swift.objects if '/out/' in p) == [
+        '/v1/AUTH_test/out/a.sorted', '/v1/AUTH_test/out/b.sorted']
+
+
+def test_unlistable_container_is_an_error(swift):
+    swift.containers['/v1/AUTH_test/data']['read'] = ''
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/*.txt'}])],
+        user='AUTH_other'))
+    assert resp.status_int == 403
+    assert b'not allowed to list AUTH_test/data' in body
+    assert not servers.sent
+
+
+def test_unreadable_input_is_403_naming_it_and_nothing_runs(swift):
+    swift.containers['/v1/AUTH_test/exec']['read'] = 'AUTH_other'
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://AUTH_test/data/a.txt'}])],
+        user='AUTH_other'))
+    assert resp.status_int == 403
+    assert body == b'not allowed to read swift://AUTH_test/data/a.txt\n'
+    assert not servers.sent
+    assert not swift.requests('PUT')
+
+
+def test_unwritable_output_is_403_naming_it(swift):
+    for cont in ('exec', 'data', 'out'):
+        swift.containers['/v1/AUTH_test/' + cont]['read'] = 'AUTH_other'
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://AUTH_test/data/a.txt'},
+        {'name': 'stdout', 'path': 'swift://AUTH_test/out/x'}])],
+        user='AUTH_other'))
+    assert resp.status_int == 403
+    assert body == b'not allowed to write swift://AUTH_test/out/x\n'
+    assert not servers.sent
+
+
+def test_acls_grant_access(swift):
+    for cont in ('exec', 'data'):
+        swift.containers['/v1/AUTH_test/' + cont]['read'] = 'AUTH_other'
+    swift.containers['/v1/AUTH_test/out']['write'] = 'AUTH_other'
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://AUTH_test/data/a.txt'},
+        {'name': 'stdout', 'path': 'swift://AUTH_test/out/x'}])],
+        user='AUTH_other'))
+    assert resp.status_int == 200, body
+    assert '/v1/AUTH_test/out/x' in swift.objects
+
+
+def test_no_credentials_is_401(swift):
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group()], user=None))
+    assert resp.status_int == 401
+    assert b'swift://AUTH_test/exec/prog' in body
+    assert not servers.sent
+
+
+def test_missing_exec_is_404_naming_it(swift):
+    del swift.objects[EXEC]
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group()]))
+    assert resp.status_int == 404
+    assert body == b'object swift://AUTH_test/exec/prog does not exist\n'
+    assert not servers.sent
+
+
+def test_missing_local_input_is_404(swift):
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/nope'}])]))
+    assert resp.status_int == 404
+    assert b'swift://AUTH_test/data/nope' in body
+    assert not servers.sent
+
+
+def test_missing_output_container_is_404(swift):
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdout', 'path': 'swift://~/nocontainer/x'}])]))
+    assert resp.status_int == 404
+    assert b'swift://AUTH_test/nocontainer/x' in body
+    assert not servers.sent
+
+
+# --- dry run, the node requests ------------------------------------------
+
+def test_dry_run_answers_the_plan(swift):
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('sort', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/*.txt'}])],
+        headers={'X-Zerocloud-Dry-Run': '1'}))
+    assert resp.status_int == 200
+    plan = json.loads(body)
+    assert [n['name'] for n in plan['nodes']] == ['sort-1', 'sort-2']
+    assert all(len(n['candidates']) == 2 for n in plan['nodes'])
+    assert not servers.sent
+    assert not [c for c in swift.requests('GET') if c[1] == EXEC]
+
+
+def test_node_request_follows_the_protocol(swift, spool_dir):
+    app, servers = make(swift, spool_dir=spool_dir, node_cpu='3')
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+        {'name': 'input', 'path': 'swift://~/data/b.txt'},
+        {'name': 'stdout'}], exec={'path': 'swift://~/exec/prog',
+                                   'args': '-n 5', 'env': {'K': 'v'}})]))
+    assert resp.status_int == 200, body
+    sent, = servers.sent
+    assert sent['path'] == '/AUTH_test/data/a.txt'
+    assert sent['partition'] is not None
+    headers = sent['headers']
+    assert headers['X-Backend-Zerocloud-Execute'] == '1'
+    assert headers['X-Backend-Storage-Policy-Index'] == '0'
+    assert headers['X-Trans-Id'] == 'tx-test'
+    assert float(headers['X-Timestamp']) > 0
+    spec = sent['spec']
+    assert spec['argv'] == ['g', '-n', '5'] and spec['env'] == {'K': 'v'}
+    assert spec['limits']['cpu'] == 3
+    assert spec['exec']['path'] == 'swift://AUTH_test/exec/prog'
+    assert len(spec['exec']['sha256']) == 64
+    local, remote = spec['channels'][0], spec['channels'][2]
+    assert local['local'] is True and 'member' not in local
+    assert remote['alias'] == '/dev/input' and remote['local'] is False
+    assert sent['members'] == {'exec': b'\x7fELF program',
+                               remote['member']: b'beta'}
+    assert os.listdir(spool_dir) == []
+
+
+def test_storage_policy_of_the_attach_container(swift):
+    swift.containers['/v1/AUTH_test/data']['policy'] = 2
+    loaded = []
+
+    def loader(index):
+        loaded.append(index)
+        return ring_loader(index)
+    app = filter_factory({}, swift_dir='/nonexistent')(
+        swift, transport=FakeObjectServers(), ring_loader=loader)
+    servers = app.transport
+    resp, _ = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'}])]))
+    assert resp.status_int == 200
+    assert servers.sent[0]['headers'][
+        'X-Backend-Storage-Policy-Index'] == '2'
+    assert 2 in loaded
+
+
+# --- failover -------------------------------------------------------------
+
+def test_failover_503_then_second_candidate(swift):
+    tried = []
+
+    def behave(device, spec):
+        tried.append(device)
+        return 503 if len(tried) == 1 else None
+    app, servers = make(swift, FakeObjectServers(behave=behave))
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'}])],
+        headers={'Accept': 'application/json'}))
+    assert resp.status_int == 200, body
+    assert len(tried) == 2 and tried[0] != tried[1]
+    report = json.loads(body)
+    assert report['nodes'][0]['server'].endswith('/' + tried[1])
+
+
+def test_all_candidates_fail_is_503_naming_the_node(swift):
+    def behave(device, spec):
+        return OSError('connection refused') if device == 'sdb' else 507
+    app, servers = make(swift, FakeObjectServers(behave=behave))
+    resp, body = call(app, job_request([group('lonely', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+        {'name': 'stdout', 'path': 'swift://~/out/x'}])]))
+    assert resp.status_int == 503
+    report = json.loads(body)
+    assert 'no object server could run node "lonely"' in \
+        report['nodes'][0]['error']
+    assert report['nodes'][0]['ran'] is False
+    assert len(servers.sent) == 2
+    assert not swift.requests('PUT')
+    assert resp.headers['X-Nexe-Status'] == 'not-run'
+
+
+# --- results, commit, answers ---------------------------------------------
+
+def wordcount_job():
+    return [group('wc', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/*.txt'},
+        {'name': 'stdout', 'path': 'swift://~/out/*.count',
+         'content_type': 'text/plain', 'meta': {'Kind': 'count'}},
+        {'name': 'stderr'}])]
+
+
+def test_success_puts_outputs_as_the_caller(swift, spool_dir):
+    def program(spec, members):
+        return 0, {'/dev/stdout': spec['node'].encode(),
+                   '/dev/stderr': b'fine'}
+    app, servers = make(swift, FakeObjectServers(program),
+                        spool_dir=spool_dir)
+    resp, body = call(app, job_request(wordcount_job()))
+    assert resp.status_int == 200
+    report = json.loads(body)
+    assert report['outputs'] == ['swift://AUTH_test/out/a.count',
+                                 'swift://AUTH_test/out/b.count']
+    assert swift.objects['/v1/AUTH_test/out/a.count'] == b'wc-1'
+    meta = swift.meta['/v1/AUTH_test/out/b.count']
+    assert meta['Content-Type'] == 'text/plain'
+    assert meta['X-Object-Meta-Kind'] == 'count'
+    assert report['nodes'][0]['stderr'] == 'fine'
+    assert resp.headers['X-Nexe-System'] == 'wc-1,wc-2'
+    assert resp.headers['X-Nexe-Status'] == 'ok,ok'
+    assert resp.headers['X-Nexe-Retcode'] == '0,0'
+    assert os.listdir(spool_dir) == []
+
+
+def test_node_failure_is_an_error_with_report_and_no_puts(swift, spool_dir):
+    def program(spec, members):
+        code = 3 if spec['node'] == 'wc-2' else 0
+        return code, {'/dev/stdout': b'x', '/dev/stderr': b'oops'}
+    app, servers = make(swift, FakeObjectServers(program),
+                        spool_dir=spool_dir)
+    resp, body = call(app, job_request(wordcount_job()))
+    assert resp.status_int == 424
+    report = json.loads(body)
+    assert report['ok'] is False and 'wc-2' in report['message']
+    assert report['nodes'][1]['exit_code'] == 3
+    assert report['outputs'] == []
+    assert not swift.requests('PUT')
+    assert resp.headers['X-Nexe-Retcode'] == '0,3'
+    assert resp.headers['X-Nexe-Status'] == 'ok,exit'
+    assert os.listdir(spool_dir) == []
+
+
+@pytest.mark.parametrize('reason, status', [
+    ('timeout', 504), ('cpu', 504), ('invalid-binary', 422),
+    ('launcher-error', 500), ('memory', 424), ('policy', 424)])
+def test_reason_to_status(swift, reason, status):
+    app, _ = make(swift, FakeObjectServers(
+        lambda spec, members: (None, {}, reason)))
+    resp, body = call(app, job_request([group()]))
+    assert resp.status_int == status
+    assert json.loads(body)['nodes'][0]['reason'] == reason
+
+
+def test_stdout_body_concatenated_in_node_order(swift, spool_dir):
+    def program(spec, members):
+        return 0, {'/dev/stdout': ('<%s>' % spec['node']).encode()}
+    app, servers = make(swift, FakeObjectServers(program),
+                        spool_dir=spool_dir, dispatch_concurrency='3')
+    job = [group('a', count=3, devices=[{'name': 'stdout'}]),
+           group('b', devices=[{'name': 'stdout'}])]
+    resp = job_request(job).get_response(app)
+    assert resp.status_int == 200
+    assert resp.content_type == 'text/plain'
+    assert resp.body == b'<a-1><a-2><a-3><b>'
+    assert os.listdir(spool_dir) == []
+    resp, body = call(app, job_request(
+        job, headers={'Accept': 'application/json'}))
+    assert resp.content_type == 'application/json'
+    assert [n['name'] for n in json.loads(body)['nodes']] == [
+        'a-1', 'a-2', 'a-3', 'b']
+
+
+def test_program_output_cannot_forge_headers(swift):
+    evil = 'x\r\nX-Nexe-Status: ok\r\nSet-Cookie: a=b,c'
+
+    def program(spec, members):
+        return 1, {'/dev/stderr': evil.encode()}
+    app, _ = make(swift, FakeObjectServers(program))
+    resp = job_request([group('g', count=2, devices=[
+        {'name': 'stderr'}])]).get_response(app)
+    assert resp.status_int == 424
+    for name, value in resp.headers.items():
+        assert '\r' not in value and '\n' not in value
+        assert name.lower() != 'set-cookie'
+    assert resp.headers['X-Nexe-System'] == 'g-1,g-2'
+    assert json.loads(resp.body)['nodes'][0]['stderr'] == evil
+
+
+def test_object_server_refusal_text_is_escaped_in_headers(swift):
+    class Refusing(FakeObjectServers):
+        def request(self, server, method, path, headers, body, length):
+            return FakeResponse(400, b'bad spec\r\nX-Injected: 1, more')
+    app, _ = make(swift, Refusing())
+    resp = job_request([group()]).get_response(app)
+    assert resp.status_int == 500
+    error = resp.headers['X-Nexe-Error']
+    assert 'X-Injected' in error and '\\x0d\\x0a' in error
+    assert ',' not in error
+    assert 'X-Injected' not in resp.headers
+
+
+def test_missing_output_data_fails_without_puts(swift):
+    app, _ = make(swift, FakeObjectServers(lambda spec, members: (0, {})))
+    servers = app.transport
+    original = servers.request
+
+    def drop_outputs(server, method, path, headers, body, length):
+        resp = original(server, method, path, headers, body, length)
+        spec = servers.sent[-1]['spec']
+        report = {'node': spec['node'], 'server': 'x', 'validation': 'ok',
+                  'result': {'reason': 'ok', 'exit_code': 0, 'signal': 0,
+                             'message': '', 'cpu_user_ms': 0,
+                             'cpu_sys_ms': 0, 'wall_ms': 0,
+                             'max_rss_kb': 0, 'seed': 0, 'channels': []}}
+        resp.close()
+        return FakeResponse(200, answer_tar(report, {}))
+    servers.request = drop_outputs
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdout', 'path': 'swift://~/out/x'}])]))
+    assert resp.status_int == 500
+    assert b'sent no data for swift://AUTH_test/out/x' in body
+    assert not swift.requests('PUT')
+
+
+def test_min_size_checked_before_commit(swift):
+    app, _ = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'ab'})))
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdout', 'path': 'swift://~/out/x', 'min_size': 3}])]))
+    assert resp.status_int == 424
+    assert b'min_size 3' in body
+    assert not swift.requests('PUT')
+
+
+def test_failed_commit_is_reported(swift):
+    original = swift.handle
+
+    def handle(req, body):
+        if req.method == 'PUT':
+            return swob.HTTPRequestEntityTooLarge()
+        return original(req, body)
+    swift.handle = handle
+    app, _ = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'ab'})))
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdout', 'path': 'swift://~/out/x'}])]))
+    assert resp.status_int == 413
+    assert b'could not write swift://AUTH_test/out/x' in body
+
+
+def test_unexpected_error_is_500_and_logged(swift, spool_dir):
+    class Broken(FakeObjectServers):
+        def request(self, *args):
+            raise RuntimeError('bug')
+    app, _ = make(swift, Broken(), spool_dir=spool_dir)
+    resp, body = call(app, job_request([group()]))
+    assert resp.status_int == 500
+    assert b'bug' not in body
+    assert os.listdir(spool_dir) == []
+
+
+# --- configuration --------------------------------------------------------
+
+def test_swift_info_has_public_limits_only(swift):
+    make(swift, max_nodes='7')
+    info = get_swift_info()['zerocloud']
+    assert info['max_nodes'] == 7
+    assert info['version'] == '1.0'
+    assert set(info) == {'version', 'max_job_bytes', 'max_nodes',
+                         'max_channels', 'system_images'}
+
+
+def test_bad_config_stops_start_up():
+    with pytest.raises(ValueError) as caught:
+        filter_factory({}, dispatch_concurrency='0')
+    assert 'dispatch_concurrency' in str(caught.value)
+
+
+def _sample_section():
+    parser = configparser.ConfigParser(interpolation=None)
+    path = os.path.join(ROOT, 'etc', 'proxy-server.conf-sample')
+    with open(path) as src:
+        text = src.read()
+    parser.read_string(text)
+    return parser, text
+
+
+def test_sample_config_matches_the_code():
+    parser, text = _sample_section()
+    section = parser['filter:zerocloud_proxy']
+    assert section['use'] == 'egg:zerocloud#proxy'
+    pipeline = parser['pipeline:main']['pipeline'].split()
+    # right after auth, so that its subrequests meet quotas, slo, ...
+    here = pipeline.index('zerocloud_proxy')
+    assert pipeline[here - 1] == 'tempauth'
+    for later in ('container-quotas', 'account-quotas', 'slo', 'dlo',
+                  'versioned_writes', 'symlink', 'proxy-server'):
+        assert pipeline.index(later) > here
+    block = text.split('[filter:zerocloud_proxy]')[1].split('\n[')[0]
+    commented = dict(line[2:].split(' = ', 1) if ' = ' in line
+                     else (line[2:].rstrip(' ='), '')
+                     for line in block.splitlines()
+                     if line.startswith('# ') and (
+                         ' = ' in line or line.endswith(' =')))
+    defaults = ProxyConfig()
+    expected = {}
+    for name, value in vars(defaults).items():
+        if name == 'limits':
+            for key, limit in vars(value).items():
+                expected[key] = limit
+        elif name != 'swift_dir':
+            expected[name] = value
+    assert set(commented) == set(expected)
+    parsed = ProxyConfig.from_conf(commented)
+    assert parsed == defaults
+    assert parsed == ProxyConfig.from_conf({})
+    assert defaults.dispatch_concurrency == \
+        config.DEFAULT_DISPATCH_CONCURRENCY
+
+
+def test_docstring_lists_every_option():
+    parser, text = _sample_section()
+    block = text.split('[filter:zerocloud_proxy]')[1].split('\n[')[0]
+    for line in block.splitlines():
+        if line.startswith('# ') and ' =' in line:
+            assert '    ' + line.strip() in proxy.__doc__, line
+
+
+def test_wildcard_container_lists_the_account(swift):
+    swift.add('/v1/AUTH_test/logs-1/x.log', b'1')
+    swift.add('/v1/AUTH_test/logs-2/y.log', b'2')
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/logs-*/*.log'}])],
+        headers={'X-Zerocloud-Dry-Run': '1'}))
+    assert resp.status_int == 200, body
+    assert [n['attach'] for n in json.loads(body)['nodes']] == [
+        'swift://AUTH_test/logs-1/x.log', 'swift://AUTH_test/logs-2/y.log']
+    assert ('GET', '/v1/AUTH_test') in [c[:2] for c in swift.calls]
+
+
+def test_spool_removed_when_a_fetch_fails(swift, spool_dir):
+    swift.add('/v1/AUTH_test/data/big', b'x' * 100)
+    app, servers = make(swift, spool_dir=spool_dir, max_fetch_bytes='50')
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+        {'name': 'input', 'path': 'swift://~/data/big'}])]))
+    assert resp.status_int == 413
+    assert b'swift://AUTH_test/data/big' in body
+    assert os.listdir(spool_dir) == []
+    assert not servers.sent
+
+
+def test_stdout_iterator_closed_early_still_cleans(swift, spool_dir):
+    app, _ = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'x' * 200000})),
+        spool_dir=spool_dir)
+    req = job_request([group('g', devices=[{'name': 'stdout'}])])
+    status, headers, app_iter = req.call_application(app)
+    assert status.startswith('200')
+    next(iter(app_iter))
+    assert os.listdir(spool_dir)
+    app_iter.close()
+    assert os.listdir(spool_dir) == []

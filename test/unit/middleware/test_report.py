@@ -1,0 +1,151 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+import json
+
+import pytest
+
+from proxy_fakes import run_result
+from zerocloud.job import parse_job
+from zerocloud.middleware.dispatch import NodeOutcome
+from zerocloud.middleware.plan import Server
+from zerocloud.middleware.planner import expand
+from zerocloud.middleware.report import (MAX_HEADER_VALUE, NEXE_HEADERS,
+                                         build_report, header_value)
+
+SERVER = Server('10.0.0.1', 6200, 'sdb')
+
+
+def plan_of(count=2, stdout=True):
+    devices = [{'name': 'stderr'}]
+    if stdout:
+        devices.append({'name': 'stdout'})
+    return expand(parse_job(json.dumps([{
+        'name': 'n', 'count': count, 'exec': {'path': 'swift://~/e/x'},
+        'devices': devices}]), 'AUTH_t'))
+
+
+def ran(node, tmp_path, exit_code=0, reason=None, stdout=b'', stderr=b'',
+        validation='ok'):
+    outputs = {}
+    for index, chan in enumerate(node.channels):
+        data = {'/dev/stdout': stdout, '/dev/stderr': stderr}.get(chan.alias)
+        if data is not None:
+            path = tmp_path / ('%s-%d' % (node.name, index))
+            path.write_bytes(data)
+            outputs[index] = str(path)
+    chans = [{'path': '/dev/stdout', 'mode': 'w', 'bytes_read': 0,
+              'bytes_written': len(stdout), 'reads': 0, 'writes': 1,
+              'sha256': 'ab' * 32}]
+    return NodeOutcome(node, SERVER, True, {
+        'validation': validation,
+        'result': run_result(exit_code, reason, chans)}, outputs)
+
+
+def test_all_ok(tmp_path):
+    plan = plan_of()
+    report = build_report(plan, [ran(n, tmp_path, stdout=n.name.encode())
+                                 for n in plan.nodes], 10)
+    assert report.ok and report.status == 200
+    assert report.headers['X-Nexe-System'] == 'n-1,n-2'
+    assert report.headers['X-Nexe-Status'] == 'ok,ok'
+    assert report.headers['X-Nexe-Retcode'] == '0,0'
+    assert report.headers['X-Nexe-Etag'] == ','.join(['ab' * 32] * 2)
+    assert report.headers['X-Nexe-Validation'] == 'ok,ok'
+    assert report.headers['X-Nexe-Cdr-Line'] == \
+        '7 4 900 0 0 1 3,7 4 900 0 0 1 3'
+    assert report.headers['X-Nexe-Error'] == '-,-'
+    assert set(report.headers) == set(NEXE_HEADERS)
+    assert [open(p, 'rb').read() for p in report.stdout] == [b'n-1', b'n-2']
+    node = report.to_dict()['nodes'][0]
+    assert node['server'] == '10.0.0.1:6200/sdb'
+    assert node['cpu_ms'] == 4 and node['wall_ms'] == 7
+    assert node['max_rss_kb'] == 900 and node['exit_code'] == 0
+    stdout, = [c for c in node['channels'] if c['alias'] == '/dev/stdout']
+    assert stdout['bytes_written'] == 3 and stdout['kind'] == 'response'
+
+
+def test_no_stdout_declared_means_no_stdout_body(tmp_path):
+    plan = plan_of(stdout=False)
+    report = build_report(plan, [ran(n, tmp_path) for n in plan.nodes], 10)
+    assert report.stdout is None
+
+
+@pytest.mark.parametrize('outcomes, status', [
+    ([('exit', 1), ('ok', 0)], 424),
+    ([('timeout', None), ('exit', 1)], 504),
+    ([('cpu', None), ('ok', 0)], 504),
+    ([('invalid-binary', None), ('timeout', None)], 422),
+    ([('launcher-error', None), ('invalid-binary', None)], 500),
+    ([('signal', None), ('memory', None)], 424),
+    ([('output-limit', None), ('policy', None)], 424),
+])
+def test_status_precedence(tmp_path, outcomes, status):
+    plan = plan_of()
+    report = build_report(plan, [
+        ran(n, tmp_path, code, reason)
+        for n, (reason, code) in zip(plan.nodes, outcomes)], 10)
+    assert report.status == status
+    assert not report.ok
+
+
+def test_unavailable_wins(tmp_path):
+    plan = plan_of()
+    outcomes = [ran(plan.nodes[0], tmp_path, None, 'launcher-error'),
+                NodeOutcome(plan.nodes[1], error='no object server')]
+    report = build_report(plan, outcomes, 10)
+    assert report.status == 503
+    assert report.headers['X-Nexe-Status'] == 'launcher-error,not-run'
+    assert report.headers['X-Nexe-Retcode'] == '-,-'
+    assert report.headers['X-Nexe-Error'] == '-,no object server'
+    assert 'n-2' in report.message
+
+
+def test_validator_refusal_is_422(tmp_path):
+    plan = plan_of(count=1)
+    outcome = NodeOutcome(plan.nodes[0], SERVER, False, status=422,
+                          error='object server answered 422: rdtsc')
+    report = build_report(plan, [outcome], 10)
+    assert report.status == 422
+    assert report.headers['X-Nexe-Validation'] == 'invalid'
+
+
+def test_unreadable_report_is_a_server_error(tmp_path):
+    plan = plan_of(count=1)
+    outcome = NodeOutcome(plan.nodes[0], SERVER, True, {'result': 'junk'})
+    report = build_report(plan, [outcome], 10)
+    assert report.status == 500
+    assert 'unreadable node report' in report.nodes[0]['error']
+
+
+def test_stderr_is_capped(tmp_path):
+    plan = plan_of(count=1)
+    report = build_report(plan, [ran(plan.nodes[0], tmp_path, 1,
+                                     stderr=b'0123456789abc\xff')], 10)
+    assert report.nodes[0]['stderr'] == '0123456789...'
+    assert json.loads(report.to_json())['nodes'][0]['stderr'] == \
+        '0123456789...'
+
+
+@pytest.mark.parametrize('text', [
+    'a\r\nX-Evil: 1', 'a,b', 'a\nb', '\x00\x7f', '\u2028', 'caf\xe9',
+    '\\x2c', 'x' * 1000, '\U0001f600' * 300])
+def test_header_value_is_safe(text):
+    value = header_value(text)
+    assert len(value) <= MAX_HEADER_VALUE
+    assert all(0x20 <= ord(c) < 0x7f for c in value)
+    assert ',' not in value
+
+
+def test_header_value_escapes():
+    assert header_value('a,b\\') == 'a\\x2cb\\x5c'
+    assert header_value('') == '-'
+    assert header_value('ok') == 'ok'
+
+
+def test_forged_messages_stay_in_their_node(tmp_path):
+    plan = plan_of()
+    outcomes = [NodeOutcome(plan.nodes[0], error='x,ok,ok\r\nX-A: b'),
+                ran(plan.nodes[1], tmp_path)]
+    report = build_report(plan, outcomes, 10)
+    assert len(report.headers['X-Nexe-Error'].split(',')) == 2
+    assert report.headers['X-Nexe-Status'] == 'not-run,ok'

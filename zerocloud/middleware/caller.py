@@ -1,0 +1,234 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""What the proxy filter does in the caller's name.
+
+A :class:`Caller` wraps one job request and the rest of the proxy pipeline
+(the ``app`` behind the filter).  Listings, reads and writes are
+subrequests (``swift.common.wsgi.make_subrequest``) that carry the caller's
+identity and ``swift.authorize``, so Swift applies the caller's rights,
+ACLs, quotas and storage policies exactly as for the caller's own
+requests.  :meth:`Caller.authorize` asks the auth filter directly, with the
+container's ACL, so that a whole job is checked before any of it runs.
+
+Failures are raised as swob responses (:func:`http_error`) whose one-line
+message names the object.
+"""
+import io
+import json
+
+from swift.common import swob
+from swift.common.utils import quote
+from swift.common.wsgi import make_subrequest
+from swift.proxy.controllers.base import get_container_info, get_object_info
+
+from zerocloud.middleware.dispatch import AnswerError, Fetched, copy_bounded
+
+__all__ = ['Caller', 'http_error', 'SWIFT_SOURCE']
+
+#: ``swift.source`` of the filter's subrequests (proxy logs).
+SWIFT_SOURCE = 'ZC'
+#: User-Agent of the subrequests: the caller's, plus this.
+_AGENT = '%(orig)s zerocloud'
+_EXTRA_REASONS = {424: 'Failed Dependency'}
+
+
+def reason_phrase(code):
+    """``'404 Not Found'``: swob's reasons plus 424."""
+    reason = swob.RESPONSE_REASONS.get(code)
+    return '%d %s' % (code, reason[0] if reason else
+                      _EXTRA_REASONS.get(code, 'Error'))
+
+
+def http_error(code, message, **headers):
+    """A raisable swob response with a one-line text body."""
+    return swob.HTTPException(status=reason_phrase(code),
+                              body=message + '\n',
+                              content_type='text/plain', headers=headers)
+
+
+def _wsgi_path(*parts):
+    return swob.str_to_wsgi('/v1/' + '/'.join(parts))
+
+
+def _close(resp):
+    close = getattr(resp.app_iter, 'close', None)
+    if close is not None:
+        close()
+
+
+def _drain(resp):
+    """Read and close a subrequest's body."""
+    try:
+        for _chunk in resp.app_iter:
+            pass
+    finally:
+        _close(resp)
+
+
+class _IterFile:
+    """A file-like ``read`` over a WSGI body iterator."""
+
+    def __init__(self, chunks):
+        self._chunks = iter(chunks)
+        self._buffer = b''
+
+    def read(self, size=-1):
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        size = len(self._buffer) if size < 0 else size
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+class Caller:
+    """The caller of one job request, as seen by the rest of the pipeline.
+
+    :param app: the pipeline behind the filter.
+    :param req: the job request (its environ holds the caller's identity).
+    """
+
+    def __init__(self, app, req):
+        self.app = app
+        self.req = req
+        self._infos = {}
+
+    def _subrequest(self, method, path, **kwargs):
+        return make_subrequest(self.req.environ, method, path, agent=_AGENT,
+                               swift_source=SWIFT_SOURCE, **kwargs)
+
+    # --- listings ---------------------------------------------------------
+
+    def list(self, account, container=None):
+        """Every entry of an account or container listing (JSON, paged),
+        as the planner's lister wants it; KeyError when it does not
+        exist."""
+        path = '/v1/' + account + ('/' + container if container else '')
+        entries, marker = [], ''
+        while True:
+            page = self._listing_page(path, marker)
+            if page is None:
+                raise KeyError(path)
+            if not page:
+                return entries
+            entries.extend(page)
+            marker = page[-1].get('name') or page[-1].get('subdir') or ''
+            if not marker:
+                return entries
+
+    def _listing_page(self, path, marker):
+        resp = self._subrequest('GET', '%s?format=json&marker=%s' % (
+            quote(path), quote(marker, safe=''))).get_response(self.app)
+        body = resp.body
+        where = path[len('/v1/'):]
+        if resp.status_int == 404:
+            return None
+        if resp.status_int in (401, 403):
+            raise http_error(resp.status_int, 'not allowed to list %s'
+                             % where)
+        if resp.status_int == 204:
+            return []
+        if not resp.is_success:
+            raise http_error(503, 'could not list %s: %s'
+                             % (where, resp.status))
+        try:
+            page = json.loads(body)
+        except ValueError:
+            raise http_error(503, 'could not list %s: bad listing'
+                             % where) from None
+        return [e for e in page if isinstance(e, dict)]
+
+    # --- container info and authorization --------------------------------
+
+    def container_info(self, path):
+        """Swift's container info of a SwiftPath's container (cached)."""
+        key = (path.account, path.container)
+        if key not in self._infos:
+            env = dict(self.req.environ)
+            env['PATH_INFO'] = _wsgi_path(path.account, path.container)
+            self._infos[key] = get_container_info(
+                env, self.app, swift_source=SWIFT_SOURCE)
+        return self._infos[key]
+
+    def policy_index(self, path):
+        """Storage policy index of the container of ``path``."""
+        return int(self.container_info(path)['storage_policy'])
+
+    def authorize(self, path, method):
+        """May the caller ``GET`` (read ACL) or ``PUT`` (write ACL) the
+        object ``path``?  Raises 401/403 naming it, or 404 when its
+        container does not exist."""
+        info = self.container_info(path)
+        verb = 'read' if method == 'GET' else 'write'
+        authorize = self.req.environ.get('swift.authorize')
+        if authorize is not None:
+            env = dict(self.req.environ)
+            env.update({'PATH_INFO': _wsgi_path(
+                path.account, path.container, path.obj),
+                'REQUEST_METHOD': method, 'QUERY_STRING': '',
+                'CONTENT_LENGTH': '0', 'wsgi.input': io.BytesIO()})
+            env.pop('HTTP_TRANSFER_ENCODING', None)
+            check = swob.Request(env)
+            check.acl = info.get('read_acl' if method == 'GET'
+                                 else 'write_acl')
+            denied = authorize(check)
+            if denied is not None:
+                code = denied.status_int if denied.status_int in (401, 403) \
+                    else 403
+                raise http_error(code, 'not allowed to %s %s'
+                                 % (verb, path.url))
+        if info.get('status') == 404:
+            raise http_error(404, 'container of %s %s does not exist' % (
+                'input' if method == 'GET' else 'output', path.url))
+
+    # --- objects ----------------------------------------------------------
+
+    def check_exists(self, path):
+        """404 naming ``path`` when the object does not exist."""
+        info = get_object_info(
+            dict(self.req.environ), self.app,
+            path=_wsgi_path(path.account, path.container, path.obj),
+            swift_source=SWIFT_SOURCE)
+        if info.get('status') == 404:
+            raise http_error(404, 'object %s does not exist' % path.url)
+
+    def fetch(self, path, dest, limit):
+        """GET the object ``path`` into the file path ``dest``, at most
+        ``limit`` bytes; returns a :class:`Fetched`."""
+        resp = self._subrequest('GET', quote(
+            '/v1/%s/%s/%s' % (path.account, path.container, path.obj))
+        ).get_response(self.app)
+        try:
+            if resp.status_int == 404:
+                raise http_error(404, 'object %s does not exist' % path.url)
+            if resp.status_int in (401, 403):
+                raise http_error(resp.status_int, 'not allowed to read %s'
+                                 % path.url)
+            if not resp.is_success:
+                raise http_error(503, 'could not read %s: %s'
+                                 % (path.url, resp.status))
+            with open(dest, 'wb') as dst:
+                size, md5, sha = copy_bounded(_IterFile(resp.app_iter), dst,
+                                              limit, path.url)
+        except AnswerError:
+            raise http_error(413, 'object %s is larger than the limit of %d '
+                             'bytes' % (path.url, limit)) from None
+        finally:
+            _close(resp)
+        return Fetched(dest, size, md5, sha)
+
+    def put(self, path, source, size, headers):
+        """PUT ``size`` bytes of the file path ``source`` to ``path``;
+        returns the subrequest's response (body drained)."""
+        headers = dict(headers, **{'Content-Length': str(size)})
+        sub = self._subrequest('PUT', quote(
+            '/v1/%s/%s/%s' % (path.account, path.container, path.obj)),
+            headers=headers)
+        with open(source, 'rb') as src:
+            sub.environ['wsgi.input'] = src
+            sub.content_length = size
+            resp = sub.get_response(self.app)
+            _drain(resp)
+        return resp

@@ -1,0 +1,406 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Dispatch: one backend execution request per node, with failover.
+
+The proxy side of ``doc/internals.rst``.  For each node of a placed plan the
+proxy filter builds a *node request* (:func:`node_spec` and
+:func:`write_request_tar`: ``spec.json``, ``exec``, ``in/<n>``) and a
+:class:`Dispatcher` sends them to the object servers, at most
+``concurrency`` at a time (an eventlet ``GreenPool``), each to its
+candidates in order:
+
+* a connection error or timeout, ``404``, ``503`` or ``507`` before the
+  node ran moves on to the next candidate;
+* ``200`` is a node that ran, whatever its exit status: its tar answer
+  (``report.json``, ``out/<n>``) is read, outputs spooled to temp files
+  under a :class:`Spool`, at most ``max_output`` bytes per node.  If the
+  connection breaks while reading it, the node runs again on the next
+  candidate (outputs are committed by the proxy only, and the sandbox is
+  deterministic);
+* any other status (``400``, ``422`` the validator's refusal, ...) ends the
+  node without retrying: the same bytes would fail everywhere.
+
+When no candidate can run a node its :class:`NodeOutcome` says so
+(``ran`` False, ``error`` naming the node and every server tried).
+
+The network sits behind a :class:`Transport`; :class:`HTTPTransport` is the
+real one (Swift's ``bufferedhttp``, eventlet timeouts) and unit tests pass
+a fake to the :class:`Dispatcher` constructor.
+"""
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from typing import Optional
+
+__all__ = ['Transport', 'HTTPTransport', 'Spool', 'NodeRequest',
+           'NodeOutcome', 'Dispatcher', 'node_spec', 'write_request_tar',
+           'read_answer', 'AnswerError', 'RETRY_STATUSES', 'SPEC_VERSION']
+
+#: Statuses that mean "this server could not run the node; try the next".
+RETRY_STATUSES = (404, 503, 507)
+#: ``version`` of the node spec.
+SPEC_VERSION = 1
+#: Largest ``report.json`` accepted from an object server.
+MAX_REPORT_BYTES = 1024 * 1024
+#: Bytes of an unexpected backend answer kept for the error message.
+ERROR_BODY_BYTES = 512
+
+_CHUNK = 64 * 1024
+_OUT_RE = re.compile(r'out/(0|[1-9][0-9]{0,5})')
+
+
+class AnswerError(Exception):
+    """An object server's answer is not what the protocol says."""
+
+
+# --- transport ------------------------------------------------------------
+
+class Transport:
+    """Sends one request to one object server.
+
+    :meth:`request` returns a response with ``status`` (int),
+    ``getheader(name)``, ``read(size)`` and ``close()``; it raises
+    ``OSError`` (or an eventlet ``Timeout``) when the server cannot be
+    reached.
+    """
+
+    def request(self, server, method, path, headers, body, length):
+        """Send ``length`` bytes from the file ``body`` to
+        ``/<server.device>/<server.partition><path>``."""
+        raise NotImplementedError
+
+
+class _TimedResponse:
+    """A response whose every read is bounded by ``timeout`` seconds."""
+
+    def __init__(self, conn, resp, timeout):
+        self._conn, self._resp, self._timeout = conn, resp, timeout
+        self.status = resp.status
+
+    def getheader(self, name, default=None):
+        return self._resp.getheader(name, default)
+
+    def read(self, size=-1):
+        from eventlet import Timeout
+        with Timeout(self._timeout):
+            # eventlet's HTTPResponse.read wants None, not -1, for "all"
+            return self._resp.read(None if size is None or size < 0
+                                   else size)
+
+    def close(self):
+        self._resp.close()
+        self._conn.close()
+
+
+class HTTPTransport(Transport):
+    """The real transport: ``swift.common.bufferedhttp.http_connect``."""
+
+    def __init__(self, conn_timeout, node_timeout):
+        self.conn_timeout = conn_timeout
+        self.node_timeout = node_timeout
+
+    def request(self, server, method, path, headers, body, length):
+        from eventlet import Timeout
+        from swift.common.bufferedhttp import http_connect
+        with Timeout(self.conn_timeout):
+            conn = http_connect(server.ip, server.port, server.device,
+                                server.partition, method, path, headers)
+        try:
+            while length > 0:
+                chunk = body.read(min(_CHUNK, length))
+                if not chunk:
+                    raise OSError('request body ended early')
+                with Timeout(self.node_timeout):
+                    conn.send(chunk)
+                length -= len(chunk)
+            with Timeout(self.node_timeout):
+                resp = conn.getresponse()
+        except BaseException:
+            conn.close()
+            raise
+        return _TimedResponse(conn, resp, self.node_timeout)
+
+
+def _connection_errors():
+    from eventlet import Timeout
+    return (OSError, Timeout)
+
+
+# --- spooling -------------------------------------------------------------
+
+class Spool:
+    """A private temporary directory for one job; :meth:`cleanup` removes
+    it and everything in it (call it exactly when the job is done)."""
+
+    def __init__(self, temp_dir=None):
+        self.path = tempfile.mkdtemp(prefix='zerocloud-', dir=temp_dir)
+        self._count = 0
+
+    def new_path(self, label='f'):
+        self._count += 1
+        return os.path.join(self.path, '%d-%s' % (self._count, label))
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def copy_bounded(src, dst, limit, what):
+    """Copy ``src`` to the file ``dst`` (both file objects), at most
+    ``limit`` bytes; returns (size, md5 hex, sha256 hex).
+
+    :raises AnswerError: when there is more than ``limit``.
+    """
+    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    size = 0
+    while True:
+        chunk = src.read(_CHUNK)
+        if not chunk:
+            return size, md5.hexdigest(), sha.hexdigest()
+        size += len(chunk)
+        if size > limit:
+            raise AnswerError('%s is larger than %d bytes' % (what, limit))
+        md5.update(chunk)
+        sha.update(chunk)
+        dst.write(chunk)
+
+
+# --- the node request -----------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Fetched:
+    """An object the proxy fetched (as the caller) into a spool file."""
+
+    path: str           #: the spool file
+    size: int
+    etag: str
+    sha256: str
+
+
+def node_spec(node, account, limits, exec_info=None):
+    """The ``spec.json`` of one node and its tar members.
+
+    :param node: a placed :class:`~zerocloud.middleware.plan.PlanNode`.
+    :param limits: the node's ``limits`` dict.
+    :param exec_info: the :class:`Fetched` executable (None for a program
+        of a system image).
+    :returns: ``(spec dict, [(member name, SwiftPath)])``, the members
+        being the non-local readable objects (``in/<n>``).
+    """
+    members = []
+    channels = []
+    for index, chan in enumerate(node.channels):
+        item = {'alias': chan.alias, 'direction': chan.direction,
+                'kind': chan.kind}
+        if chan.kind == 'object':
+            item['path'] = chan.path.url
+            if chan.direction == 'r':
+                item['local'] = chan.path == node.attach
+                if not item['local']:
+                    item['member'] = 'in/%d' % index
+                    members.append((item['member'], chan.path))
+            else:
+                item.update(content_type=chan.content_type,
+                            meta=dict(chan.meta), limit=0)
+        elif chan.kind == 'pipe':
+            item.update(peer=chan.peer, peer_alias=chan.peer_alias)
+        elif chan.kind == 'image':
+            item['image'] = chan.device
+        channels.append(item)
+    exe = {'path': node.exec.url}
+    if exec_info is not None:
+        exe.update(etag=exec_info.etag, sha256=exec_info.sha256)
+    spec = {'version': SPEC_VERSION, 'node': node.name, 'account': account,
+            'argv': list(node.argv), 'env': dict(node.env), 'seed': 0,
+            'limits': dict(limits), 'exec': exe, 'channels': channels}
+    return spec, members
+
+
+def write_request_tar(dest, spec, exec_file=None, inputs=()):
+    """Write the execution request body to the file path ``dest``:
+    ``spec.json``, ``exec`` (when ``exec_file`` is given), then each
+    ``(member name, file path)`` of ``inputs``.  Returns its size."""
+    with tarfile.open(dest, 'w', format=tarfile.PAX_FORMAT) as tar:
+        data = json.dumps(spec, sort_keys=True).encode('utf-8')
+        info = tarfile.TarInfo('spec.json')
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        if exec_file is not None:
+            tar.add(exec_file, 'exec', recursive=False)
+        for name, path in inputs:
+            tar.add(path, name, recursive=False)
+    return os.path.getsize(dest)
+
+
+def read_answer(resp, spool, max_output):
+    """Read a node's tar answer: ``(report dict, {channel index: spool
+    file path})``.  Outputs beyond ``max_output`` bytes in all, a missing
+    or bad ``report.json`` raise :class:`AnswerError`."""
+    report = None
+    outputs = {}
+    left = max_output
+    try:
+        tar = tarfile.open(fileobj=resp, mode='r|')
+        for member in tar:
+            if not member.isfile():
+                continue
+            match = _OUT_RE.fullmatch(member.name)
+            if member.name == 'report.json':
+                if member.size > MAX_REPORT_BYTES:
+                    raise AnswerError('report.json is too large')
+                report = json.loads(tar.extractfile(member).read())
+            elif match:
+                if member.size > left:
+                    raise AnswerError('outputs are larger than %d bytes'
+                                      % max_output)
+                left -= member.size
+                path = spool.new_path('out')
+                with open(path, 'wb') as dst:
+                    copy_bounded(tar.extractfile(member), dst, member.size,
+                                 member.name)
+                outputs[int(match.group(1))] = path
+    except (tarfile.TarError, ValueError, EOFError) as err:
+        raise AnswerError('bad tar answer: %s' % err) from None
+    if not isinstance(report, dict):
+        raise AnswerError('answer has no report.json')
+    return report, outputs
+
+
+# --- dispatching ----------------------------------------------------------
+
+@dataclasses.dataclass
+class NodeRequest:
+    """What to send for one node: backend path (``/a/c/o``), policy, and
+    the tar body in a spool file."""
+
+    node: object
+    path: str
+    policy_index: int
+    body: str
+
+
+@dataclasses.dataclass
+class NodeOutcome:
+    """What became of one node.
+
+    ``ran`` is True when an object server ran it (``report`` is its
+    ``report.json``, ``outputs`` its spooled ``out/<n>``); otherwise
+    ``error`` says why and ``status`` is the backend status that ended it
+    (None when no server could be reached or every one refused).
+    """
+
+    node: object
+    server: Optional[object] = None
+    ran: bool = False
+    report: Optional[dict] = None
+    outputs: dict = dataclasses.field(default_factory=dict)
+    error: Optional[str] = None
+    status: Optional[int] = None
+    tried: list = dataclasses.field(default_factory=list)
+
+
+class Dispatcher:
+    """Send node requests to object servers.
+
+    :param transport: a :class:`Transport` (the test seam).
+    :param concurrency: most requests in flight at once.
+    :param spool: the job's :class:`Spool` (answers are spooled there).
+    :param max_output: most bytes of one node's answer outputs.
+    :param logger: a Swift logger.
+    :param trans_id: the client request's transaction id.
+    """
+
+    def __init__(self, transport, concurrency, spool, max_output, logger,
+                 trans_id=''):
+        self.transport = transport
+        self.concurrency = concurrency
+        self.spool = spool
+        self.max_output = max_output
+        self.logger = logger
+        self.trans_id = trans_id or ''
+
+    def run(self, requests):
+        """Dispatch every request; returns their outcomes, in order."""
+        from eventlet import GreenPool
+        pool = GreenPool(max(1, min(self.concurrency, len(requests))))
+        return list(pool.imap(self.run_one, requests))
+
+    def headers(self, request, length):
+        from swift.common.utils import Timestamp
+        return {'X-Backend-Zerocloud-Execute': '1',
+                'X-Backend-Storage-Policy-Index': str(request.policy_index),
+                'X-Timestamp': Timestamp.now().internal,
+                'X-Trans-Id': self.trans_id,
+                'Content-Type': 'application/x-tar',
+                'Content-Length': str(length)}
+
+    def run_one(self, request):
+        """Try the node's candidates in order; returns a NodeOutcome."""
+        node = request.node
+        outcome = NodeOutcome(node)
+        length = os.path.getsize(request.body)
+        for server in node.candidates:
+            where = '%s/%s' % (server.address, server.device)
+            try:
+                with open(request.body, 'rb') as body:
+                    resp = self.transport.request(
+                        server, 'POST', request.path,
+                        self.headers(request, length), body, length)
+            except _connection_errors() as err:
+                self.logger.warning('node %s: %s unreachable: %s',
+                                    node.name, where, err or 'timeout')
+                outcome.tried.append('%s (%s)' % (
+                    where, err or 'timeout'))
+                continue
+            try:
+                if resp.status in RETRY_STATUSES:
+                    self.logger.info('node %s: %s answered %d, trying the '
+                                     'next server', node.name, where,
+                                     resp.status)
+                    outcome.tried.append('%s (%d)' % (where, resp.status))
+                    continue
+                outcome.server = server
+                outcome.status = resp.status
+                if self._answered(outcome, resp, where):
+                    return outcome
+                outcome.server = outcome.status = None
+            finally:
+                resp.close()
+        outcome.error = 'no object server could run node %s: tried %s' % (
+            json.dumps(node.name), ', '.join(outcome.tried) or 'none')
+        self.logger.error('%s', outcome.error)
+        return outcome
+
+    def _answered(self, outcome, resp, where):
+        """Fill ``outcome`` from a server's answer; False when the answer
+        was lost on the way (the node is then run on the next candidate:
+        its outputs are only committed by the proxy, and a re-run of the
+        same program on the same bytes writes the same bytes)."""
+        node = outcome.node
+        if resp.status != 200:
+            text = resp.read(ERROR_BODY_BYTES).decode('utf-8', 'replace')
+            outcome.error = 'object server %s answered %d: %s' % (
+                where, resp.status, text.strip())
+            self.logger.warning('node %s: %s', node.name, outcome.error)
+            return True
+        try:
+            outcome.report, outcome.outputs = read_answer(
+                resp, self.spool, self.max_output)
+        except _connection_errors() as err:
+            self.logger.warning('node %s: answer from %s lost (%s), trying '
+                                'the next server', node.name, where,
+                                err or 'timeout')
+            outcome.tried.append('%s (answer lost: %s)' % (
+                where, err or 'timeout'))
+            return False
+        except AnswerError as err:
+            outcome.error = 'object server %s: %s' % (where, err)
+            self.logger.error('node %s: %s', node.name, outcome.error)
+            return True
+        outcome.ran = True
+        return True

@@ -1,0 +1,452 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""
+zerocloud proxy filter: run jobs on the object servers holding their data.
+
+A job (``doc/job_format.rst``) is POSTed to the caller's account::
+
+    curl -i -X POST http://proxy:8080/v1/AUTH_test \\
+         -H "X-Auth-Token: $TOKEN" \\
+         -H "X-Zerovm-Execute: 1.0" \\
+         -H "Content-Type: application/json" \\
+         --data-binary @job.json
+
+The filter recognizes ``POST /v1/<account>`` with ``X-Zerovm-Execute: 1.0``
+and ``Content-Type: application/json``.  Any other method with that header
+answers ``405`` (``Allow: POST``), another version ``501``, another
+content type ``415``, a deeper path ``400``.  Requests without the header
+pass through untouched.
+
+What happens, in order (nothing runs before the last step):
+
+1. the body is read (at most ``max_job_bytes``: ``413``) and parsed
+   (``422`` not JSON, ``400`` a bad job; the message names group and
+   field);
+2. wildcards are expanded from container listings made *as the caller*
+   (a container the caller cannot list is an error, not an empty match);
+3. every object read (the executables included) is authorized against its
+   container's read ACL and every object written against the write ACL,
+   through the auth filter's ``swift.authorize``: ``401``/``403`` naming
+   the object;
+4. nodes are placed on the object servers holding their objects (object
+   ring of the container's storage policy);
+5. the executables and the inputs not local to a node are fetched as the
+   caller (``404`` naming a missing object);
+6. each node is sent to its first candidate object server, failing over to
+   the next one when a server is unreachable, busy or lacks the object,
+   or when its answer is lost on the way (``doc/internals.rst``).
+
+With ``X-Zerocloud-Dry-Run: 1`` the filter stops after step 4 and answers
+``200`` with the plan as JSON (``zerocloud plan --json`` shape).
+
+The answer
+----------
+
+``200`` when every node exited 0.  The body is the concatenated path-less
+``stdout`` of the nodes, in node order, when the job declares one; else the
+JSON report.  ``Accept: application/json`` always gets the JSON report.
+Output objects are then written through the proxy as the caller (ACLs,
+quotas and storage policies apply), with the device's ``content_type`` and
+``meta`` (``X-Object-Meta-*``).
+
+On failure the status is that of the most serious node failure (the table
+is in :mod:`zerocloud.middleware.report`): ``503`` a node could not be run
+anywhere, ``500`` the sandbox or an object server failed, ``422`` a
+program was refused (invalid binary), ``504`` a program ran out of time or
+CPU, ``424`` a program failed (non-zero exit, signal, forbidden system
+call, memory or output limit, an output smaller than ``min_size``).  The
+body is then always the JSON report, and **no output object is written**.
+A failed commit (a PUT refused, e.g. by a quota) answers that PUT's status
+(``503`` for a server error); objects written before it remain.
+
+Not yet: pipes between nodes (``connect``, ``zvm://``) are planned and
+sent to the object servers in each node's spec, but the proxy runs no
+rendezvous for them yet, and ``dispatch_concurrency`` does not hold a
+connected group together.
+
+The JSON report::
+
+    {"status": 200, "ok": true, "message": "every node exited 0",
+     "outputs": ["swift://AUTH_test/out/a.count"],
+     "nodes": [{"name": "wc", "group": "wc", "server": "10.0.0.2:6200/sdb",
+                "ran": true, "failure": null, "reason": "ok",
+                "exit_code": 0, "signal": 0, "message": "",
+                "validation": "ok", "cpu_ms": 12, "wall_ms": 15,
+                "max_rss_kb": 900, "error": null, "stderr": "",
+                "channels": [{"alias": "/dev/stdin", "kind": "object",
+                              "direction": "r", "endpoint": "swift://...",
+                              "bytes_read": 1024, "bytes_written": 0,
+                              "reads": 1, "writes": 0, "sha256": null}]}]}
+
+Headers, one comma-separated value per node in node order (escaped so that
+program output cannot add or forge headers): ``X-Nexe-System`` (node
+names), ``X-Nexe-Status`` (``ok`` or the termination reason, ``not-run``),
+``X-Nexe-Retcode`` (exit code, 128 + signal), ``X-Nexe-Etag`` (sha256 of
+the node's stdout), ``X-Nexe-Validation`` (``ok``/``invalid``),
+``X-Nexe-Cdr-Line`` (``wall_ms cpu_ms max_rss_kb reads bytes_read writes
+bytes_written``), ``X-Nexe-Error``; ``-`` stands for no value.
+
+Configuration
+-------------
+
+Put the filter right after the auth filter: it needs ``swift.authorize``
+and the caller's identity, and its subrequests must meet the filters after
+it (quotas, slo, dlo, versioned_writes, symlink) as the caller's own
+requests would (at the very end of the pipeline, output writes would
+bypass quotas)::
+
+    [pipeline:main]
+    pipeline = catch_errors gatekeeper ... tempauth zerocloud_proxy copy
+        container-quotas account-quotas slo dlo versioned_writes symlink
+        proxy-logging proxy-server
+
+    [filter:zerocloud_proxy]
+    use = egg:zerocloud#proxy
+    # max_job_bytes = 65536
+    # max_nodes = 1000
+    # max_channels = 100000
+    # system_images = lua python
+    # dispatch_concurrency = 16
+    # conn_timeout = 0.5
+    # node_timeout = 120
+    # node_memory = 268435456
+    # node_cpu = 10
+    # node_wall = 60
+    # node_max_output = 1073741824
+    # max_fetch_bytes = 1073741824
+    # report_stderr_bytes = 4096
+    # temp_dir =
+
+``max_job_bytes``, ``max_nodes``, ``max_channels``, ``system_images``: job
+limits (``doc/job_format.rst``).  ``dispatch_concurrency``: backend requests
+one job keeps in flight.  ``conn_timeout``, ``node_timeout``: seconds to
+connect to an object server, and to wait for its answer (the run included)
+and between reads.  ``node_memory`` (bytes), ``node_cpu`` (seconds),
+``node_wall`` (seconds), ``node_max_output`` (bytes over all outputs, also
+what the proxy spools of a node's answer): every node's sandbox limits.
+``max_fetch_bytes``: largest executable or input the proxy fetches.
+``report_stderr_bytes``: stderr kept per node in the report.
+``temp_dir``: spool directory (default: the system's).  ``swift_dir`` and
+the log options come from ``[DEFAULT]`` as for any Swift filter.  The
+public limits appear in ``/info`` under ``zerocloud``.
+"""
+import dataclasses
+import json
+import os
+
+from swift.common import swob
+from swift.common.registry import register_swift_info
+from swift.common.storage_policy import POLICIES
+from swift.common.utils import config_true_value, get_logger
+
+from zerocloud.config import ProxyConfig
+from zerocloud.exceptions import JobError
+from zerocloud.job import parse_job
+from zerocloud.middleware.caller import Caller, http_error, reason_phrase
+from zerocloud.middleware.dispatch import (Dispatcher, HTTPTransport,
+                                           NodeRequest, Spool, node_spec,
+                                           write_request_tar)
+from zerocloud.middleware.placement import RingView, place
+from zerocloud.middleware.planner import expand, needs_listing
+from zerocloud.middleware.report import build_report
+from zerocloud.paths import SwiftPath
+
+__all__ = ['ProxyFilter', 'filter_factory', 'EXECUTE_HEADER',
+           'DRY_RUN_HEADER', 'API_VERSION']
+
+#: The header that marks a job request; its value is the API version.
+EXECUTE_HEADER = 'X-Zerovm-Execute'
+#: The only API version spoken.
+API_VERSION = '1.0'
+#: ``X-Zerocloud-Dry-Run: 1`` answers the plan without running it.
+DRY_RUN_HEADER = 'X-Zerocloud-Dry-Run'
+
+_STREAM_CHUNK = 64 * 1024
+
+
+class _SpoolIter:
+    """The stdout body: spool files one after the other; ``close`` removes
+    the job's spool (the WSGI server always calls it)."""
+
+    def __init__(self, paths, spool):
+        self.paths, self.spool = paths, spool
+
+    def __iter__(self):
+        for path in self.paths:
+            with open(path, 'rb') as src:
+                for chunk in iter(lambda: src.read(_STREAM_CHUNK), b''):
+                    yield chunk
+
+    def close(self):
+        self.spool.cleanup()
+
+
+class ProxyFilter:
+    """The proxy-side filter.
+
+    :param app: the rest of the proxy pipeline.
+    :param conf: a :class:`zerocloud.config.ProxyConfig`.
+    :param logger: a Swift logger (default: ``zerocloud-proxy``).
+    :param transport: a :class:`zerocloud.middleware.dispatch.Transport`
+        (default: real HTTP to the object servers).
+    :param ring_loader: ``ring_loader(policy_index)`` -> object ring
+        (default: ``POLICIES.get_object_ring`` from ``swift_dir``).
+    """
+
+    def __init__(self, app, conf, logger=None, transport=None,
+                 ring_loader=None):
+        self.app = app
+        self.conf = conf
+        self.logger = logger or get_logger({}, log_route='zerocloud-proxy')
+        self.transport = transport or HTTPTransport(conf.conn_timeout,
+                                                    conf.node_timeout)
+        self.ring_loader = ring_loader or (
+            lambda index: POLICIES.get_object_ring(index, conf.swift_dir))
+
+    # --- routing ----------------------------------------------------------
+
+    def __call__(self, env, start_response):
+        if 'HTTP_X_ZEROVM_EXECUTE' not in env:
+            return self.app(env, start_response)
+        req = swob.Request(env)
+        try:
+            _version, account, rest = req.split_path(1, 3, True)
+        except ValueError:
+            return self.app(env, start_response)
+        if not account:
+            return self.app(env, start_response)
+        self.logger.txn_id = env.get('swift.trans_id')
+        try:
+            resp = self.route(req, account, rest)
+        except swob.HTTPException as err:
+            resp = err
+        except Exception:
+            self.logger.exception('job request failed')
+            resp = http_error(500, 'internal error running the job')
+        return resp(env, start_response)
+
+    def route(self, req, account, rest):
+        """Check the request is a job we can take, then handle it."""
+        version = req.headers[EXECUTE_HEADER].strip()
+        if version != API_VERSION:
+            raise http_error(501, '%s: version %s is not supported (only '
+                             '%s)' % (EXECUTE_HEADER, json.dumps(version),
+                                      API_VERSION))
+        if req.method != 'POST':
+            raise http_error(405, 'jobs are submitted with POST, not %s'
+                             % req.method, Allow='POST')
+        if rest:
+            raise http_error(400, 'jobs are POSTed to /v1/<account>, not to '
+                             'a container or object')
+        ctype = (req.headers.get('Content-Type') or '').split(';')[0]
+        if ctype.strip().lower() != 'application/json':
+            raise http_error(415, 'a job is sent as Content-Type: '
+                             'application/json')
+        return self.handle_job(req, account)
+
+    # --- the job, step by step -------------------------------------------
+
+    def handle_job(self, req, account):
+        caller = Caller(self.app, req)
+        job = self.parse(self.read_body(req), account)
+        plan = self.expand(job, caller.list if needs_listing(job) else None)
+        self.authorize(caller, plan)
+        plan = place(plan, self.ring_view(caller))
+        if config_true_value(req.headers.get(DRY_RUN_HEADER)):
+            return swob.Response(body=json.dumps(plan.to_dict(), indent=1)
+                                 + '\n', content_type='application/json')
+        spool = Spool(self.conf.temp_dir)
+        handed_over = False
+        try:
+            self.check_local_inputs(caller, plan)
+            requests = self.node_requests(caller, plan, spool)
+            outcomes = Dispatcher(
+                self.transport, self.conf.dispatch_concurrency, spool,
+                self.conf.node_max_output, self.logger,
+                req.environ.get('swift.trans_id')).run(requests)
+            report = build_report(plan, outcomes,
+                                  self.conf.report_stderr_bytes)
+            if report.ok:
+                self.commit(caller, outcomes, report)
+            self.logger.info('job of %d nodes: %d %s', len(plan.nodes),
+                             report.status, report.message)
+            resp, handed_over = self.answer(req, report, spool)
+            return resp
+        finally:
+            if not handed_over:
+                spool.cleanup()
+
+    def read_body(self, req):
+        limit = self.conf.limits.max_job_bytes
+        if req.content_length is not None and req.content_length > limit:
+            raise http_error(413, 'job description is %d bytes, more than '
+                             'the limit of %d' % (req.content_length, limit))
+        body = req.environ['wsgi.input'].read(limit + 1)
+        if len(body) > limit:
+            raise http_error(413, 'job description is more than the limit '
+                             'of %d bytes' % limit)
+        return body
+
+    def parse(self, body, account):
+        try:
+            return parse_job(body, account, self.conf.limits)
+        except JobError as err:
+            raise http_error(err.status, str(err)) from None
+
+    def expand(self, job, lister):
+        try:
+            return expand(job, lister, self.conf.limits)
+        except JobError as err:
+            raise http_error(err.status, str(err)) from None
+
+    def authorize(self, caller, plan):
+        """Every object read (executables included) against its read ACL,
+        then every object written against its write ACL, in plan order."""
+        reads, writes = {}, {}
+        for node in plan.nodes:
+            if isinstance(node.exec, SwiftPath):
+                reads[node.exec] = True
+            for chan in node.channels:
+                if chan.kind == 'object':
+                    (reads if chan.direction == 'r' else writes)[
+                        chan.path] = True
+        for path in reads:
+            caller.authorize(path, 'GET')
+        for path in writes:
+            caller.authorize(path, 'PUT')
+
+    def ring_view(self, caller):
+        """The object rings as one RingView: each object is looked up in
+        the ring of its container's storage policy."""
+        def get_nodes(account, container, obj):
+            index = caller.policy_index(SwiftPath(account, container, obj))
+            return self.ring_loader(index).get_nodes(account, container, obj)
+        default = self.ring_loader(int(POLICIES.default))
+        return RingView(get_nodes, devices=lambda: [
+            d for d in default.devs if d], replica_count=default.replica_count)
+
+    def check_local_inputs(self, caller, plan):
+        """The attach objects nodes read must exist (404 names them)."""
+        seen = set()
+        for node in plan.nodes:
+            reads = [c.path for c in node.channels
+                     if c.kind == 'object' and c.direction == 'r']
+            if node.attach in reads and node.attach not in seen:
+                seen.add(node.attach)
+                caller.check_exists(node.attach)
+
+    def node_requests(self, caller, plan, spool):
+        """Fetch what the nodes need (once per object) and write their
+        request bodies."""
+        fetched = {}
+
+        def fetch(path):
+            if path not in fetched:
+                fetched[path] = caller.fetch(path, spool.new_path('in'),
+                                             self.conf.max_fetch_bytes)
+            return fetched[path]
+        requests = []
+        for node in plan.nodes:
+            exe = fetch(node.exec) if isinstance(node.exec, SwiftPath) \
+                else None
+            spec, members = node_spec(node, plan.account,
+                                      self.conf.node_limits, exe)
+            inputs = [(name, fetch(path).path) for name, path in members]
+            body = spool.new_path('request')
+            write_request_tar(body, spec, exe.path if exe else None, inputs)
+            target = node.attach or (node.exec if isinstance(
+                node.exec, SwiftPath) else SwiftPath(
+                    plan.account, '.zerocloud', node.name))
+            index = caller.policy_index(target)
+            requests.append(NodeRequest(
+                self._with_partitions(node, target, index),
+                '/%s/%s/%s' % (target.account, target.container,
+                               target.obj), index, body))
+        return requests
+
+    def _with_partitions(self, node, target, policy_index):
+        """Spread nodes' candidates get the partition of ``target``."""
+        if all(s.partition is not None for s in node.candidates):
+            return node
+        part, _devs = self.ring_loader(policy_index).get_nodes(
+            target.account, target.container, target.obj)
+        return dataclasses.replace(node, candidates=tuple(
+            dataclasses.replace(s, partition=part) if s.partition is None
+            else s for s in node.candidates))
+
+    def _outputs(self, outcomes):
+        """``([(Channel, spool path)], None)`` for every object output, or
+        ``(None, (status, message))`` when one is missing or smaller than
+        its ``min_size``."""
+        found = []
+        for outcome in outcomes:
+            name = json.dumps(outcome.node.name)
+            for index, chan in enumerate(outcome.node.channels):
+                if chan.kind != 'object' or chan.direction != 'w':
+                    continue
+                path = outcome.outputs.get(index)
+                if path is None:
+                    return None, (500, 'node %s sent no data for %s'
+                                  % (name, chan.path.url))
+                if os.path.getsize(path) < chan.min_size:
+                    return None, (424, 'node %s: %s is smaller than its '
+                                  'min_size %d' % (name, chan.path.url,
+                                                   chan.min_size))
+                found.append((chan, path))
+        return found, None
+
+    def commit(self, caller, outcomes, report):
+        """PUT every output object as the caller (all nodes succeeded)."""
+        outputs, problem = self._outputs(outcomes)
+        if problem:
+            report.fail(*problem)
+            return
+        for chan, path in outputs:
+            headers = {'Content-Type': chan.content_type
+                       or 'application/octet-stream'}
+            for key, value in chan.meta:
+                headers['X-Object-Meta-' + key] = value
+            resp = caller.put(chan.path, path, os.path.getsize(path),
+                              headers)
+            if not resp.is_success:
+                code = resp.status_int if 400 <= resp.status_int < 500 \
+                    else 503
+                report.fail(code, 'could not write %s: %s' % (
+                    chan.path.url, resp.status))
+                self.logger.error('commit failed: %s', report.message)
+                return
+            report.outputs.append(chan.path.url)
+
+    def answer(self, req, report, spool):
+        """``(response, True when the response now owns the spool)``."""
+        accept = req.headers.get('Accept') or ''
+        if report.ok and report.stdout is not None \
+                and 'application/json' not in accept:
+            resp = swob.Response(status=200, headers=report.headers,
+                                 content_type=report.stdout_type)
+            resp.app_iter = _SpoolIter(report.stdout, spool)
+            resp.content_length = sum(os.path.getsize(p)
+                                      for p in report.stdout)
+            return resp, True
+        return swob.Response(status=reason_phrase(report.status),
+                             headers=report.headers, body=report.to_json(),
+                             content_type='application/json'), False
+
+
+def filter_factory(global_conf, **local_conf):
+    """paste.deploy entry point: parse the config once, register the
+    public limits in ``/info``, return the filter maker."""
+    conf = dict(global_conf, **local_conf)
+    config = ProxyConfig.from_conf(conf)
+    logger = get_logger(conf, log_route='zerocloud-proxy')
+    limits = config.limits
+    register_swift_info('zerocloud', version=API_VERSION,
+                        max_job_bytes=limits.max_job_bytes,
+                        max_nodes=limits.max_nodes,
+                        max_channels=limits.max_channels,
+                        system_images=list(limits.system_images))
+
+    def zerocloud_proxy(app, **seams):
+        """``seams`` (``transport``, ``ring_loader``) are for tests."""
+        return ProxyFilter(app, config, logger=logger, **seams)
+    return zerocloud_proxy

@@ -1,0 +1,268 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""The answer to a job: merge node outcomes into a status, a JSON report
+and ZeroCloud's ``X-Nexe-*`` headers.
+
+The job status is 200 when every node exited 0.  Otherwise it is the status
+of the most serious failure, in this order (the first that applies wins):
+
+===== ======================= ===========================================
+503   Service Unavailable     a node could not be run anywhere: every
+                              candidate object server was unreachable,
+                              busy (503), missing the object (404) or
+                              unmounted (507).  Retry later.
+500   Internal Server Error   the sandbox or an object server failed
+                              (``launcher-error``, a malformed answer, an
+                              unexpected backend status).
+422   Unprocessable Entity    a program was refused before it ran
+                              (``invalid-binary``: the validator or the
+                              loader).
+504   Gateway Timeout         a program ran out of time (``timeout``:
+                              wall clock; ``cpu``: CPU seconds).
+424   Failed Dependency       a program ran and failed: non-zero exit
+                              (``exit``), killed by a signal
+                              (``signal``), a forbidden system call
+                              (``policy``), over its ``memory`` or
+                              ``output-limit``.
+===== ======================= ===========================================
+
+Headers carry one comma-separated value per node, in node order
+(:data:`NEXE_HEADERS`).  Every value goes through :func:`header_value`:
+printable ASCII only, ``,`` and ``\\`` escaped, control characters (CR, LF)
+and non-ASCII escaped as ``\\xNN``/``\\uNNNN``, cut at
+:data:`MAX_HEADER_VALUE` characters, so nothing a program prints can end a
+header, add one, or shift another node's value.
+"""
+import dataclasses
+import json
+from typing import Optional
+
+from zerocloud.executor.result import Reason, RunResult
+
+__all__ = ['JobReport', 'build_report', 'header_value', 'node_failure',
+           'STATUS_ORDER', 'NEXE_HEADERS', 'MAX_HEADER_VALUE']
+
+#: Failure kinds with their job status, most serious first.
+STATUS_ORDER = (('unavailable', 503), ('server-error', 500),
+                ('invalid-binary', 422), ('timeout', 504),
+                ('program', 424))
+#: The per-node headers, in the order they are set.
+NEXE_HEADERS = ('X-Nexe-System', 'X-Nexe-Status', 'X-Nexe-Retcode',
+                'X-Nexe-Etag', 'X-Nexe-Validation', 'X-Nexe-Cdr-Line',
+                'X-Nexe-Error')
+#: Longest value one node contributes to one header.
+MAX_HEADER_VALUE = 256
+
+_REASON_KIND = {
+    Reason.INVALID_BINARY: 'invalid-binary',
+    Reason.LAUNCHER_ERROR: 'server-error',
+    Reason.TIMEOUT: 'timeout', Reason.CPU: 'timeout',
+    Reason.EXIT: 'program', Reason.SIGNAL: 'program',
+    Reason.POLICY: 'program', Reason.MEMORY: 'program',
+    Reason.OUTPUT_LIMIT: 'program'}
+
+
+def header_value(text, limit=MAX_HEADER_VALUE):
+    """One node's value for a header: printable ASCII without ``,``, at
+    most ``limit`` characters (an escape is never cut), ``-`` if empty."""
+    out = []
+    size = 0
+    for char in str(text):
+        code = ord(char)
+        if char in ',\\' or code < 0x20 or code == 0x7f:
+            piece = '\\x%02x' % code
+        elif code > 0x7f:
+            piece = ('\\u%04x' % code if code <= 0xffff
+                     else '\\U%08x' % code)
+        else:
+            piece = char
+        size += len(piece)
+        if size > limit:
+            break
+        out.append(piece)
+    return ''.join(out) or '-'
+
+
+def _result(outcome):
+    """The node's RunResult, or None (not run, or a report we cannot
+    read: then ``outcome.error`` is set)."""
+    if not outcome.ran:
+        return None
+    try:
+        data = outcome.report['result']
+        return RunResult.from_report(data, data.get('launcher_status', 0))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        outcome.ran = False
+        outcome.status = outcome.status or 200
+        outcome.error = 'unreadable node report: %s' % err
+        return None
+
+
+def node_failure(outcome, result):
+    """The failure kind of a node (a key of :data:`STATUS_ORDER`), or
+    None when it exited 0."""
+    if result is None:
+        if outcome.status is None:
+            return 'unavailable'
+        if outcome.status == 422:
+            return 'invalid-binary'
+        return 'server-error'
+    if (outcome.report or {}).get('validation', 'ok') != 'ok':
+        return 'invalid-binary'
+    if result.ok and result.exit_code == 0:
+        return None
+    return _REASON_KIND.get(result.reason, 'program')
+
+
+@dataclasses.dataclass
+class JobReport:
+    """The merged answer: ``status``, ``message``, ``nodes`` (dicts),
+    ``headers`` (``X-Nexe-*``), ``stdout`` (spool paths of the path-less
+    stdout, in node order; None when the job has none)."""
+
+    status: int
+    message: str
+    nodes: list
+    headers: dict
+    stdout: Optional[list] = None
+    stdout_type: str = 'text/plain'
+    outputs: list = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self):
+        return self.status == 200
+
+    def fail(self, status, message):
+        """Mark the job failed after the fact (e.g. a commit error)."""
+        self.status, self.message = status, message
+
+    def to_dict(self):
+        return {'status': self.status, 'ok': self.ok,
+                'message': self.message, 'nodes': self.nodes,
+                'outputs': self.outputs}
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True) + '\n'
+
+
+def _read_capped(path, limit):
+    with open(path, 'rb') as src:
+        data = src.read(limit + 1)
+    text = data[:limit].decode('utf-8', 'replace')
+    return text + ('...' if len(data) > limit else '')
+
+
+def _channels(node, result):
+    by_alias = {c.path: c for c in (result.channels if result else ())}
+    items = []
+    for chan in node.channels:
+        item = {'alias': chan.alias, 'kind': chan.kind,
+                'direction': chan.direction, 'endpoint': chan.endpoint}
+        counted = by_alias.get(chan.alias)
+        if counted is not None:
+            item.update(bytes_read=counted.bytes_read,
+                        bytes_written=counted.bytes_written,
+                        reads=counted.reads, writes=counted.writes,
+                        sha256=counted.sha256)
+        items.append(item)
+    return items
+
+
+def _response_path(node, outcome, alias):
+    for index, chan in enumerate(node.channels):
+        if chan.alias == alias and chan.kind == 'response':
+            return outcome.outputs.get(index)
+    return None
+
+
+def _node_entry(outcome, result, kind, stderr_bytes):
+    node = outcome.node
+    server = outcome.server
+    entry = {'name': node.name, 'group': node.group,
+             'server': ('%s/%s' % (server.address, server.device)
+                        if server else None),
+             'ran': result is not None, 'failure': kind,
+             'reason': result.reason.value if result else None,
+             'exit_code': result.exit_code if result else None,
+             'signal': result.signal if result else None,
+             'message': result.message if result else None,
+             'validation': (outcome.report or {}).get('validation'),
+             'cpu_ms': (result.cpu_user_ms + result.cpu_sys_ms
+                        if result else None),
+             'wall_ms': result.wall_ms if result else None,
+             'max_rss_kb': result.max_rss_kb if result else None,
+             'channels': _channels(node, result),
+             'error': outcome.error, 'stderr': None}
+    stderr = _response_path(node, outcome, '/dev/stderr')
+    if stderr is not None:
+        entry['stderr'] = _read_capped(stderr, stderr_bytes)
+    return entry
+
+
+def _cdr(result):
+    if result is None:
+        return '-'
+    totals = [0, 0, 0, 0]
+    for chan in result.channels:
+        totals[0] += chan.reads
+        totals[1] += chan.bytes_read
+        totals[2] += chan.writes
+        totals[3] += chan.bytes_written
+    return '%d %d %d %d %d %d %d' % (
+        result.wall_ms, result.cpu_user_ms + result.cpu_sys_ms,
+        result.max_rss_kb, *totals)
+
+
+def _etag(result):
+    if result is None:
+        return '-'
+    for chan in result.channels:
+        if chan.path == '/dev/stdout' and chan.sha256:
+            return chan.sha256
+    return '-'
+
+
+def _header_row(outcome, result, kind):
+    report = outcome.report or {}
+    if result is None:
+        status, retcode = ('invalid-binary' if kind == 'invalid-binary'
+                           else 'not-run'), '-'
+        validation = 'invalid' if kind == 'invalid-binary' else '-'
+    else:
+        status = result.reason.value
+        retcode = result.shell_status
+        validation = 'ok' if report.get('validation', 'ok') == 'ok' \
+            else 'invalid'
+    error = outcome.error or (result.message if result and kind else '')
+    return (outcome.node.name, status, '-' if retcode is None else retcode,
+            _etag(result), validation, _cdr(result), error or '-')
+
+
+def build_report(plan, outcomes, stderr_bytes):
+    """Merge the :class:`~zerocloud.middleware.dispatch.NodeOutcome` of
+    every node (in plan order) into a :class:`JobReport`."""
+    entries, rows, kinds = [], [], []
+    for outcome in outcomes:
+        result = _result(outcome)
+        kind = node_failure(outcome, result)
+        kinds.append((kind, outcome.node.name))
+        entries.append(_node_entry(outcome, result, kind, stderr_bytes))
+        rows.append(_header_row(outcome, result, kind))
+    headers = {name: ','.join(header_value(row[i]) for row in rows)
+               for i, name in enumerate(NEXE_HEADERS)}
+    status, message = 200, 'every node exited 0'
+    for kind, code in STATUS_ORDER:
+        failed = [name for k, name in kinds if k == kind]
+        if failed:
+            status = code
+            message = '%s: node %s' % (kind, ', '.join(
+                json.dumps(n) for n in failed))
+            break
+    stdout, stdout_type = None, 'text/plain'
+    declared = [c for n in plan.nodes for c in n.channels
+                if c.alias == '/dev/stdout' and c.kind == 'response']
+    if declared:
+        stdout_type = declared[0].content_type or stdout_type
+        stdout = [p for p in (_response_path(o.node, o, '/dev/stdout')
+                              for o in outcomes) if p is not None]
+    return JobReport(status, message, entries, headers, stdout, stdout_type)
