@@ -219,6 +219,14 @@ class Caller:
             _close(resp)
         return Fetched(dest, size, md5, sha)
 
+    def delete(self, path):
+        """DELETE the object ``path`` as the caller; the response status."""
+        sub = self._subrequest('DELETE', quote(
+            '/v1/%s/%s/%s' % (path.account, path.container, path.obj)))
+        resp = sub.get_response(self.app)
+        _drain(resp)
+        return resp.status_int
+
     def put(self, path, source, size, headers):
         """PUT ``size`` bytes of the file path ``source`` to ``path``;
         returns the subrequest's response (body drained)."""

@@ -401,6 +401,7 @@ class ProxyFilter:
         if problem:
             report.fail(*problem)
             return
+        written = []
         for chan, path in outputs:
             headers = {'Content-Type': chan.content_type
                        or 'application/octet-stream'}
@@ -414,8 +415,21 @@ class ProxyFilter:
                 report.fail(code, 'could not write %s: %s' % (
                     chan.path.url, resp.status))
                 self.logger.error('commit failed: %s', report.message)
+                self.roll_back(caller, written)
+                report.outputs[:] = []
                 return
+            written.append(chan.path)
             report.outputs.append(chan.path.url)
+
+    def roll_back(self, caller, written):
+        """A commit failed half-way: delete what it wrote, so that no
+        partial set of outputs stays visible.  Swift has no transactions:
+        an object that a written output replaced cannot be restored."""
+        for path in written:
+            status = caller.delete(path)
+            if status >= 300 and status != 404:
+                self.logger.error('roll-back could not delete %s: %s',
+                                  path.url, status)
 
     def answer(self, req, report, spool):
         """``(response, True when the response now owns the spool)``."""

@@ -506,6 +506,26 @@ def test_failed_commit_is_reported(swift):
     assert b'could not write swift://AUTH_test/out/x' in body
 
 
+def test_half_failed_commit_rolls_back_what_it_wrote(swift):
+    original = swift.handle
+    puts = []
+
+    def handle(req, body):
+        if req.method == 'PUT':
+            puts.append(req.path)
+            if len(puts) == 2:
+                return swob.HTTPServiceUnavailable()
+        return original(req, body)
+    swift.handle = handle
+    app, _ = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'ab'})))
+    resp, body = call(app, job_request([group('g', count=2, devices=[
+        {'name': 'stdout', 'path': 'swift://~/out/*'}])]))
+    assert resp.status_int == 503
+    assert [c[1] for c in swift.requests('DELETE')] == puts[:1]
+    assert json.loads(body)['outputs'] == []
+
+
 def test_unexpected_error_is_500_and_logged(swift, spool_dir):
     class Broken(FakeObjectServers):
         def request(self, *args):
