@@ -57,7 +57,9 @@ CPU, ``424`` a program failed (non-zero exit, signal, forbidden system
 call, memory or output limit, an output smaller than ``min_size``).  The
 body is then always the JSON report, and **no output object is written**.
 A failed commit (a PUT refused, e.g. by a quota) answers that PUT's status
-(``503`` for a server error); objects written before it remain.
+(``503`` for a server error) and deletes the outputs it had already written;
+an older object that one of them had replaced is gone too (Swift has no
+transactions).
 
 Not yet: pipes between nodes (``connect``, ``zvm://``) are planned and
 sent to the object servers in each node's spec, but the proxy runs no
