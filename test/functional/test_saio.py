@@ -207,7 +207,9 @@ def test_start_stop_leaks_nothing(tmp_path):
         assert len(children) == 2
     assert not os.path.exists(run_dir)
     assert not any(map(_alive, children))
-    assert set(os.listdir('/proc/self/fd')) == fds
+    # Nothing new may remain open; an fd of an earlier test (a keep-alive
+    # socket being collected) may close meanwhile, which is not a leak.
+    assert set(os.listdir('/proc/self/fd')) - fds == set()
 
 
 # --- configuration comes from the samples ---------------------------------
