@@ -217,7 +217,7 @@ def parse_spec(data):
     sha = exec_info.get('sha256')
     if sha is not None and not re.fullmatch('[0-9a-f]{64}', str(sha)):
         raise SpecError('spec: exec.sha256 must be 64 hex digits')
-    channels = raw.get('channels') or []
+    channels = raw.get('channels', [])
     if not isinstance(channels, list):
         raise SpecError('spec: channels must be a list')
     if len(channels) > mf.MAX_CHANNELS:
