@@ -20,7 +20,8 @@ What it does with a ``POST /<device>/<partition>/<account>/<container>/
 2. reads the tar body (``spec.json``, ``exec``, ``in/<n>``) with every
    member bounded, spooling the program and inputs to a private temp
    directory under ``<devices>/<device>/tmp`` (``400`` for a malformed
-   body, ``413`` for a member over its bound);
+   body or an ``exec`` that does not match the spec's ``sha256``, ``413``
+   for a member over its bound, ``499`` when the client went away);
 3. opens the object's data file read-only when the node reads it
    (``404`` when this server has no copy, ``507`` when the device is
    missing or unmounted) -- the sandbox reads it in place, no copy;
@@ -122,6 +123,23 @@ _CHUNK = 64 * 1024
 # threading) and must not be contended across worker threads: one real
 # lock serializes validations.
 _VALIDATE_LOCK = patcher.original('threading').Lock()
+
+
+class _ClientDisconnect(Exception):
+    """Reading the request body failed: the client went away."""
+
+
+class _Input:
+    """``wsgi.input`` whose read errors mean the client is gone."""
+
+    def __init__(self, fileobj):
+        self._f = fileobj
+
+    def read(self, n):
+        try:
+            return self._f.read(n)
+        except (OSError, ValueError) as exc:     # timeouts, bad chunks
+            raise _ClientDisconnect(str(exc) or exc.__class__.__name__)
 
 
 class _Work:
@@ -286,7 +304,7 @@ class ObjectFilter:
         The local object is opened as soon as the spec asks for it, so a
         server without it answers 404 before the rest is read.
         """
-        reader = tarstream.TarReader(req.environ['wsgi.input'])
+        reader = tarstream.TarReader(_Input(req.environ['wsgi.input']))
         try:
             first = reader.next()
             if first is None or first[0] != 'spec.json':
@@ -303,6 +321,15 @@ class ObjectFilter:
             status = (swob.HTTPRequestEntityTooLarge if exc.status == 413
                       else swob.HTTPBadRequest)
             raise status(body=str(exc), request=req)
+        except _ClientDisconnect as exc:
+            self.logger.info('client gone while sending %s: %s', req.path,
+                             exc)
+            raise swob.HTTPClientDisconnect(request=req)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.logger.error('no room in %s for %s', work.dir, req.path)
+            raise swob.HTTPInsufficientStorage(drive=place[0], request=req)
         return spec, program, local
 
     def _spool(self, reader, work, spec):
@@ -409,7 +436,10 @@ class ObjectFilter:
     def _validate_and_run(self, job):
         # In a worker thread.
         with _VALIDATE_LOCK:
-            validator.validate_cached(job.program)
+            checked = validator.validate_cached(job.program)
+        wanted = job.spec.exec_sha256
+        if wanted and checked.sha256 != wanted:
+            raise SpecError('the exec member does not match exec.sha256')
         return self.executor.run(job)
 
     def _run(self, req, job):
@@ -419,7 +449,7 @@ class ObjectFilter:
             self.logger.info('invalid program for node %s: %s',
                              job.spec.node, exc)
             raise swob.HTTPUnprocessableEntity(body=str(exc), request=req)
-        except ManifestError as exc:
+        except (ManifestError, SpecError) as exc:
             raise swob.HTTPBadRequest(body=str(exc), request=req)
         except SandboxError as exc:
             self.logger.error('sandbox failed for node %s: %s',

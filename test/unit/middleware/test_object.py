@@ -9,6 +9,7 @@ and test/functional/test_object_filter.py).
 """
 import configparser
 import dataclasses
+import errno
 import hashlib
 import io
 import json
@@ -425,7 +426,32 @@ def test_client_gone_mid_upload_leaves_nothing(devices, program):
                              headers={objfilter.EXECUTE_HEADER: '1'})
     req.environ['wsgi.input'] = Dropping(body)
     resp = req.get_response(filt)
-    assert resp.status_int == 500
+    assert resp.status_int == 499
+    assert tmp_entries(devices) == []
+
+
+def test_exec_must_match_the_specs_digest(devices, program):
+    put_object(devices)
+    filt, _ = app_and_filter(devices)
+    wrong = spec(exec={'sha256': '0' * 64})
+    resp = post(filt, request_body(program, wrong))
+    assert resp.status_int == 400
+    assert b'sha256' in resp.body
+    right = spec(exec={'sha256': hashlib.sha256(program).hexdigest()})
+    resp = post(filt, request_body(program, right))
+    assert resp.status_int == 200
+    resp.body       # sent: the temp dir goes
+    assert tmp_entries(devices) == []
+
+
+def test_a_full_device_is_507(devices, program, monkeypatch):
+    put_object(devices)
+    filt, _ = app_and_filter(devices)
+
+    def no_room(self, out, limit):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(objfilter.tarstream.TarReader, 'copy_to', no_room)
+    assert post(filt, request_body(program)).status_int == 507
     assert tmp_entries(devices) == []
 
 
