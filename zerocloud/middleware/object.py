@@ -104,6 +104,7 @@ from zerocloud.exceptions import (ManifestError, SandboxError, SpecError,
                                   ValidationError)
 from zerocloud.executor.base import NodeJob, parse_spec
 from zerocloud.executor.pool import Pool, PoolFull
+from zerocloud.executor.sandbox import SandboxExecutor
 from zerocloud.middleware import tarstream
 from zerocloud.sandbox import manifest as mf
 from zerocloud.sandbox import validator
@@ -224,10 +225,7 @@ class ObjectFilter:
         self.logger = logger or get_logger(conf, log_route='zerocloud-object')
         self.config = ObjectFilterConfig.from_conf(conf)
         self.router = DiskFileRouter(conf, self.logger)
-        if executor is None:
-            from zerocloud.executor.sandbox import SandboxExecutor
-            executor = SandboxExecutor()
-        self.executor = executor
+        self.executor = executor or SandboxExecutor()
         self.pool = pool or Pool(self.config.max_running,
                                  self.config.max_queued,
                                  self.config.queue_timeout)
