@@ -262,3 +262,24 @@ def test_a_client_gone_mid_upload_leaves_nothing(cluster, object_ring,
     # The server still serves.
     status, _, _ = _post(node, _path(node, part, stored), body)
     assert status == 200
+
+
+def test_concurrent_requests_on_one_server(cluster, object_ring, stored,
+                                           programs):
+    """Several sandboxes and validations at once in one object server's
+    worker threads, while its hub keeps serving."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    part, holders, _ = _where(cluster, object_ring, stored)
+    node = holders[0]
+    bodies = [_tar(_spec(['wordcount']), programs.build('wordcount')),
+              _tar(_spec(['hello'], local=False), programs.build('hello'))]
+    with ThreadPoolExecutor(6) as threads:
+        answers = list(threads.map(
+            lambda i: _post(node, _path(node, part, stored), bodies[i % 2]),
+            range(12)))
+    assert [a[0] for a in answers] == [200] * 12
+    stdout = ['out/1', 'out/0']     # wordcount has a stdin, hello not
+    outs = {_members(a[2])[stdout[i % 2]] for i, a in enumerate(answers)}
+    assert len(outs) == 2 and b'hello\n' in outs
+    _assert_nothing_left(cluster)
