@@ -47,8 +47,9 @@ class ValidationError(ZeroCloudError, ValueError):
 class SpecError(ZeroCloudError, ValueError):
     """An execution request (its tar or its node spec) is malformed.
 
-    ``status`` is the HTTP status the object filter answers with: 400, or
-    413 when a member is larger than configured.
+    ``status`` is the HTTP status the object filter answers with: 400, 413
+    when a member is larger than configured, 501 for a feature this object
+    server does not run.
     """
 
     def __init__(self, message, status=400):

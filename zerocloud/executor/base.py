@@ -21,7 +21,8 @@ import re
 from zerocloud.exceptions import SpecError
 from zerocloud.sandbox import manifest as mf
 
-__all__ = ['SPEC_VERSION', 'CHANNEL_KINDS', 'ChannelSpec', 'NodeSpec',
+__all__ = ['SPEC_VERSION', 'CHANNEL_KINDS', 'UNSUPPORTED_KINDS',
+           'ChannelSpec', 'NodeSpec',
            'NodeJob', 'NodeResult', 'Executor', 'parse_spec']
 
 #: The only ``spec.json`` version understood.
@@ -29,6 +30,9 @@ SPEC_VERSION = 1
 #: Channel kinds: an object (read, or written by the proxy after the job)
 #: and a path-less output returned in the response.
 CHANNEL_KINDS = ('object', 'response')
+#: Kinds of the job format this object server does not run yet (pipes
+#: between nodes, system images): refused with 501, not 400.
+UNSUPPORTED_KINDS = ('pipe', 'image')
 
 _MEMBER = re.compile(r'^in/[A-Za-z0-9_.-]{1,200}$')
 _LIMIT_KEYS = ('memory', 'cpu', 'timeout', 'max_output')
@@ -65,6 +69,7 @@ class NodeSpec:
     limits: dict
     channels: tuple
     exec_sha256: str = None
+    exec_path: str = None
 
     @property
     def members(self):
@@ -140,6 +145,9 @@ def _channel(index, raw):
                         % (what, alias, 'readable' if direction == mf.READ
                            else 'writable'))
     kind = raw.get('kind')
+    if kind in UNSUPPORTED_KINDS:
+        raise SpecError('spec: %s: %s channels are not supported by this '
+                        'object server yet' % (what, kind), 501)
     if kind not in CHANNEL_KINDS:
         raise SpecError('spec: %s.kind must be one of %s'
                         % (what, ', '.join(CHANNEL_KINDS)))
@@ -232,4 +240,5 @@ def parse_spec(data):
         raise SpecError('spec: a tar member is named twice')
     return NodeSpec(node=node, account=account, argv=tuple(argv), env=env,
                     seed=seed, limits=_limits(raw.get('limits')),
-                    channels=parsed, exec_sha256=sha)
+                    channels=parsed, exec_sha256=sha,
+                    exec_path=exec_info.get('path'))

@@ -21,7 +21,8 @@ What it does with a ``POST /<device>/<partition>/<account>/<container>/
    member bounded, spooling the program and inputs to a private temp
    directory under ``<devices>/<device>/tmp`` (``400`` for a malformed
    body or an ``exec`` that does not match the spec's ``sha256``, ``413``
-   for a member over its bound, ``499`` when the client went away);
+   for a member over its bound, ``499`` when the client went away,
+   ``501`` for pipes and system images, which it does not run yet);
 3. opens the object's data file read-only when the node reads it
    (``404`` when this server has no copy, ``507`` when the device is
    missing or unmounted) -- the sandbox reads it in place, no copy;
@@ -316,8 +317,9 @@ class ObjectFilter:
         except SpecError as exc:
             self.logger.warning('bad execution request %s: %s', req.path,
                                 exc)
-            status = (swob.HTTPRequestEntityTooLarge if exc.status == 413
-                      else swob.HTTPBadRequest)
+            status = {413: swob.HTTPRequestEntityTooLarge,
+                      501: swob.HTTPNotImplemented}.get(
+                          exc.status, swob.HTTPBadRequest)
             raise status(body=str(exc), request=req)
         except _ClientDisconnect as exc:
             self.logger.info('client gone while sending %s: %s', req.path,
@@ -356,6 +358,9 @@ class ObjectFilter:
             if name != 'exec':
                 budget -= size
         if program is None:
+            if (spec.exec_path or '').startswith('file://'):
+                raise SpecError('programs of system images are not '
+                                'supported by this object server yet', 501)
             raise SpecError('the request has no exec member')
         missing = wanted - seen
         if missing:

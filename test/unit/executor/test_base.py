@@ -72,7 +72,7 @@ def test_absent_limits_are_none_and_argv_defaults_to_the_node():
     ({'channels': [{'alias': '/dev/stdin', 'direction': 'r',
                     'kind': 'object', 'member': '../x'}]}, 'in/<name>'),
     ({'channels': [{'alias': '/dev/stdout', 'direction': 'w',
-                    'kind': 'pipe'}]}, 'kind'),
+                    'kind': 'socket'}]}, 'kind'),
     ({'channels': [{'alias': '/dev/stdout', 'direction': 'w',
                     'kind': 'response', 'local': True}]}, 'neither'),
     ({'channels': [{'alias': '/dev/stdout', 'direction': 'w',
@@ -88,6 +88,14 @@ def test_bad_specs_name_the_field(change, message):
 def test_not_a_json_object(data):
     with pytest.raises(SpecError):
         parse_spec(data)
+
+
+def test_pipes_and_images_are_not_run_yet():
+    for kind in ('pipe', 'image'):
+        with pytest.raises(SpecError, match='not supported') as info:
+            parse_spec(raw(channels=[{'alias': '/dev/stdout',
+                                      'direction': 'w', 'kind': kind}]))
+        assert info.value.status == 501
 
 
 def test_the_interface_is_abstract():

@@ -324,6 +324,23 @@ def test_bad_request_bodies_are_400(devices, members, message):
     assert fd_count() == fds
 
 
+@pytest.mark.parametrize('change', [
+    {'channels': [{'alias': '/dev/in/p', 'direction': 'r', 'kind': 'pipe',
+                   'peer': 'a-1'}]},
+    {'exec': {'path': 'file://python:/bin/python3'}},
+])
+def test_pipes_and_system_images_are_not_implemented_yet(devices, change):
+    filt, _ = app_and_filter(devices)
+    value = spec(**change)
+    if 'exec' in change:
+        value['channels'] = []
+    resp = post(filt, request_body(None, members=[
+        ('spec.json', json.dumps(value).encode())]))
+    assert resp.status_int == 501, resp.body
+    assert b'not supported' in resp.body
+    assert tmp_entries(devices) == []
+
+
 def test_garbage_and_truncated_bodies_are_400(devices, program):
     put_object(devices)
     filt, _ = app_and_filter(devices)
