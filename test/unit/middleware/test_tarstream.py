@@ -124,3 +124,7 @@ def test_written_members_read_back_with_tarfile():
     with tarfile.open(fileobj=io.BytesIO(body)) as t:
         assert t.getnames() == ['report.json', 'out/3']
         assert t.extractfile('out/3').read() == b'x' * 700
+    # As the proxy reads it: stream mode, from a socket-like trickle.
+    with tarfile.open(fileobj=Trickle(body), mode='r|') as t:
+        assert [(m.name, len(t.extractfile(m).read())) for m in t] == \
+            [('report.json', 2), ('out/3', 700)]
