@@ -45,6 +45,10 @@ reads the job limits above)::
     # system's temporary directory).
     # temp_dir =
 
+Object filter (``[filter:zerocloud_object]``): see
+:class:`ObjectFilterConfig` and the manual in
+:mod:`zerocloud.middleware.object`.
+
 Each section below holds one concern: its documented defaults, then its
 dataclass with a ``from_conf(conf)`` classmethod.
 """
@@ -60,7 +64,13 @@ __all__ = ['DEFAULT_MAX_JOB_BYTES', 'DEFAULT_MAX_NODES',
            'DEFAULT_CONN_TIMEOUT', 'DEFAULT_NODE_TIMEOUT',
            'DEFAULT_NODE_MEMORY', 'DEFAULT_NODE_CPU', 'DEFAULT_NODE_WALL',
            'DEFAULT_NODE_MAX_OUTPUT', 'DEFAULT_MAX_FETCH_BYTES',
-           'DEFAULT_REPORT_STDERR_BYTES', 'DEFAULT_TEMP_DIR', 'ProxyConfig']
+           'DEFAULT_REPORT_STDERR_BYTES', 'DEFAULT_TEMP_DIR', 'ProxyConfig',
+           'DEFAULT_MAX_RUNNING', 'DEFAULT_MAX_QUEUED',
+           'DEFAULT_QUEUE_TIMEOUT', 'DEFAULT_RETRY_AFTER',
+           'DEFAULT_MAX_SPEC_BYTES', 'DEFAULT_MAX_EXEC_BYTES',
+           'DEFAULT_MAX_INPUT_BYTES', 'DEFAULT_MAX_MEMORY', 'DEFAULT_MAX_CPU',
+           'DEFAULT_MAX_TIMEOUT', 'DEFAULT_MAX_OUTPUT_BYTES',
+           'ObjectFilterConfig']
 
 # --- helpers shared by every section --------------------------------------
 
@@ -283,3 +293,89 @@ class ProxyConfig:
         return {'memory': self.node_memory, 'cpu': self.node_cpu,
                 'timeout': self.node_wall,
                 'max_output': self.node_max_output}
+
+
+# --- object filter (zerocloud.middleware.object) --------------------------
+
+#: Sandboxes running at once on one object server (one per CPU is sane).
+DEFAULT_MAX_RUNNING = 4
+#: Admitted requests waiting for a free sandbox; beyond running + queued
+#: the filter answers 503 with Retry-After at once.
+DEFAULT_MAX_QUEUED = 16
+#: Seconds an admitted request waits for a sandbox before answering 503.
+DEFAULT_QUEUE_TIMEOUT = 30
+#: Value of the Retry-After header of a 503, in seconds.
+DEFAULT_RETRY_AFTER = 1
+#: Largest ``spec.json`` member, in bytes (kept in memory).
+DEFAULT_MAX_SPEC_BYTES = 1024 * 1024
+#: Largest ``exec`` member (the program), in bytes.
+DEFAULT_MAX_EXEC_BYTES = 64 * 1024 * 1024
+#: Most bytes of all ``in/<n>`` members of one request together.
+DEFAULT_MAX_INPUT_BYTES = 5 * 1024 * 1024 * 1024
+#: Most memory (guest address space) a node may ask for, in bytes.
+DEFAULT_MAX_MEMORY = 1024 * 1024 * 1024
+#: Most CPU seconds a node may ask for (also its limit when it asks none).
+DEFAULT_MAX_CPU = 60
+#: Most wall-clock seconds a node may ask for (also the default limit).
+DEFAULT_MAX_TIMEOUT = 120
+#: Most bytes a node may write over all its output channels (also the
+#: default); outputs wait in temp files on the object's device.
+DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024 * 1024
+
+
+def _is_zero(value):
+    try:
+        return int(str(value).strip(), 10) == 0
+    except ValueError:
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectFilterConfig:
+    """Options of the object filter, read once by its ``filter_factory``.
+
+    A node's own limits (``spec.json``) are lowered to ``max_memory``,
+    ``max_cpu``, ``max_timeout`` and ``max_output_bytes``; a node that asks
+    for none gets these maxima (memory: the sandbox's default, at most
+    ``max_memory``).
+    """
+
+    max_running: int = DEFAULT_MAX_RUNNING
+    max_queued: int = DEFAULT_MAX_QUEUED
+    queue_timeout: int = DEFAULT_QUEUE_TIMEOUT
+    retry_after: int = DEFAULT_RETRY_AFTER
+    max_spec_bytes: int = DEFAULT_MAX_SPEC_BYTES
+    max_exec_bytes: int = DEFAULT_MAX_EXEC_BYTES
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    max_memory: int = DEFAULT_MAX_MEMORY
+    max_cpu: int = DEFAULT_MAX_CPU
+    max_timeout: int = DEFAULT_MAX_TIMEOUT
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            low = 0 if field.name == 'max_queued' else 1
+            if (not isinstance(value, int) or isinstance(value, bool)
+                    or value < low):
+                raise ConfigError('%s must be an integer >= %d, not %r'
+                                  % (field.name, low, value))
+
+    @classmethod
+    def from_conf(cls, conf):
+        """Read the options from a paste.deploy style ``conf`` dict.
+
+        ``max_queued`` may be 0 (no queue); every other option is a positive
+        integer.
+
+        :raises ConfigError: on a bad value, naming the option.
+        """
+        conf = conf or {}
+        values = {}
+        for field in dataclasses.fields(cls):
+            if field.name == 'max_queued' and _is_zero(conf.get(field.name)):
+                values[field.name] = 0
+                continue
+            values[field.name] = positive_int(conf, field.name,
+                                              field.default)
+        return cls(**values)

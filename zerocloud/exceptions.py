@@ -10,13 +10,14 @@ callers who only know Python's own exceptions still catch them::
      +-- ConfigError(ValueError)        bad filter or CLI configuration
      +-- JobError(ValueError)           bad job description (.status)
      +-- ValidationError(ValueError)    the validator refused a program
+     +-- SpecError(ValueError)          bad execution request (node spec, tar)
      +-- SandboxError                   the sandbox could not run a program
           +-- LauncherNotFound          no usable zvm binary, none buildable
           +-- ManifestError(ValueError) a run cannot become a manifest
 """
 
 __all__ = ['ZeroCloudError', 'ConfigError', 'JobError', 'ValidationError',
-           'SandboxError', 'LauncherNotFound', 'ManifestError']
+           'SpecError', 'SandboxError', 'LauncherNotFound', 'ManifestError']
 
 
 class ZeroCloudError(Exception):
@@ -41,6 +42,19 @@ class JobError(ZeroCloudError, ValueError):
 
 class ValidationError(ZeroCloudError, ValueError):
     """A program failed static validation; the message says why."""
+
+
+class SpecError(ZeroCloudError, ValueError):
+    """An execution request (its tar or its node spec) is malformed.
+
+    ``status`` is the HTTP status the object filter answers with: 400, 413
+    when a member is larger than configured, 501 for a feature this object
+    server does not run.
+    """
+
+    def __init__(self, message, status=400):
+        super().__init__(message)
+        self.status = status
 
 
 class SandboxError(ZeroCloudError):

@@ -30,8 +30,11 @@ every section and option comes from the sample except the few this module
 must change for the run (:data:`PROXY_OVERRIDES`, :data:`OBJECT_OVERRIDES`),
 so the samples cannot drift from what the tests run.  The memcache filter is
 replaced by :class:`MemoryCache` (:func:`cache_filter_factory`); production
-uses memcached.  Account and container server configurations are generated
-here: zerocloud adds nothing to them.
+uses memcached.  ``use = egg:zerocloud#NAME`` lines become
+``paste.filter_factory = MODULE:FUNCTION`` (:func:`own_entry_points`), so a
+checkout that is not installed (no entry points) runs the samples too.
+Account and container server configurations are generated here: zerocloud
+adds nothing to them.
 
 Hosting: each server runs on its own eventlet hub in a child process
 started with ``python -c`` (``swift.common.wsgi.loadapp`` plus
@@ -51,6 +54,7 @@ syslog output included).
 import argparse
 import configparser
 import dataclasses
+import importlib.metadata
 import json
 import logging
 import os
@@ -61,12 +65,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 
 from zerocloud.exceptions import ZeroCloudError
 
 __all__ = ['Cluster', 'ObjectServer', 'ClusterError', 'MemoryCache',
            'cache_filter_factory', 'render_config', 'build_ring',
-           'RING_SEED', 'PART_POWER', 'PROXY_OVERRIDES', 'OBJECT_OVERRIDES']
+           'RING_SEED', 'PART_POWER', 'PROXY_OVERRIDES', 'OBJECT_OVERRIDES',
+           'OWN_EGG', 'own_entry_points', 'resolve_own_eggs']
 
 LOG = logging.getLogger(__name__)
 
@@ -114,6 +120,9 @@ PROXY_REPLACED_SECTIONS = {
     'filter:cache': {
         'paste.filter_factory': 'zerocloud.saio:cache_filter_factory'},
 }
+
+#: ``use = OWN_EGG + NAME`` names one of zerocloud's own paste factories.
+OWN_EGG = 'egg:zerocloud#'
 
 _IP = '127.0.0.1'
 _MAX_OBJECT_SERVERS = 8
@@ -275,6 +284,49 @@ def render_config(sample_path, overrides, replaced_sections=None):
         parser[section].update(options)
     for section, options in (overrides or {}).items():
         parser[section].update(options)
+    return parser
+
+
+def own_entry_points():
+    """zerocloud's paste filter factories: name -> ``module:function``.
+
+    Read from the checkout's ``pyproject.toml`` when there is one (a
+    checkout need not be installed), else from the installed package's
+    metadata.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pyproject = os.path.join(root, 'pyproject.toml')
+    if os.path.exists(pyproject):
+        with open(pyproject, 'rb') as f:
+            project = tomllib.load(f).get('project', {})
+        return dict(project.get('entry-points', {}).get(
+            'paste.filter_factory', {}))
+    return {ep.name: ep.value for ep in importlib.metadata.entry_points(
+        group='paste.filter_factory')
+        if ep.dist is not None and ep.dist.name == 'zerocloud'}
+
+
+def resolve_own_eggs(parser, entry_points=None):
+    """Replace ``use = egg:zerocloud#NAME`` by ``paste.filter_factory``.
+
+    Entry points exist only once the package is installed; the factory
+    they name is importable from a checkout as well.  Other ``use`` lines
+    (``egg:swift#...``) are left alone.
+
+    :raises ClusterError: for a NAME zerocloud does not provide.
+    """
+    entry_points = own_entry_points() if entry_points is None \
+        else entry_points
+    for section in parser.sections():
+        use = parser.get(section, 'use', fallback='')
+        if not use.startswith(OWN_EGG):
+            continue
+        name = use[len(OWN_EGG):]
+        if name not in entry_points:
+            raise ClusterError('[%s] uses %s, which zerocloud does not '
+                               'provide' % (section, use))
+        parser.remove_option(section, 'use')
+        parser[section]['paste.filter_factory'] = entry_points[name]
     return parser
 
 
@@ -710,6 +762,7 @@ class Cluster:
             sample, _fill(PROXY_OVERRIDES, ip=_IP, port=ports['proxy-server'],
                           swift_dir=etc),
             PROXY_REPLACED_SECTIONS)
+        resolve_own_eggs(proxy)
         _write_config(proxy, os.path.join(etc, 'proxy-server.conf'), sample)
 
         core_servers = [('proxy-server',
@@ -735,6 +788,7 @@ class Cluster:
             conf = render_config(sample, _fill(
                 OBJECT_OVERRIDES, ip=_IP, port=ports[name], swift_dir=etc,
                 devices=devices, name=name))
+            resolve_own_eggs(conf)
             conf_path = os.path.join(etc, '%s.conf' % name)
             _write_config(conf, conf_path, sample)
             self._object_info.append(

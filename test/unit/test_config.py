@@ -131,3 +131,30 @@ def test_docstring_documents_every_proxy_option():
             value = int(value)
         assert ('# %s = %s' % (field.name, value)).rstrip() + '\n' in \
             config.__doc__, field.name
+
+
+# --- object filter --------------------------------------------------------
+
+def test_object_filter_defaults_and_strings():
+    from zerocloud.config import ObjectFilterConfig
+    assert ObjectFilterConfig.from_conf({}) == ObjectFilterConfig()
+    assert ObjectFilterConfig().max_running == config.DEFAULT_MAX_RUNNING
+    conf = ObjectFilterConfig.from_conf({'max_running': ' 2 ',
+                                         'max_queued': '0',
+                                         'max_cpu': '9', 'unrelated': 'x'})
+    assert (conf.max_running, conf.max_queued, conf.max_cpu) == (2, 0, 9)
+
+
+@pytest.mark.parametrize('key', ['max_running', 'queue_timeout',
+                                 'max_exec_bytes', 'max_timeout'])
+@pytest.mark.parametrize('value', ['0', '-1', 'x', '1.5'])
+def test_object_filter_bad_values_name_the_option(key, value):
+    from zerocloud.config import ObjectFilterConfig
+    with pytest.raises(ConfigError, match=key):
+        ObjectFilterConfig.from_conf({key: value})
+
+
+def test_object_filter_max_queued_may_not_be_negative():
+    from zerocloud.config import ObjectFilterConfig
+    with pytest.raises(ConfigError, match='max_queued'):
+        ObjectFilterConfig.from_conf({'max_queued': '-1'})

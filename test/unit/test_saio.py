@@ -179,3 +179,17 @@ def test_object_servers_cannot_be_driven_before_start():
         cluster.stop_object_server(0)
     with pytest.raises(saio.ClusterError):
         cluster.start_object_server(0)
+
+
+def test_own_eggs_become_factories_and_others_stay(tmp_path):
+    sample = tmp_path / 'x.conf-sample'
+    sample.write_text('[filter:ours]\nuse = egg:zerocloud#object\nk = v\n'
+                      '[filter:theirs]\nuse = egg:swift#healthcheck\n')
+    parser = saio.resolve_own_eggs(saio.render_config(str(sample), {}))
+    assert dict(parser['filter:ours']) == {
+        'k': 'v', 'paste.filter_factory':
+        'zerocloud.middleware.object:filter_factory'}
+    assert dict(parser['filter:theirs']) == {'use': 'egg:swift#healthcheck'}
+    with pytest.raises(saio.ClusterError, match='egg:zerocloud#nope'):
+        sample.write_text('[filter:x]\nuse = egg:zerocloud#nope\n')
+        saio.resolve_own_eggs(saio.render_config(str(sample), {}))

@@ -1,0 +1,104 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+import json
+
+import pytest
+
+from zerocloud.exceptions import SpecError
+from zerocloud.executor.base import Executor, parse_spec
+
+
+def raw(**kw):
+    value = {'version': 1, 'node': 'map-3', 'account': 'AUTH_test',
+             'argv': ['map-3', '-n', '5'], 'env': {'LANG': 'C'}, 'seed': 7,
+             'limits': {'memory': 268435456, 'cpu': 10, 'timeout': 60,
+                        'max_output': 1 << 30},
+             'exec': {'path': 'swift://AUTH_test/exec/wc', 'etag': 'x',
+                      'sha256': 'a' * 64},
+             'channels': [
+                 {'alias': '/dev/stdin', 'direction': 'r', 'kind': 'object',
+                  'path': 'swift://AUTH_test/books/alice.txt',
+                  'local': True},
+                 {'alias': '/dev/in/extra', 'direction': 'r',
+                  'kind': 'object', 'path': 'swift://AUTH_test/other/x',
+                  'local': False, 'member': 'in/2'},
+                 {'alias': '/dev/stdout', 'direction': 'w',
+                  'kind': 'object', 'path': 'swift://AUTH_test/out/a',
+                  'content_type': 'text/plain', 'meta': {'k': 'v'},
+                  'limit': 0},
+                 {'alias': '/dev/stderr', 'direction': 'w',
+                  'kind': 'response'}]}
+    value.update(kw)
+    return json.dumps(value).encode()
+
+
+def test_the_protocols_example_parses():
+    spec = parse_spec(raw())
+    assert spec.node == 'map-3'
+    assert spec.argv == ('map-3', '-n', '5')
+    assert spec.env == {'LANG': 'C'}
+    assert spec.seed == 7
+    assert spec.limits == {'memory': 268435456, 'cpu': 10, 'timeout': 60,
+                           'max_output': 1 << 30}
+    assert spec.members == ('in/2',)
+    assert spec.needs_local
+    assert [c.readable for c in spec.channels] == [True, True, False, False]
+    assert spec.exec_sha256 == 'a' * 64
+
+
+def test_absent_limits_are_none_and_argv_defaults_to_the_node():
+    spec = parse_spec(raw(limits={'timeout': 0.5}, argv=None))
+    assert spec.limits == {'memory': None, 'cpu': None, 'timeout': 0.5,
+                           'max_output': None}
+    assert spec.argv == ('map-3',)
+
+
+@pytest.mark.parametrize('change, message', [
+    ({'version': 2}, 'version'),
+    ({'node': 3}, 'node'),
+    ({'argv': 'a b'}, 'argv'),
+    ({'env': {'A': 1}}, 'env'),
+    ({'seed': -1}, 'seed'),
+    ({'seed': 2 ** 64}, 'seed'),
+    ({'limits': {'cpu': 'lots'}}, 'limits.cpu'),
+    ({'exec': {'sha256': 'xyz'}}, 'sha256'),
+    ({'channels': {}}, 'channels'),
+    ({'channels': [{'alias': '/dev/stdin', 'direction': 'w',
+                    'kind': 'response'}]}, 'writable device'),
+    ({'channels': [{'alias': '/etc/passwd', 'direction': 'r',
+                    'kind': 'object', 'local': True}]}, 'readable device'),
+    ({'channels': [{'alias': '/dev/stdin', 'direction': 'r',
+                    'kind': 'object'}]}, 'either local'),
+    ({'channels': [{'alias': '/dev/stdin', 'direction': 'r',
+                    'kind': 'object', 'member': '../x'}]}, 'in/<name>'),
+    ({'channels': [{'alias': '/dev/stdout', 'direction': 'w',
+                    'kind': 'socket'}]}, 'kind'),
+    ({'channels': [{'alias': '/dev/stdout', 'direction': 'w',
+                    'kind': 'response', 'local': True}]}, 'neither'),
+    ({'channels': [{'alias': '/dev/stdout', 'direction': 'w',
+                    'kind': 'response'}] * 2}, 'twice'),
+])
+def test_bad_specs_name_the_field(change, message):
+    with pytest.raises(SpecError, match=message) as info:
+        parse_spec(raw(**change))
+    assert info.value.status == 400
+
+
+@pytest.mark.parametrize('data', [b'\xff', b'[]', b'{', b'null'])
+def test_not_a_json_object(data):
+    with pytest.raises(SpecError):
+        parse_spec(data)
+
+
+def test_pipes_and_images_are_not_run_yet():
+    for kind in ('pipe', 'image'):
+        with pytest.raises(SpecError, match='not supported') as info:
+            parse_spec(raw(channels=[{'alias': '/dev/stdout',
+                                      'direction': 'w', 'kind': kind}]))
+        assert info.value.status == 501
+
+
+def test_the_interface_is_abstract():
+    with pytest.raises(NotImplementedError):
+        Executor().run(None)
+    Executor().close()

@@ -1,0 +1,244 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""The executor interface: what the object filter asks, what it gets back.
+
+The object filter turns an execution request into a :class:`NodeJob` (the
+node's :class:`NodeSpec`, the program on disk, an open fd for every
+readable channel, a directory for outputs) and hands it to an
+:class:`Executor`, whose one method :meth:`Executor.run` returns a
+:class:`NodeResult`.  Like ``requests``' ``BaseAdapter``, the interface is
+small so that the real sandbox (:mod:`zerocloud.executor.sandbox`) and the
+unit tests' fake are interchangeable; the filter takes its executor as a
+constructor argument.
+
+:func:`parse_spec` reads ``spec.json`` (``doc/internals.rst``) into a
+:class:`NodeSpec`, raising :class:`~zerocloud.exceptions.SpecError`.
+"""
+import dataclasses
+import json
+import re
+
+from zerocloud.exceptions import SpecError
+from zerocloud.sandbox import manifest as mf
+
+__all__ = ['SPEC_VERSION', 'CHANNEL_KINDS', 'UNSUPPORTED_KINDS',
+           'ChannelSpec', 'NodeSpec',
+           'NodeJob', 'NodeResult', 'Executor', 'parse_spec']
+
+#: The only ``spec.json`` version understood.
+SPEC_VERSION = 1
+#: Channel kinds: an object (read, or written by the proxy after the job)
+#: and a path-less output returned in the response.
+CHANNEL_KINDS = ('object', 'response')
+#: Kinds of the job format this object server does not run yet (pipes
+#: between nodes, system images): refused with 501, not 400.
+UNSUPPORTED_KINDS = ('pipe', 'image')
+
+_MEMBER = re.compile(r'^in/[A-Za-z0-9_.-]{1,200}$')
+_LIMIT_KEYS = ('memory', 'cpu', 'timeout', 'max_output')
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelSpec:
+    """One device of a node as the proxy describes it."""
+    alias: str              #: guest path, ``/dev/stdin``, ``/dev/in/x``
+    direction: str          #: ``r`` or ``w``
+    kind: str               #: one of :data:`CHANNEL_KINDS`
+    path: str = None        #: ``swift://...`` (informational here)
+    local: bool = False     #: readable: the object this request is for
+    member: str = None      #: readable, not local: its tar member
+    limit: int = 0          #: writable: byte cap (0: none)
+
+    @property
+    def readable(self):
+        return self.direction == mf.READ
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeSpec:
+    """A node's run: program arguments, environment, seed, limits, channels.
+
+    ``limits`` holds what the node asked for (``None``: nothing asked);
+    the filter lowers it to its configured maxima.
+    """
+    node: str
+    account: str
+    argv: tuple
+    env: dict
+    seed: int
+    limits: dict
+    channels: tuple
+    exec_sha256: str = None
+    exec_path: str = None
+
+    @property
+    def members(self):
+        """Tar members the request must carry for readable channels."""
+        return tuple(c.member for c in self.channels if c.member)
+
+    @property
+    def needs_local(self):
+        return any(c.local for c in self.channels)
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeJob:
+    """Everything an executor needs, resolved to the host.
+
+    ``inputs`` maps the index of each readable channel to an open fd the
+    caller owns; ``workdir`` is a private directory for output files, which
+    the caller removes with everything in it.
+    """
+    spec: NodeSpec
+    program: str
+    inputs: dict
+    workdir: str
+    limits: mf.Limits
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeResult:
+    """What a run produced: the report and, per writable channel index,
+    the host file holding its bytes (inside the job's ``workdir``)."""
+    result: object      #: a :class:`zerocloud.executor.result.RunResult`
+    outputs: dict
+
+
+class Executor:
+    """Runs nodes.  Subclasses implement :meth:`run`.
+
+    :meth:`run` blocks until the node ended; callers on an event loop run it
+    in a worker thread.  It returns a :class:`NodeResult` whatever the
+    program did, and raises :class:`~zerocloud.exceptions.SandboxError`
+    only when the sandbox itself could not run.
+    """
+
+    def run(self, job):
+        raise NotImplementedError
+
+    def close(self):
+        """Release what the executor holds (nothing by default)."""
+
+
+def _str(value, what):
+    if not isinstance(value, str):
+        raise SpecError('spec: %s must be a string' % what)
+    return value
+
+
+def _int(value, what, low=0):
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise SpecError('spec: %s must be an integer >= %d' % (what, low))
+    return value
+
+
+def _channel(index, raw):
+    what = 'channels[%d]' % index
+    if not isinstance(raw, dict):
+        raise SpecError('spec: %s must be an object' % what)
+    alias = _str(raw.get('alias'), what + '.alias')
+    direction = raw.get('direction')
+    if direction not in (mf.READ, mf.WRITE):
+        raise SpecError('spec: %s.direction must be "r" or "w"' % what)
+    if not mf.valid_path(alias, direction):
+        raise SpecError('spec: %s.alias %r is not a valid %s device'
+                        % (what, alias, 'readable' if direction == mf.READ
+                           else 'writable'))
+    kind = raw.get('kind')
+    if kind in UNSUPPORTED_KINDS:
+        raise SpecError('spec: %s: %s channels are not supported by this '
+                        'object server yet' % (what, kind), 501)
+    if kind not in CHANNEL_KINDS:
+        raise SpecError('spec: %s.kind must be one of %s'
+                        % (what, ', '.join(CHANNEL_KINDS)))
+    local = raw.get('local', False)
+    if not isinstance(local, bool):
+        raise SpecError('spec: %s.local must be true or false' % what)
+    member = raw.get('member')
+    path = raw.get('path')
+    if path is not None:
+        _str(path, what + '.path')
+    limit = _int(raw.get('limit') or 0, what + '.limit')
+    if direction == mf.READ:
+        if kind != 'object':
+            raise SpecError('spec: %s: a readable channel is an object'
+                            % what)
+        if local == (member is not None):
+            raise SpecError('spec: %s: a readable channel is either local '
+                            'or names its tar member' % what)
+        if member is not None and not _MEMBER.match(_str(member, what)):
+            raise SpecError('spec: %s.member must look like in/<name>'
+                            % what)
+    elif local or member is not None:
+        raise SpecError('spec: %s: a writable channel is neither local nor '
+                        'a member' % what)
+    return ChannelSpec(alias, direction, kind, path, local, member, limit)
+
+
+def _limits(raw):
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SpecError('spec: limits must be an object')
+    out = {}
+    for key in _LIMIT_KEYS:
+        value = raw.get(key)
+        if value is None or value == 0:
+            out[key] = None
+        elif key == 'timeout' and isinstance(value, float) and value > 0:
+            out[key] = value
+        else:
+            out[key] = _int(value, 'limits.' + key, 1)
+    return out
+
+
+def parse_spec(data):
+    """Parse ``spec.json`` (bytes) into a :class:`NodeSpec`.
+
+    :raises SpecError: naming the bad field.
+    """
+    try:
+        raw = json.loads(data.decode('utf-8'))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SpecError('spec.json is not UTF-8 JSON: %s' % exc) from None
+    if not isinstance(raw, dict):
+        raise SpecError('spec.json must be a JSON object')
+    if raw.get('version') != SPEC_VERSION:
+        raise SpecError('spec: version must be %d' % SPEC_VERSION)
+    node = _str(raw.get('node'), 'node')
+    account = _str(raw.get('account', ''), 'account')
+    argv = raw.get('argv') or [node]
+    if not isinstance(argv, list) or not all(isinstance(a, str)
+                                             for a in argv):
+        raise SpecError('spec: argv must be a list of strings')
+    env = raw.get('env') or {}
+    if not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str)
+            for k, v in env.items()):
+        raise SpecError('spec: env must map strings to strings')
+    seed = _int(raw.get('seed', 0), 'seed')
+    if seed >= 2 ** 64:
+        raise SpecError('spec: seed must be below 2**64')
+    exec_info = raw.get('exec') or {}
+    if not isinstance(exec_info, dict):
+        raise SpecError('spec: exec must be an object')
+    sha = exec_info.get('sha256')
+    if sha is not None and not re.fullmatch('[0-9a-f]{64}', str(sha)):
+        raise SpecError('spec: exec.sha256 must be 64 hex digits')
+    channels = raw.get('channels', [])
+    if not isinstance(channels, list):
+        raise SpecError('spec: channels must be a list')
+    if len(channels) > mf.MAX_CHANNELS:
+        raise SpecError('spec: too many channels (max %d)'
+                        % mf.MAX_CHANNELS)
+    parsed = tuple(_channel(i, c) for i, c in enumerate(channels))
+    aliases = [c.alias for c in parsed]
+    if len(set(aliases)) != len(aliases):
+        raise SpecError('spec: a device alias is given twice')
+    members = [c.member for c in parsed if c.member]
+    if len(set(members)) != len(members):
+        raise SpecError('spec: a tar member is named twice')
+    return NodeSpec(node=node, account=account, argv=tuple(argv), env=env,
+                    seed=seed, limits=_limits(raw.get('limits')),
+                    channels=parsed, exec_sha256=sha,
+                    exec_path=exec_info.get('path'))

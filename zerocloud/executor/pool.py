@@ -1,0 +1,88 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Admission: how many sandboxes run at once, how many requests wait.
+
+An object server hosts at most ``max_running`` sandboxes and lets at most
+``max_queued`` more execution requests wait for one.  A request first
+enters the house (:meth:`Pool.admission`), which fails at once with
+:class:`PoolFull` when ``max_running + max_queued`` requests are already
+in; admitted requests read their body and then take a slot for the
+blocking work (:meth:`Pool.run`), waiting at most ``queue_timeout``
+seconds for one (:class:`PoolFull` again).  The filter answers both with
+503 and ``Retry-After``, and the proxy tries the next replica.
+
+Everything here runs on the server's eventlet hub: the counters change
+only between green switches, and the slots are a green semaphore.  The
+blocking function itself runs in a worker thread through ``execute``
+(``eventlet.tpool.execute`` by default), so the hub keeps serving other
+requests meanwhile; ``eventlet.tpool`` has 20 threads unless
+``EVENTLET_THREADPOOL_SIZE`` says otherwise, which bounds ``max_running``.
+"""
+import contextlib
+
+from eventlet import semaphore, tpool
+
+from zerocloud.exceptions import ZeroCloudError
+
+__all__ = ['Pool', 'PoolFull']
+
+
+class PoolFull(ZeroCloudError):
+    """No room: the queue is full, or no slot came in time."""
+
+
+class Pool:
+    """Bounded slots plus a bounded queue in front of them.
+
+    :param max_running: sandboxes at once.
+    :param max_queued: admitted requests that may wait beyond those.
+    :param queue_timeout: seconds :meth:`run` waits for a slot.
+    :param execute: ``execute(func, *args)`` runs ``func`` off the hub and
+        returns its result or raises its exception.
+    """
+
+    def __init__(self, max_running, max_queued, queue_timeout,
+                 execute=tpool.execute):
+        if max_running < 1 or max_queued < 0:
+            raise ValueError('max_running >= 1 and max_queued >= 0 please')
+        self.max_running = max_running
+        self.max_queued = max_queued
+        self.queue_timeout = queue_timeout
+        self._execute = execute
+        self._slots = semaphore.Semaphore(max_running)
+        self.admitted = 0
+        self.running = 0
+
+    @property
+    def capacity(self):
+        return self.max_running + self.max_queued
+
+    @contextlib.contextmanager
+    def admission(self):
+        """Hold a place in the house for the whole request.
+
+        :raises PoolFull: when ``capacity`` requests are already in.
+        """
+        if self.admitted >= self.capacity:
+            raise PoolFull('%d execution requests in progress'
+                           % self.admitted)
+        self.admitted += 1
+        try:
+            yield self
+        finally:
+            self.admitted -= 1
+
+    def run(self, func, *args):
+        """Wait for a slot, run ``func(*args)`` in a worker thread.
+
+        :raises PoolFull: when no slot is free within ``queue_timeout``.
+        """
+        if not self._slots.acquire(timeout=self.queue_timeout):
+            raise PoolFull('no sandbox free within %s s'
+                           % self.queue_timeout)
+        self.running += 1
+        try:
+            return self._execute(func, *args)
+        finally:
+            self.running -= 1
+            self._slots.release()

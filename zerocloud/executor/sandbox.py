@@ -1,0 +1,58 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""The real executor: run a node's program in ``zvm``.
+
+:class:`SandboxExecutor` creates one output file per writable channel in
+the job's ``workdir`` (``out-<index>``), hands the launcher the caller's
+input fds and those files, and closes its own fds before returning, also
+when the launcher fails.  The limits come from the job (already lowered to
+the operator's maxima by the filter).  The program was validated by the
+caller.
+
+:meth:`SandboxExecutor.run` blocks for as long as the program runs (at most
+its wall-clock limit plus the launcher's grace): the object server calls it
+in a worker thread (``eventlet.tpool``), never on its event loop.
+"""
+import os
+
+from zerocloud.executor.base import Executor, NodeResult
+from zerocloud.sandbox import launcher
+from zerocloud.sandbox import manifest as mf
+
+__all__ = ['SandboxExecutor']
+
+
+class SandboxExecutor(Executor):
+    """Runs a :class:`~zerocloud.executor.base.NodeJob` in the sandbox.
+
+    :param zvm: the launcher binary.  By default it is found (or built)
+        here, once, so that a missing launcher stops the server at start-up
+        and worker threads never enter the launcher's lookup lock.
+    """
+
+    def __init__(self, zvm=None):
+        self.zvm = zvm or launcher.find_zvm()
+
+    def run(self, job):
+        opened = []
+        outputs = {}
+        try:
+            channels = []
+            for index, channel in enumerate(job.spec.channels):
+                if channel.readable:
+                    fd = job.inputs[index]
+                else:
+                    path = os.path.join(job.workdir, 'out-%d' % index)
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                                 | os.O_CLOEXEC, 0o600)
+                    opened.append(fd)
+                    outputs[index] = path
+                channels.append(mf.Channel(channel.alias, channel.direction,
+                                           fd, channel.limit))
+            result = launcher.run(job.program, list(job.spec.argv),
+                                  job.spec.env, channels, job.spec.seed,
+                                  job.limits, zvm=self.zvm)
+        finally:
+            for fd in opened:
+                os.close(fd)
+        return NodeResult(result, outputs)

@@ -1,0 +1,496 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""
+Object server filter: run a job's node next to its data.
+
+``zerocloud_object`` sits in the object server's pipeline, right before
+``object-server``.  It answers the execution requests that zerocloud's
+proxy filter sends to the object servers holding a node's data (the
+protocol is ``doc/internals.rst``) and passes every other request through
+untouched::
+
+    [pipeline:main]
+    pipeline = healthcheck zerocloud_object object-server
+
+What it does with a ``POST /<device>/<partition>/<account>/<container>/
+<object>`` carrying ``X-Backend-Zerocloud-Execute: 1``:
+
+1. admits the request, or answers ``503`` with ``Retry-After`` when
+   ``max_running`` sandboxes run and ``max_queued`` requests already wait;
+2. reads the tar body (``spec.json``, ``exec``, ``in/<n>``) with every
+   member bounded, spooling the program and inputs to a private temp
+   directory under ``<devices>/<device>/tmp`` (``400`` for a malformed
+   body or an ``exec`` that does not match the spec's ``sha256``, ``413``
+   for a member over its bound, ``499`` when the client went away,
+   ``501`` for pipes and system images, which it does not run yet);
+3. opens the object's data file read-only when the node reads it
+   (``404`` when this server has no copy, ``507`` when the device is
+   missing or unmounted) -- the sandbox reads it in place, no copy;
+4. validates the program (``422`` with the validator's message) and runs
+   it in the sandbox (:mod:`zerocloud.sandbox`, see ``doc/sandbox.rst``)
+   with the node's limits lowered to the maxima below;
+5. answers ``200`` with a tar: ``report.json`` and ``out/<n>`` per
+   writable channel, whatever the program's exit status.
+
+The temp directory, its files and every fd are removed when the answer has
+been sent, when the client went away, and on every error.  The sandbox runs
+in a worker thread (``eventlet.tpool``), so the server keeps serving other
+requests while programs run.
+
+Requests that carry ``X-Zerovm-Execute`` but not the backend header (a
+client's execution request sent to an object server directly, or forwarded
+by a proxy without zerocloud) are refused with ``403``.  Swift's gatekeeper
+strips ``X-Backend-*`` headers from client requests, so only a proxy can
+send an execution request; object servers must not be reachable by clients
+(Swift's usual deployment), as for every backend request.
+
+Configuration, every option with its default (the ``devices`` and
+``mount_check`` of ``[DEFAULT]`` are Swift's own, shared with the object
+server)::
+
+    [filter:zerocloud_object]
+    use = egg:zerocloud#object
+    # Sandboxes running at once on this server; one per CPU core is sane.
+    # At most 20 unless EVENTLET_THREADPOOL_SIZE is raised.
+    # max_running = 4
+    # Admitted requests waiting for a sandbox (0: none wait); beyond
+    # max_running + max_queued the filter answers 503 at once.
+    # max_queued = 16
+    # Seconds an admitted request waits for a free sandbox before 503.
+    # queue_timeout = 30
+    # Retry-After of a 503, in seconds.
+    # retry_after = 1
+    # Largest spec.json member in bytes (held in memory).
+    # max_spec_bytes = 1048576
+    # Largest program (exec member) in bytes.
+    # max_exec_bytes = 67108864
+    # Most bytes of all in/<n> members of one request together.
+    # max_input_bytes = 5368709120
+    # Most memory a node may use, in bytes (a node that asks for none
+    # gets 268435456, the sandbox's default).
+    # max_memory = 1073741824
+    # Most CPU seconds a node may use (also the limit when it asks none).
+    # max_cpu = 60
+    # Most wall-clock seconds a node may run (also the default).
+    # max_timeout = 120
+    # Most bytes a node may write over all its outputs (also the default);
+    # they wait in the device's tmp directory until sent.
+    # max_output_bytes = 1073741824
+    # Swift's logging options (log_name, log_level, ...) apply; the log
+    # route is zerocloud-object.
+
+Logging: one line per execution request at INFO (node, object, reason,
+exit code, wall time), refusals at INFO or WARNING, failures with a
+traceback at ERROR; every line carries the transaction id.  Object data,
+program bytes, arguments and environments are never logged.
+"""
+import errno
+import json
+import os
+import shutil
+import tempfile
+
+from eventlet import patcher
+from swift.common import swob
+from swift.common.exceptions import (DiskFileDeviceUnavailable,
+                                     DiskFileError, DiskFileNotExist)
+from swift.common.request_helpers import get_name_and_placement
+from swift.common.storage_policy import REPL_POLICY
+from swift.common.utils import (config_true_value, get_logger, hash_path,
+                                storage_directory)
+from swift.obj.diskfile import DiskFileRouter, get_data_dir, get_tmp_dir
+
+from zerocloud.config import ObjectFilterConfig
+from zerocloud.exceptions import (ManifestError, SandboxError, SpecError,
+                                  ValidationError)
+from zerocloud.executor.base import NodeJob, parse_spec
+from zerocloud.executor.pool import Pool, PoolFull
+from zerocloud.executor.sandbox import SandboxExecutor
+from zerocloud.middleware import tarstream
+from zerocloud.sandbox import manifest as mf
+from zerocloud.sandbox import validator
+
+__all__ = ['EXECUTE_HEADER', 'CLIENT_HEADER', 'TMP_PREFIX', 'ObjectFilter',
+           'filter_factory']
+
+#: Marks the proxy's execution request (stripped from client requests).
+EXECUTE_HEADER = 'X-Backend-Zerocloud-Execute'
+#: A client's execution header; refused here without EXECUTE_HEADER.
+CLIENT_HEADER = 'X-Zerovm-Execute'
+#: Name prefix of the per-request temp directories in a device's tmp dir.
+TMP_PREFIX = 'zerocloud-'
+
+_CHUNK = 64 * 1024
+# The validator's cache lock may be green (the server monkey-patches
+# threading) and must not be contended across worker threads: one real
+# lock serializes validations.
+_VALIDATE_LOCK = patcher.original('threading').Lock()
+
+
+class _ClientDisconnect(Exception):
+    """Reading the request body failed: the client went away."""
+
+
+class _Input:
+    """``wsgi.input`` whose read errors mean the client is gone."""
+
+    def __init__(self, fileobj):
+        self._f = fileobj
+
+    def read(self, n):
+        try:
+            return self._f.read(n)
+        except (OSError, ValueError) as exc:     # timeouts, bad chunks
+            raise _ClientDisconnect(str(exc) or exc.__class__.__name__)
+
+
+class _Work:
+    """A request's temp directory and open fds; :meth:`close` removes all."""
+
+    def __init__(self, tmp_root):
+        os.makedirs(tmp_root, exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=tmp_root)
+        self.fds = []
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def open(self, path):
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self.fds.append(fd)
+        return fd
+
+    def close_fds(self):
+        fds, self.fds = self.fds, []
+        for fd in fds:
+            os.close(fd)
+
+    def close(self):
+        self.close_fds()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+class _TarAnswer:
+    """The 200 body: a tar of in-memory and on-disk members.
+
+    Owns the request's :class:`_Work`; ``close()`` (called by the WSGI
+    server when the answer was sent or the client went away) removes it.
+    """
+
+    def __init__(self, work, members):
+        self.work = work
+        self.members = members      # [(name, bytes or path, size)]
+        self.length = len(tarstream.END) + sum(
+            len(tarstream.member_header(name, size)) + size + (-size % 512)
+            for name, _data, size in members)
+        self._file = None
+
+    def __iter__(self):
+        for name, data, size in self.members:
+            yield tarstream.member_header(name, size)
+            if isinstance(data, bytes):
+                yield data
+            elif size:
+                with open(data, 'rb') as self._file:
+                    left = size
+                    while left:
+                        chunk = self._file.read(min(left, _CHUNK))
+                        if not chunk:
+                            raise IOError('%s shrank while sent' % name)
+                        left -= len(chunk)
+                        yield chunk
+                self._file = None
+            yield tarstream.padding(size)
+        yield tarstream.END
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self.work.close()
+
+
+class ObjectFilter:
+    """The ``zerocloud_object`` filter (see the module docstring).
+
+    :param executor: an :class:`~zerocloud.executor.base.Executor`; the
+        real sandbox by default (a test seam, not a config option).
+    :param pool: a :class:`~zerocloud.executor.pool.Pool`; built from the
+        config by default.
+    """
+
+    def __init__(self, app, conf, logger=None, executor=None, pool=None):
+        self.app = app
+        self.logger = logger or get_logger(conf, log_route='zerocloud-object')
+        self.config = ObjectFilterConfig.from_conf(conf)
+        self.router = DiskFileRouter(conf, self.logger)
+        self.executor = executor or SandboxExecutor()
+        self.pool = pool or Pool(self.config.max_running,
+                                 self.config.max_queued,
+                                 self.config.queue_timeout)
+
+    def __call__(self, env, start_response):
+        req = swob.Request(env)
+        if config_true_value(req.headers.get(EXECUTE_HEADER)):
+            handler = self.handle_execute
+        elif CLIENT_HEADER in req.headers:
+            handler = self.handle_client_execute
+        else:
+            return self.app(env, start_response)
+        self.logger.txn_id = req.headers.get('X-Trans-Id')
+        try:
+            resp = handler(req)
+        except swob.HTTPException as err:
+            resp = err
+        except Exception:
+            self.logger.exception('execution request failed')
+            resp = swob.HTTPInternalServerError(
+                body='zerocloud: internal error', request=req)
+        return resp(env, start_response)
+
+    # -- the handlers
+
+    def handle_client_execute(self, req):
+        self.logger.info('refused %s %s: %s without %s', req.method,
+                         req.path, CLIENT_HEADER, EXECUTE_HEADER)
+        raise swob.HTTPForbidden(
+            body='execution requests go through a zerocloud proxy',
+            request=req)
+
+    def handle_execute(self, req):
+        if req.method != 'POST':
+            raise swob.HTTPMethodNotAllowed(request=req)
+        device, partition, account, container, obj, policy = \
+            get_name_and_placement(req, 5, 5, True)
+        manager = self.router[policy]
+        dev_path = manager.get_dev_path(device)
+        if not dev_path:
+            raise swob.HTTPInsufficientStorage(drive=device, request=req)
+        place = (device, partition, account, container, obj, policy)
+        try:
+            with self.pool.admission():
+                return self._execute(req, manager, dev_path, place)
+        except PoolFull as exc:
+            self.logger.warning('busy, refused %s: %s', req.path, exc)
+            raise swob.HTTPServiceUnavailable(
+                body='zerocloud: %s' % exc, request=req,
+                headers={'Retry-After': str(self.config.retry_after)})
+
+    def _execute(self, req, manager, dev_path, place):
+        work = _Work(os.path.join(dev_path, get_tmp_dir(place[5])))
+        try:
+            spec, program, local = self._read_request(
+                req, work, manager, dev_path, place)
+            job = NodeJob(spec, program, self._inputs(spec, work, local),
+                          work.dir, self._limits(req, spec))
+            outcome = self._run(req, job)
+            work.close_fds()
+            answer = self._answer(req, work, place, job, outcome)
+        except BaseException:
+            work.close()
+            raise
+        return swob.Response(request=req, status=200, app_iter=answer,
+                             content_type='application/x-tar',
+                             content_length=answer.length)
+
+    # -- steps
+
+    def _read_request(self, req, work, manager, dev_path, place):
+        """Spool the tar; return (NodeSpec, program path, local fds).
+
+        The local object is opened as soon as the spec asks for it, so a
+        server without it answers 404 before the rest is read.
+        """
+        reader = tarstream.TarReader(_Input(req.environ['wsgi.input']))
+        try:
+            first = reader.next()
+            if first is None or first[0] != 'spec.json':
+                raise SpecError('the first member must be spec.json')
+            spec = parse_spec(reader.read_bytes(self.config.max_spec_bytes))
+            local = []
+            if spec.needs_local:
+                local = self._open_local(req, work, manager, dev_path, place,
+                                         spec)
+            program = self._spool(reader, work, spec)
+        except SpecError as exc:
+            self.logger.warning('bad execution request %s: %s', req.path,
+                                exc)
+            status = {413: swob.HTTPRequestEntityTooLarge,
+                      501: swob.HTTPNotImplemented}.get(
+                          exc.status, swob.HTTPBadRequest)
+            raise status(body=str(exc), request=req)
+        except _ClientDisconnect as exc:
+            self.logger.info('client gone while sending %s: %s', req.path,
+                             exc)
+            raise swob.HTTPClientDisconnect(request=req)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.logger.error('no room in %s for %s', work.dir, req.path)
+            raise swob.HTTPInsufficientStorage(drive=place[0], request=req)
+        return spec, program, local
+
+    def _spool(self, reader, work, spec):
+        wanted = set(spec.members)
+        seen = set()
+        budget = self.config.max_input_bytes
+        program = None
+        while True:
+            member = reader.next()
+            if member is None:
+                break
+            name = member[0]
+            if name in seen or name == 'spec.json':
+                raise SpecError('tar member %r given twice' % name)
+            seen.add(name)
+            if name == 'exec':
+                program = work.path('exec')
+                limit = self.config.max_exec_bytes
+            elif name in wanted:
+                limit = budget
+            else:
+                raise SpecError('unexpected tar member %r' % name)
+            path = work.path(name.replace('/', '-'))
+            with open(path, 'xb') as out:
+                size = reader.copy_to(out, limit)
+            if name != 'exec':
+                budget -= size
+        if program is None:
+            if (spec.exec_path or '').startswith('file://'):
+                raise SpecError('programs of system images are not '
+                                'supported by this object server yet', 501)
+            raise SpecError('the request has no exec member')
+        missing = wanted - seen
+        if missing:
+            raise SpecError('missing tar members: %s'
+                            % ', '.join(sorted(missing)))
+        return program
+
+    def _open_local(self, req, work, manager, dev_path, place, spec):
+        """Open the object's data file read-only, once per local channel.
+
+        ``DiskFile.open`` decides whether the object exists (not deleted,
+        not expired) and names its data file by timestamp; the fds are
+        opened while Swift holds the file open, and checked against its
+        length.
+        """
+        device, partition, account, container, obj, policy = place
+        if policy.policy_type != REPL_POLICY:
+            raise swob.HTTPBadRequest(
+                body='execution needs a replicated storage policy',
+                request=req)
+        fds = []
+        try:
+            df = manager.get_diskfile(device, partition, account, container,
+                                      obj, policy=policy)
+            with df.open():
+                datadir = storage_directory(
+                    get_data_dir(policy), partition,
+                    hash_path(account, container, obj))
+                data_file = os.path.join(
+                    dev_path, datadir, df.data_timestamp.internal + '.data')
+                length = df.content_length
+                for channel in spec.channels:
+                    if channel.local:
+                        fd = work.open(data_file)
+                        fds.append(fd)
+                        if os.fstat(fd).st_size != length:
+                            raise DiskFileNotExist()
+        except DiskFileDeviceUnavailable:
+            raise swob.HTTPInsufficientStorage(drive=device, request=req)
+        except (DiskFileNotExist, DiskFileError) as exc:
+            self.logger.info('no local object for %s: %s', req.path,
+                             exc.__class__.__name__)
+            raise swob.HTTPNotFound(request=req)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+            raise swob.HTTPNotFound(request=req)
+        return fds
+
+    def _inputs(self, spec, work, local):
+        """fd per readable channel index: the local object's fds (one per
+        local channel, in order) and the spooled members."""
+        local = iter(local)
+        inputs = {}
+        for index, channel in enumerate(spec.channels):
+            if channel.local:
+                inputs[index] = next(local)
+            elif channel.readable:
+                inputs[index] = work.open(
+                    work.path(channel.member.replace('/', '-')))
+        return inputs
+
+    def _limits(self, req, spec):
+        asked, c = spec.limits, self.config
+        memory = min(asked['memory'] or mf.DEFAULT_MEMORY, c.max_memory)
+        if memory < mf.MIN_MEMORY:
+            raise swob.HTTPBadRequest(body='memory limit below %d bytes'
+                                      % mf.MIN_MEMORY, request=req)
+        return mf.Limits(
+            memory=memory,
+            cpu=min(asked['cpu'] or c.max_cpu, c.max_cpu),
+            timeout=min(asked['timeout'] or c.max_timeout, c.max_timeout),
+            max_output=min(asked['max_output'] or c.max_output_bytes,
+                           c.max_output_bytes))
+
+    def _validate_and_run(self, job):
+        # In a worker thread.
+        with _VALIDATE_LOCK:
+            checked = validator.validate_cached(job.program)
+        wanted = job.spec.exec_sha256
+        if wanted and checked.sha256 != wanted:
+            raise SpecError('the exec member does not match exec.sha256')
+        return self.executor.run(job)
+
+    def _run(self, req, job):
+        try:
+            outcome = self.pool.run(self._validate_and_run, job)
+        except ValidationError as exc:
+            self.logger.info('invalid program for node %s: %s',
+                             job.spec.node, exc)
+            raise swob.HTTPUnprocessableEntity(body=str(exc), request=req)
+        except (ManifestError, SpecError) as exc:
+            raise swob.HTTPBadRequest(body=str(exc), request=req)
+        except SandboxError as exc:
+            self.logger.error('sandbox failed for node %s: %s',
+                              job.spec.node, exc)
+            raise swob.HTTPInternalServerError(
+                body='zerocloud: the sandbox failed', request=req)
+        result = outcome.result
+        self.logger.info('node %s on %s: %s exit=%s wall=%sms',
+                         job.spec.node, req.path, result.reason.value,
+                         result.exit_code, result.wall_ms)
+        return outcome
+
+    def _answer(self, req, work, place, job, outcome):
+        server = '%s:%s/%s' % (req.environ.get('SERVER_NAME', ''),
+                               req.environ.get('SERVER_PORT', ''), place[0])
+        report = json.dumps({'node': job.spec.node, 'server': server,
+                             'result': outcome.result.to_dict(),
+                             'validation': 'ok'}).encode('utf-8')
+        members = [('report.json', report, len(report))]
+        for index, channel in enumerate(job.spec.channels):
+            if channel.readable:
+                continue
+            path = outcome.outputs.get(index)
+            if path is None:
+                members.append(('out/%d' % index, b'', 0))
+            else:
+                members.append(('out/%d' % index, path,
+                                os.path.getsize(path)))
+        return _TarAnswer(work, members)
+
+
+def filter_factory(global_conf, **local_conf):
+    """Paste filter factory: ``use = egg:zerocloud#object``."""
+    conf = dict(global_conf)
+    conf.update(local_conf)
+
+    def object_filter(app, executor=None):
+        # Paste calls this once per pipeline: the config is parsed once,
+        # and a bad option stops the server at start-up.
+        return ObjectFilter(app, conf, executor=executor)
+    return object_filter
