@@ -1,0 +1,228 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Jobs end to end: a real cluster, both filters, the real sandbox, and
+programs compiled with gcc -static by the tests."""
+import collections
+import json
+import os
+import re
+import uuid
+
+import pytest
+import swiftclient
+
+from zerocloud import client
+
+CORPUS = {
+    'a.txt': b'the cat sat on the mat\nthe end\n',
+    'b.txt': b'a dog and a cat\n',
+    'c.txt': b'words words words\n',
+    'skip.txt.bak': b'never read\n',
+}
+
+
+def _count(text):
+    words = re.findall(rb"[a-z0-9']+", text.lower())
+    counts = collections.Counter(words)
+    lines = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return b''.join(b'%d %s\n' % (n, w) for w, n in lines)
+
+
+@pytest.fixture(scope='module')
+def env(cluster, auth, programs):
+    """Containers with a corpus and the programs, unique per module run."""
+    url, token = auth('tester')
+    tag = uuid.uuid4().hex[:8]
+    names = {k: '%s-%s' % (k, tag) for k in ('data', 'exec', 'out')}
+    for c in names.values():
+        swiftclient.put_container(url, token, c)
+    for name, body in CORPUS.items():
+        swiftclient.put_object(url, token, names['data'], name, body)
+    for prog in ('wordcount', 'probe', 'limits', 'determinism'):
+        with open(programs.build(prog), 'rb') as f:
+            swiftclient.put_object(url, token, names['exec'], prog, f)
+    return dict(names, url=url, token=token)
+
+
+def _post(env, job, user_token=None, json_report=True):
+    return client.submit(env['url'], user_token or env['token'],
+                         json.dumps(job), json_report=json_report)
+
+
+def _objects(env, container):
+    _, listing = swiftclient.get_container(env['url'], env['token'],
+                                           container)
+    return [o['name'] for o in listing]
+
+
+def test_per_object_map_writes_one_output_per_input(env):
+    out = env['out']
+    job = [{'name': 'count',
+            'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
+            'devices': [
+                {'name': 'stdin', 'path': 'swift://~/%s/*.txt' % env['data']},
+                {'name': 'stdout', 'path': 'swift://~/%s/*.count' % out,
+                 'content_type': 'text/plain',
+                 'meta': {'job': 'wordcount'}}]}]
+    answer = _post(env, job)
+    assert answer.status == 200, answer.body
+    report = answer.report()
+    assert [n['name'] for n in report['nodes']] == [
+        'count-1', 'count-2', 'count-3']
+    assert sorted(_objects(env, out)) == ['a.count', 'b.count', 'c.count']
+    for name in ('a', 'b', 'c'):
+        headers, body = swiftclient.get_object(env['url'], env['token'], out,
+                                               name + '.count')
+        assert body == _count(CORPUS[name + '.txt'])
+        assert headers['content-type'].startswith('text/plain')
+        assert headers['x-object-meta-job'] == 'wordcount'
+
+
+def test_nodes_run_where_their_object_is(env, object_ring):
+    job = [{'name': 'where',
+            'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
+            'devices': [{'name': 'stdin',
+                         'path': 'swift://~/%s/*.txt' % env['data']},
+                        {'name': 'stdout'}]}]
+    answer = _post(env, job)
+    assert answer.status == 200, answer.body
+    account = env['url'].rsplit('/', 1)[1]
+    for node, name in zip(answer.report()['nodes'],
+                          ['a.txt', 'b.txt', 'c.txt']):
+        _, holders = object_ring.get_nodes(account, env['data'], name)
+        where = {'%s:%s/%s' % (h['ip'], h['port'], h['device'])
+                 for h in holders}
+        assert node['server'] in where, (node['server'], where)
+
+
+def test_path_less_stdout_is_the_body_in_node_order(env):
+    job = [{'name': 'count',
+            'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
+            'devices': [{'name': 'stdin',
+                         'path': 'swift://~/%s/*.txt' % env['data']},
+                        {'name': 'stdout'}]}]
+    answer = _post(env, job, json_report=False)
+    assert answer.status == 200, answer.body
+    assert answer.body == b''.join(_count(CORPUS[n])
+                                   for n in ('a.txt', 'b.txt', 'c.txt'))
+    assert answer.headers['x-nexe-retcode'].replace(' ', '') == '0,0,0'
+
+
+def test_args_and_env_reach_the_program(env):
+    job = [{'name': 'echo',
+            'exec': {'path': 'swift://~/%s/determinism' % env['exec'],
+                     'args': 'alpha "beta gamma"', 'env': {'COLOR': 'blue'}},
+            'devices': [{'name': 'stdout'}]}]
+    answer = _post(env, job, json_report=False)
+    assert answer.status == 200, answer.body
+    assert b'\nargs echo alpha beta gamma\n' in answer.body
+    assert b'\nenv COLOR=blue\n' in answer.body
+
+
+def test_stdin_from_one_object(env):
+    job = [{'name': 'one',
+            'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
+            'devices': [{'name': 'stdin',
+                         'path': 'swift://~/%s/c.txt' % env['data']},
+                        {'name': 'stdout'}]}]
+    answer = _post(env, job, json_report=False)
+    assert answer.status == 200, answer.body
+    assert answer.body == b'3 words\n'
+
+
+def test_program_failure_writes_nothing(env):
+    out = 'fail-%s' % uuid.uuid4().hex[:6]
+    swiftclient.put_container(env['url'], env['token'], out)
+    job = [{'name': 'fail',
+            'exec': {'path': 'swift://~/%s/probe' % env['exec'],
+                     'args': 'exit_group'},
+            'devices': [{'name': 'stdin',
+                         'path': 'swift://~/%s/*.txt' % env['data']},
+                        {'name': 'stdout', 'path': 'swift://~/%s/*.x' % out}]}]
+    answer = _post(env, job)
+    assert answer.status >= 400
+    report = answer.report()
+    assert {n['exit_code'] for n in report['nodes']} == {42}
+    assert _objects(env, out) == []
+
+
+@pytest.mark.parametrize('body,status,text', [
+    (b'{not json', 422, b''),
+    (b'[{"name": "x"}]', 400, b'exec'),
+    (b'[{"name": "x", "exec": {"path": "swift://~/nope/prog"}, '
+     b'"devices": [{"name": "stdout"}]}]', 404, b'nope/prog'),
+])
+def test_bad_jobs(env, body, status, text):
+    answer = client.submit(env['url'], env['token'], body)
+    assert answer.status == status, answer.body
+    assert text in answer.body
+
+
+def test_missing_input_is_404(env):
+    job = [{'name': 'x',
+            'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
+            'devices': [{'name': 'stdin',
+                         'path': 'swift://~/%s/absent.txt' % env['data']},
+                        {'name': 'stdout'}]}]
+    answer = _post(env, job)
+    assert answer.status == 404, answer.body
+    assert b'absent.txt' in answer.body
+
+
+def test_other_account_cannot_read_without_acl(env, auth):
+    url2, token2 = auth('tester2')
+    account = env['url'].rsplit('/', 1)[1]
+    job = [{'name': 'steal',
+            'exec': {'path': 'swift://%s/%s/wordcount' % (account,
+                                                          env['exec'])},
+            'devices': [{'name': 'stdout'}]}]
+    answer = client.submit(url2, token2, json.dumps(job))
+    assert answer.status == 403, answer.body
+
+
+def test_non_admin_reads_only_with_acl(env, auth):
+    _, token3 = auth('tester3')
+    job = [{'name': 'look',
+            'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
+            'devices': [{'name': 'stdin',
+                         'path': 'swift://~/%s/c.txt' % env['data']},
+                        {'name': 'stdout'}]}]
+    assert _post(env, job, user_token=token3).status == 403
+    for c in (env['exec'], env['data']):
+        swiftclient.post_container(env['url'], env['token'], c,
+                                   {'X-Container-Read': 'test:tester3'})
+    try:
+        answer = _post(env, job, user_token=token3, json_report=False)
+        assert answer.status == 200, answer.body
+        assert answer.body == b'3 words\n'
+        # Reading is not writing.
+        job[0]['devices'][1]['path'] = 'swift://~/%s/x' % env['out']
+        assert _post(env, job, user_token=token3).status == 403
+    finally:
+        for c in (env['exec'], env['data']):
+            swiftclient.post_container(env['url'], env['token'], c,
+                                       {'X-Container-Read': ''})
+
+
+def test_a_job_survives_one_object_server_down(env, cluster):
+    job = [{'name': 'count',
+            'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
+            'devices': [{'name': 'stdin',
+                         'path': 'swift://~/%s/*.txt' % env['data']},
+                        {'name': 'stdout'}]}]
+    for i in range(len(cluster.object_servers)):
+        cluster.stop_object_server(i)
+        try:
+            answer = _post(env, job, json_report=False)
+            assert answer.status == 200, (i, answer.body)
+            assert answer.body == b''.join(
+                _count(CORPUS[n]) for n in ('a.txt', 'b.txt', 'c.txt'))
+        finally:
+            cluster.start_object_server(i)
+
+
+def test_nothing_left_in_the_devices_tmp(env, cluster):
+    for server in cluster.object_servers:
+        tmp = os.path.join(server.devices, server.device, 'tmp')
+        if os.path.isdir(tmp):
+            assert os.listdir(tmp) == [], tmp
