@@ -11,6 +11,7 @@ Exit statuses shared by every verb: 0 success, 1 a failure the verb reports
 for ``run`` the ones documented in :mod:`zerocloud.sandbox.runner`.
 """
 import argparse
+import os
 import sys
 
 from zerocloud import __version__
@@ -315,6 +316,11 @@ def main(argv=None):
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`zerocloud demo | head`): not an error of
+        # ours; keep Python from complaining again while exiting.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == '__main__':

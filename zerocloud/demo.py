@@ -95,7 +95,8 @@ def main(out=None):
         program = os.path.join(tmp, 'wordcount')
         _compile(example_source('wordcount.c'), program)
         _say(out, 'compiled examples/wordcount.c (gcc -static)')
-        with Cluster(run_dir=os.path.join(tmp, 'cluster')) as cluster:
+        with Cluster() as cluster:
+            run_dir = cluster.run_dir
             _say(out, 'started a Swift cluster at %s' % cluster.proxy_url)
             url, token = swiftclient.get_auth(cluster.auth_url,
                                               'test:tester', 'testing')
@@ -121,7 +122,9 @@ def main(out=None):
                 _, body = swiftclient.get_object(url, token, 'counts', obj)
                 _say(out, '\ncounts/%s:' % obj)
                 out.write(body.decode('utf-8', 'replace'))
-            _say(out, '\nstopped the cluster; nothing was left behind')
+        _say(out, '\nstopped the cluster%s' % (
+            '' if os.path.exists(run_dir)
+            else '; its run directory is gone'))
         return 0
     except ZeroCloudError as e:
         _say(out, 'zerocloud demo: %s' % e)
