@@ -10,7 +10,6 @@ files and no child processes afterwards.
 import http.client
 import io
 import json
-import os
 import socket
 import tarfile
 import time
@@ -21,62 +20,11 @@ import swiftclient
 
 from zerocloud.middleware import object as objfilter
 
+from .leaks import assert_nothing_left
+
 ACCOUNT = 'AUTH_test'
 CONTAINER = 'zc-objfilter'
 TEXT = b'It was the best of times, it was the worst of times.\n' * 200
-
-
-def _children(pid):
-    out = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(entry))
-    return out
-
-
-def _object_server_pids(cluster):
-    names = {s.name for s in cluster.object_servers}
-    pids = []
-    for pid in _children(os.getpid()):
-        try:
-            with open('/proc/%d/cmdline' % pid, 'rb') as f:
-                argv = f.read().decode(errors='replace').split('\0')
-        except OSError:
-            continue
-        if names & set(argv):
-            pids.append(pid)
-    return pids
-
-
-def _tmp_entries(cluster):
-    found = []
-    for server in cluster.object_servers:
-        tmp = os.path.join(server.devices, server.device, 'tmp')
-        if os.path.isdir(tmp):
-            found += [os.path.join(tmp, n) for n in os.listdir(tmp)
-                      if n.startswith(objfilter.TMP_PREFIX)]
-    return found
-
-
-def _assert_nothing_left(cluster, wait=10.0):
-    deadline = time.monotonic() + wait
-    while True:
-        files = _tmp_entries(cluster)
-        procs = [c for p in _object_server_pids(cluster)
-                 for c in _children(p)]
-        if not files and not procs:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail('left behind: files %s, processes %s'
-                        % (files, procs))
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope='module')
@@ -180,7 +128,7 @@ def test_wordcount_runs_on_the_local_object(cluster, object_ring, stored,
         stdin = [c for c in report['result']['channels']
                  if c['path'] == '/dev/stdin'][0]
         assert stdin['bytes_read'] == len(TEXT)
-    _assert_nothing_left(cluster)
+    assert_nothing_left(cluster)
 
 
 def test_a_server_without_the_object_answers_404(cluster, object_ring,
@@ -190,7 +138,7 @@ def test_a_server_without_the_object_answers_404(cluster, object_ring,
     body = _tar(_spec(['wordcount']), programs.build('wordcount'))
     status, _, _ = _post(node, _path(node, part, stored), body)
     assert status == 404
-    _assert_nothing_left(cluster)
+    assert_nothing_left(cluster)
 
 
 def test_client_style_request_is_forbidden(cluster, object_ring, stored,
@@ -212,7 +160,7 @@ def test_an_invalid_program_is_422(cluster, object_ring, stored, programs):
                               body)
     assert status == 422
     assert b'static' in answer or b'interpreter' in answer.lower()
-    _assert_nothing_left(cluster)
+    assert_nothing_left(cluster)
 
 
 def test_a_timed_out_program_is_reported_and_leaves_nothing(
@@ -225,7 +173,7 @@ def test_a_timed_out_program_is_reported_and_leaves_nothing(
     assert status == 200
     report = json.loads(_members(answer)['report.json'])
     assert report['result']['reason'] == 'timeout'
-    _assert_nothing_left(cluster)
+    assert_nothing_left(cluster)
 
 
 def test_a_client_gone_mid_answer_leaves_nothing(cluster, object_ring,
@@ -242,7 +190,7 @@ def test_a_client_gone_mid_answer_leaves_nothing(cluster, object_ring,
         assert sock.recv(12) == b'HTTP/1.1 200'
     finally:
         sock.close()    # 32 MiB of stdout were not read
-    _assert_nothing_left(cluster)
+    assert_nothing_left(cluster)
 
 
 def test_a_client_gone_mid_upload_leaves_nothing(cluster, object_ring,
@@ -258,7 +206,7 @@ def test_a_client_gone_mid_upload_leaves_nothing(cluster, object_ring,
         time.sleep(0.2)
     finally:
         sock.close()
-    _assert_nothing_left(cluster)
+    assert_nothing_left(cluster)
     # The server still serves.
     status, _, _ = _post(node, _path(node, part, stored), body)
     assert status == 200
@@ -282,4 +230,4 @@ def test_concurrent_requests_on_one_server(cluster, object_ring, stored,
     stdout = ['out/1', 'out/0']     # wordcount has a stdin, hello not
     outs = {_members(a[2])[stdout[i % 2]] for i, a in enumerate(answers)}
     assert len(outs) == 2 and b'hello\n' in outs
-    _assert_nothing_left(cluster)
+    assert_nothing_left(cluster)

@@ -1,0 +1,99 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Limits end to end, on a cluster whose proxy gives nodes small limits.
+
+The cluster is built from a copy of etc/*.conf-sample in which only the
+proxy filter's node limits are lowered, so it is the shipped pipeline."""
+import json
+import os
+import shutil
+import socket
+import time
+import urllib.parse
+
+import pytest
+import swiftclient
+
+from zerocloud import client
+from zerocloud import saio
+
+from .leaks import assert_nothing_left
+
+LIMITS = {'node_wall': '3', 'node_cpu': '30', 'node_memory': '33554432',
+          'node_max_output': '100000'}
+
+
+@pytest.fixture(scope='module')
+def small(tmp_path_factory, programs):
+    here = os.path.dirname(os.path.abspath(__file__))
+    samples = tmp_path_factory.mktemp('samples')
+    etc = os.path.join(os.path.dirname(os.path.dirname(here)), 'etc')
+    for name in os.listdir(etc):
+        shutil.copy(os.path.join(etc, name), samples)
+    path = samples / 'proxy-server.conf-sample'
+    text = path.read_text()
+    section = '[filter:zerocloud_proxy]\n'
+    assert section in text
+    text = text.replace(section, section + ''.join(
+        '%s = %s\n' % kv for kv in LIMITS.items()), 1)
+    path.write_text(text)
+    with saio.Cluster(sample_dir=str(samples)) as cluster:
+        url, token = swiftclient.get_auth(cluster.auth_url, 'test:tester',
+                                          'testing')
+        for c in ('exec', 'data', 'out'):
+            swiftclient.put_container(url, token, c)
+        swiftclient.put_object(url, token, 'data', 'x.txt', b'some text\n')
+        with open(programs.build('limits'), 'rb') as f:
+            swiftclient.put_object(url, token, 'exec', 'limits', f)
+        yield cluster, url, token
+
+
+def _job(case):
+    return [{'name': case,
+             'exec': {'path': 'swift://~/exec/limits', 'args': case},
+             'devices': [{'name': 'stdin', 'path': 'swift://~/data/x.txt'},
+                         {'name': 'stdout',
+                          'path': 'swift://~/out/%s.out' % case}]}]
+
+
+@pytest.mark.parametrize('case,status,reason', [
+    ('spin', 504, 'timeout'),
+    ('alloc', 424, 'memory'),
+    ('flood', 424, 'output-limit'),
+    ('crash', 424, 'signal'),
+])
+def test_a_limit_fails_the_job_and_writes_nothing(small, case, status,
+                                                  reason):
+    cluster, url, token = small
+    answer = client.submit(url, token, json.dumps(_job(case)))
+    assert answer.status == status, answer.body
+    node = answer.report()['nodes'][0]
+    assert node['reason'] == reason
+    _, listing = swiftclient.get_container(url, token, 'out')
+    assert listing == []
+    assert_nothing_left(cluster)
+
+
+def test_a_client_gone_mid_job_leaves_nothing(small):
+    cluster, url, token = small
+    parts = urllib.parse.urlsplit(url)
+    body = json.dumps(_job('spin')).encode()
+    sock = socket.create_connection((parts.hostname, parts.port))
+    sock.sendall(b'POST %s HTTP/1.1\r\nHost: x\r\nX-Auth-Token: %s\r\n'
+                 b'X-Zerovm-Execute: 1.0\r\nContent-Type: application/json'
+                 b'\r\nContent-Length: %d\r\n\r\n%s' % (
+                     parts.path.encode(), token.encode(), len(body), body))
+    time.sleep(0.5)     # the node is running now
+    sock.close()
+    # The node ends at its wall limit; then nothing may remain.
+    assert_nothing_left(cluster, wait=15.0)
+    _, listing = swiftclient.get_container(url, token, 'out')
+    assert listing == []
+
+
+def test_info_publishes_public_limits(small):
+    cluster, url, token = small
+    conn = swiftclient.Connection(preauthurl=url, preauthtoken=token)
+    info = conn.get_capabilities(cluster.proxy_url + '/info')
+    assert 'zerocloud' in info, sorted(info)
+    assert info['zerocloud'].get('max_nodes')
