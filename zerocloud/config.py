@@ -70,7 +70,7 @@ __all__ = ['DEFAULT_MAX_JOB_BYTES', 'DEFAULT_MAX_NODES',
            'DEFAULT_MAX_SPEC_BYTES', 'DEFAULT_MAX_EXEC_BYTES',
            'DEFAULT_MAX_INPUT_BYTES', 'DEFAULT_MAX_MEMORY', 'DEFAULT_MAX_CPU',
            'DEFAULT_MAX_TIMEOUT', 'DEFAULT_MAX_OUTPUT_BYTES',
-           'ObjectFilterConfig']
+           'DEFAULT_EXEC_CACHE_ENTRIES', 'ObjectFilterConfig']
 
 # --- helpers shared by every section --------------------------------------
 
@@ -321,6 +321,9 @@ DEFAULT_MAX_TIMEOUT = 120
 #: Most bytes a node may write over all its output channels (also the
 #: default); outputs wait in temp files on the object's device.
 DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024 * 1024
+#: Programs kept per device, by sha256, so that a proxy need not send a
+#: program the server already has (doc/internals.rst).
+DEFAULT_EXEC_CACHE_ENTRIES = 64
 
 
 def _is_zero(value):
@@ -351,6 +354,7 @@ class ObjectFilterConfig:
     max_cpu: int = DEFAULT_MAX_CPU
     max_timeout: int = DEFAULT_MAX_TIMEOUT
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    exec_cache_entries: int = DEFAULT_EXEC_CACHE_ENTRIES
 
     def __post_init__(self):
         for field in dataclasses.fields(self):

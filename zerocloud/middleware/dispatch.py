@@ -36,7 +36,7 @@ import re
 import shutil
 import tarfile
 import tempfile
-from typing import Optional
+from typing import Callable, Optional
 
 __all__ = ['Transport', 'HTTPTransport', 'Spool', 'NodeRequest',
            'NodeOutcome', 'Dispatcher', 'node_spec', 'write_request_tar',
@@ -282,6 +282,9 @@ class NodeRequest:
     path: str
     policy_index: int
     body: str
+    #: Makes (once) and returns a body that includes the program, for a
+    #: server that answered 428 to ``body``; None when ``body`` has it.
+    with_program: Optional[Callable[[], str]] = None
 
 
 @dataclasses.dataclass
@@ -343,14 +346,15 @@ class Dispatcher:
         """Try the node's candidates in order; returns a NodeOutcome."""
         node = request.node
         outcome = NodeOutcome(node)
-        length = os.path.getsize(request.body)
         for server in node.candidates:
             where = '%s/%s' % (server.address, server.device)
             try:
-                with open(request.body, 'rb') as body:
-                    resp = self.transport.request(
-                        server, 'POST', request.path,
-                        self.headers(request, length), body, length)
+                resp = self._send(request, server, request.body)
+                if resp.status == 428 and request.with_program:
+                    # The server does not have the program yet.
+                    resp.close()
+                    resp = self._send(request, server,
+                                      request.with_program())
             except _connection_errors() as err:
                 self.logger.warning('node %s: %s unreachable: %s',
                                     node.name, where, err or 'timeout')
@@ -375,6 +379,13 @@ class Dispatcher:
             json.dumps(node.name), ', '.join(outcome.tried) or 'none')
         self.logger.error('%s', outcome.error)
         return outcome
+
+    def _send(self, request, server, body_path):
+        length = os.path.getsize(body_path)
+        with open(body_path, 'rb') as body:
+            return self.transport.request(
+                server, 'POST', request.path,
+                self.headers(request, length), body, length)
 
     def _answered(self, outcome, resp, where):
         """Fill ``outcome`` from a server's answer; False when the answer

@@ -76,6 +76,9 @@ server)::
     # Most bytes a node may write over all its outputs (also the default);
     # they wait in the device's tmp directory until sent.
     # max_output_bytes = 1073741824
+    # Programs kept per device (by sha256) so that proxies need not send them
+    # again; in <devices>/<device>/zerocloud-exec.
+    # exec_cache_entries = 64
     # Swift's logging options (log_name, log_level, ...) apply; the log
     # route is zerocloud-object.
 
@@ -104,6 +107,7 @@ from zerocloud.config import ObjectFilterConfig
 from zerocloud.exceptions import (ManifestError, SandboxError, SpecError,
                                   ValidationError)
 from zerocloud.executor.base import NodeJob, parse_spec
+from zerocloud.executor.cache import CACHE_DIR, ExecCache
 from zerocloud.executor.pool import Pool, PoolFull
 from zerocloud.executor.sandbox import SandboxExecutor
 from zerocloud.middleware import tarstream
@@ -280,12 +284,18 @@ class ObjectFilter:
 
     def _execute(self, req, manager, dev_path, place):
         work = _Work(os.path.join(dev_path, get_tmp_dir(place[5])))
+        cache = ExecCache(os.path.join(dev_path, CACHE_DIR),
+                          self.config.exec_cache_entries)
         try:
-            spec, program, local = self._read_request(
-                req, work, manager, dev_path, place)
+            spec, program, local, cached = self._read_request(
+                req, work, manager, dev_path, place, cache)
             job = NodeJob(spec, program, self._inputs(spec, work, local),
                           work.dir, self._limits(req, spec))
             outcome = self._run(req, job)
+            if not cached and spec.exec_sha256:
+                # Validated and matching its digest: keep it for the next
+                # request (a hard link, no copy).
+                cache.put(spec.exec_sha256, program)
             work.close_fds()
             answer = self._answer(req, work, place, job, outcome)
         except BaseException:
@@ -297,8 +307,9 @@ class ObjectFilter:
 
     # -- steps
 
-    def _read_request(self, req, work, manager, dev_path, place):
-        """Spool the tar; return (NodeSpec, program path, local fds).
+    def _read_request(self, req, work, manager, dev_path, place, cache):
+        """Spool the tar; return (NodeSpec, program path, local fds, whether
+        the program came from the cache).
 
         The local object is opened as soon as the spec asks for it, so a
         server without it answers 404 before the rest is read.
@@ -314,6 +325,9 @@ class ObjectFilter:
                 local = self._open_local(req, work, manager, dev_path, place,
                                          spec)
             program = self._spool(reader, work, spec)
+            cached = program is None
+            if cached:
+                program = self._cached_program(req, work, spec, cache)
         except SpecError as exc:
             self.logger.warning('bad execution request %s: %s', req.path,
                                 exc)
@@ -330,7 +344,21 @@ class ObjectFilter:
                 raise
             self.logger.error('no room in %s for %s', work.dir, req.path)
             raise swob.HTTPInsufficientStorage(drive=place[0], request=req)
-        return spec, program, local
+        return spec, program, local, cached
+
+    def _cached_program(self, req, work, spec, cache):
+        """The program of a request without an exec member: from the cache,
+        or 428 so that the proxy sends it (doc/internals.rst)."""
+        if (spec.exec_path or '').startswith('file://'):
+            raise SpecError('programs of system images are not supported '
+                            'by this object server yet', 501)
+        program = work.path('exec')
+        if cache.link_into(spec.exec_sha256, program):
+            return program
+        raise swob.HTTPException(
+            status='428 Precondition Required', request=req,
+            body='zerocloud: send the program (%s)' % (
+                spec.exec_sha256 or 'no exec.sha256 given'))
 
     def _spool(self, reader, work, spec):
         wanted = set(spec.members)
@@ -357,11 +385,6 @@ class ObjectFilter:
                 size = reader.copy_to(out, limit)
             if name != 'exec':
                 budget -= size
-        if program is None:
-            if (spec.exec_path or '').startswith('file://'):
-                raise SpecError('programs of system images are not '
-                                'supported by this object server yet', 501)
-            raise SpecError('the request has no exec member')
         missing = wanted - seen
         if missing:
             raise SpecError('missing tar members: %s'

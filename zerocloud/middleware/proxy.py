@@ -357,7 +357,11 @@ class ProxyFilter:
                                       self.conf.node_limits, exe)
             inputs = [(name, fetch(path).path) for name, path in members]
             body = spool.new_path('request')
-            write_request_tar(body, spec, exe.path if exe else None, inputs)
+            # First without the program: object servers keep programs by
+            # sha256 and answer 428 when they need it (doc/internals.rst).
+            write_request_tar(body, spec, None, inputs)
+            with_program = _lazy_body(spool, spec, exe.path, inputs) \
+                if exe else None
             target = node.attach or (node.exec if isinstance(
                 node.exec, SwiftPath) else SwiftPath(
                     plan.account, '.zerocloud', node.name))
@@ -365,7 +369,7 @@ class ProxyFilter:
             requests.append(NodeRequest(
                 self._with_partitions(node, target, index),
                 '/%s/%s/%s' % (target.account, target.container,
-                               target.obj), index, body))
+                               target.obj), index, body, with_program))
         return requests
 
     def _with_partitions(self, node, target, policy_index):
@@ -457,6 +461,19 @@ class ProxyFilter:
         return swob.Response(status=reason_phrase(report.status),
                              headers=report.headers, body=report.to_json(),
                              content_type='application/json'), False
+
+
+def _lazy_body(spool, spec, program, inputs):
+    """A maker of the request body with the program, written once."""
+    made = []
+
+    def make():
+        if not made:
+            path = spool.new_path('request')
+            write_request_tar(path, spec, program, inputs)
+            made.append(path)
+        return made[0]
+    return make
 
 
 def filter_factory(global_conf, **local_conf):

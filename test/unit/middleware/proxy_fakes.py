@@ -186,10 +186,14 @@ class FakeObjectServers:
     node "runs" ``program(spec, members) -> (exit_code, {alias: bytes})``
     and the answer carries those bytes and a report."""
 
-    def __init__(self, program=None, behave=None):
+    def __init__(self, program=None, behave=None, warm=True):
         self.program = program or (lambda spec, members: (0, {}))
         self.behave = behave or (lambda device, spec: None)
         self.sent = []
+        # Servers keep programs by sha256; warm ones have every program
+        # already, cold ones answer 428 until it is sent.
+        self.warm = warm
+        self.cached = set()     # (device, sha256)
 
     def request(self, server, method, path, headers, body, length):
         data = body.read(length)
@@ -204,6 +208,11 @@ class FakeObjectServers:
             raise status
         if status is not None:
             return FakeResponse(status, b'busy')
+        key = (server.device, spec['exec'].get('sha256'))
+        if 'exec' in members:
+            self.cached.add(key)
+        elif not self.warm and key not in self.cached:
+            return FakeResponse(428, b'send the program')
         result = self.program(spec, members)
         exit_code, written = result[0], result[1]
         reason = result[2] if len(result) > 2 else None

@@ -303,8 +303,6 @@ def test_invalid_program_is_422_with_the_validators_message(devices):
 @pytest.mark.parametrize('members, message', [
     ([('exec', b'x'), ('spec.json', b'{}')], b'first member'),
     ([('spec.json', b'not json')], b'JSON'),
-    ([('spec.json', json.dumps(spec()).encode()), ('in/1', b'x')],
-     b'no exec'),
     ([('spec.json', json.dumps(spec()).encode()), ('exec', b'x')],
      b'missing tar members: in/1'),
     ([('spec.json', json.dumps(spec()).encode()), ('exec', b'x'),
@@ -322,6 +320,41 @@ def test_bad_request_bodies_are_400(devices, members, message):
     assert message in resp.body
     assert tmp_entries(devices) == []
     assert fd_count() == fds
+
+
+def test_a_program_is_sent_once_then_run_from_the_cache(devices, program):
+    import hashlib
+    put_object(devices)
+    filt, _ = app_and_filter(devices, max_timeout='5')
+    digest = hashlib.sha256(program).hexdigest()
+    value = spec(exec={'path': 'swift://AUTH_test/exec/wc',
+                       'sha256': digest})
+    light = [('spec.json', json.dumps(value).encode()), ('in/1', b'x')]
+    # Not cached yet: 428 asks for the program.
+    resp = post(filt, request_body(None, members=light))
+    assert resp.status_int == 428, resp.body
+    assert digest.encode() in resp.body
+    assert tmp_entries(devices) == []
+    # Sent once, validated, run and kept ...
+    resp = post(filt, request_body(program, spec_value=value))
+    assert resp.status_int == 200, resp.body
+    assert resp.body    # the answer, read to its end and closed
+    cache = os.path.join(devices, 'sda', 'zerocloud-exec')
+    assert os.listdir(cache) == [digest]
+    # ... so the next request runs without it.
+    resp = post(filt, request_body(None, members=light))
+    assert resp.status_int == 200, resp.body
+    assert b'/dev/stdout:' in resp.body
+    assert tmp_entries(devices) == []
+
+
+def test_no_digest_no_cache(devices, program):
+    put_object(devices)
+    filt, _ = app_and_filter(devices, max_timeout='5')
+    resp = post(filt, request_body(None, members=[
+        ('spec.json', json.dumps(spec()).encode()), ('in/1', b'x')]))
+    assert resp.status_int == 428
+    assert b'no exec.sha256' in resp.body
 
 
 @pytest.mark.parametrize('change', [

@@ -268,13 +268,17 @@ def test_dry_run_answers_the_plan(swift):
 
 def test_node_request_follows_the_protocol(swift, spool_dir):
     app, servers = make(swift, spool_dir=spool_dir, node_cpu='3')
+    servers.warm = False
     resp, body = call(app, job_request([group('g', devices=[
         {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
         {'name': 'input', 'path': 'swift://~/data/b.txt'},
         {'name': 'stdout'}], exec={'path': 'swift://~/exec/prog',
                                    'args': '-n 5', 'env': {'K': 'v'}})]))
     assert resp.status_int == 200, body
-    sent, = servers.sent
+    # Without the program first; the server asks for it (428); with it.
+    light, sent = servers.sent
+    assert 'exec' not in light['members']
+    assert light['spec'] == sent['spec']
     assert sent['path'] == '/AUTH_test/data/a.txt'
     assert sent['partition'] is not None
     headers = sent['headers']
@@ -293,6 +297,14 @@ def test_node_request_follows_the_protocol(swift, spool_dir):
     assert sent['members'] == {'exec': b'\x7fELF program',
                                remote['member']: b'beta'}
     assert os.listdir(spool_dir) == []
+    # The server keeps it: the next job sends it no more.
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+        {'name': 'input', 'path': 'swift://~/data/b.txt'},
+        {'name': 'stdout'}], exec={'path': 'swift://~/exec/prog'})]))
+    assert resp.status_int == 200, body
+    assert len(servers.sent) == 3
+    assert 'exec' not in servers.sent[-1]['members']
 
 
 def test_storage_policy_of_the_attach_container(swift):
