@@ -194,6 +194,17 @@ class Caller:
         if info.get('status') == 404:
             raise http_error(404, 'object %s does not exist' % path.url)
 
+    def etag(self, path):
+        """The object's ETag (404 naming ``path`` when it does not
+        exist)."""
+        info = get_object_info(
+            dict(self.req.environ), self.app,
+            path=_wsgi_path(path.account, path.container, path.obj),
+            swift_source=SWIFT_SOURCE)
+        if info.get('status') == 404:
+            raise http_error(404, 'object %s does not exist' % path.url)
+        return (info.get('etag') or '').strip('"') or None
+
     def fetch(self, path, dest, limit):
         """GET the object ``path`` into the file path ``dest``, at most
         ``limit`` bytes; returns a :class:`Fetched`."""

@@ -83,8 +83,9 @@ class FakeSwift:
             return swob.HTTPCreated()
         if path not in self.objects:
             return swob.HTTPNotFound()
-        return swob.Response(body=self.objects[path],
-                             headers={'Content-Type': 'application/x-elf'})
+        return swob.Response(body=self.objects[path], headers={
+            'Content-Type': 'application/x-elf',
+            'ETag': hashlib.md5(self.objects[path]).hexdigest()})
 
     def listing(self, req, entries):
         marker = req.params.get('marker', '')

@@ -305,6 +305,9 @@ def test_node_request_follows_the_protocol(swift, spool_dir):
     assert resp.status_int == 200, body
     assert len(servers.sent) == 3
     assert 'exec' not in servers.sent[-1]['members']
+    # ... and the proxy, knowing its digest by ETag, did not read it again.
+    assert [c[1] for c in swift.requests('GET')
+            if c[1].endswith('/exec/prog')] == ['/v1/AUTH_test/exec/prog']
 
 
 def test_storage_policy_of_the_attach_container(swift):
