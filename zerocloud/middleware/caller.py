@@ -187,12 +187,7 @@ class Caller:
 
     def check_exists(self, path):
         """404 naming ``path`` when the object does not exist."""
-        info = get_object_info(
-            dict(self.req.environ), self.app,
-            path=_wsgi_path(path.account, path.container, path.obj),
-            swift_source=SWIFT_SOURCE)
-        if info.get('status') == 404:
-            raise http_error(404, 'object %s does not exist' % path.url)
+        self.etag(path)
 
     def etag(self, path):
         """The object's ETag (404 naming ``path`` when it does not

@@ -234,18 +234,24 @@ int write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
-void warnx(const char *fmt, ...)
+/* One "zvm: ...\n" line on stderr. */
+static void vwarn(const char *fmt, va_list ap)
 {
     char mem[1024];
     struct sbuf b;
-    va_list ap;
     sb_init(&b, mem, sizeof(mem) - 1);
     sb_puts(&b, "zvm: ");
-    va_start(ap, fmt);
     sb_vprintf(&b, fmt, ap);
-    va_end(ap);
     mem[b.len++] = '\n';
     write_all(2, mem, b.len);
+}
+
+void warnx(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vwarn(fmt, ap);
+    va_end(ap);
 }
 
 void sys_exit(int code)
@@ -256,16 +262,10 @@ void sys_exit(int code)
 
 void die(int status, const char *fmt, ...)
 {
-    char mem[1024];
-    struct sbuf b;
     va_list ap;
-    sb_init(&b, mem, sizeof(mem) - 1);
-    sb_puts(&b, "zvm: ");
     va_start(ap, fmt);
-    sb_vprintf(&b, fmt, ap);
+    vwarn(fmt, ap);
     va_end(ap);
-    mem[b.len++] = '\n';
-    write_all(2, mem, b.len);
     sys_exit(status);
 }
 
