@@ -180,6 +180,34 @@ def test_other_account_cannot_read_without_acl(env, auth):
     assert answer.status == 403, answer.body
 
 
+def test_other_account_reads_with_acl_but_cannot_write(env, auth):
+    url2, token2 = auth('tester2')
+    account = env['url'].rsplit('/', 1)[1]
+    prog = 'swift://%s/%s/wordcount' % (account, env['exec'])
+    data = 'swift://%s/%s/c.txt' % (account, env['data'])
+    job = [{'name': 'borrow', 'exec': {'path': prog},
+            'devices': [{'name': 'stdin', 'path': data},
+                        {'name': 'stdout'}]}]
+    for c in (env['exec'], env['data']):
+        swiftclient.post_container(env['url'], env['token'], c,
+                                   {'X-Container-Read': 'test2:tester2'})
+    try:
+        answer = client.submit(url2, token2, json.dumps(job),
+                               json_report=False)
+        assert answer.status == 200, answer.body
+        assert answer.body == b'3 words\n'
+        # Reading test's objects does not make test's containers writable.
+        job[0]['devices'][1]['path'] = 'swift://%s/%s/stolen' % (
+            account, env['out'])
+        answer = client.submit(url2, token2, json.dumps(job))
+        assert answer.status == 403, answer.body
+        assert 'stolen' not in _objects(env, env['out'])
+    finally:
+        for c in (env['exec'], env['data']):
+            swiftclient.post_container(env['url'], env['token'], c,
+                                       {'X-Container-Read': ''})
+
+
 def test_non_admin_reads_only_with_acl(env, auth):
     _, token3 = auth('tester3')
     job = [{'name': 'look',
