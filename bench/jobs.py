@@ -91,10 +91,32 @@ def throughput(url, token, program, n, tmp):
     return n / job_secs, n / client_secs
 
 
+def _samples(tmp, overrides):
+    """The shipped samples, with proxy filter options changed if asked."""
+    if not overrides:
+        return None
+    etc = os.path.join(ROOT, 'etc')
+    dest = os.path.join(tmp, 'etc')
+    shutil.copytree(etc, dest)
+    path = os.path.join(dest, 'proxy-server.conf-sample')
+    with open(path) as f:
+        text = f.read()
+    section = '[filter:zerocloud_proxy]\n'
+    text = text.replace(section, section + ''.join(
+        o.replace('=', ' = ', 1) + '\n' for o in overrides), 1)
+    with open(path, 'w') as f:
+        f.write(text)
+    return dest
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--objects', type=int, default=1000)
     ap.add_argument('--runs', type=int, default=30)
+    ap.add_argument('--proxy-option', action='append', default=[],
+                    metavar='NAME=VALUE',
+                    help='override a [filter:zerocloud_proxy] option of the '
+                         'sample for this run')
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix='zc-bench-')
     try:
@@ -103,7 +125,7 @@ def main():
                         '-o', program,
                         os.path.join(ROOT, 'examples', 'wordcount.c')],
                        check=True)
-        with Cluster() as cluster:
+        with Cluster(sample_dir=_samples(tmp, args.proxy_option)) as cluster:
             url, token = swiftclient.get_auth(cluster.auth_url,
                                               'test:tester', 'testing')
             for c in ('data', 'exec', 'many', 'counts', 'clientcounts'):
