@@ -20,6 +20,7 @@ from swiftclient import ClientException
 from zerocloud import saio
 
 from .conftest import USERS
+from .leaks import children as children_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -166,7 +167,7 @@ def test_a_replica_survives_its_server_stopping(cluster, auth, object_ring):
 
 def test_a_crashed_object_server_is_reported_and_restarts(cluster):
     name = cluster.object_servers[2].name
-    (pid,) = [child for child in _children(os.getpid())
+    (pid,) = [child for child in children_of(os.getpid())
               if name.encode() in _cmdline(child)]
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
@@ -199,11 +200,11 @@ def test_stop_object_server_can_kill(cluster):
 
 def test_start_stop_leaks_nothing(tmp_path):
     fds = set(os.listdir('/proc/self/fd'))
-    before = set(_children(os.getpid()))     # the session cluster's
+    before = set(children_of(os.getpid()))     # the session cluster's
     with saio.Cluster(object_servers=1) as single:
         run_dir = single.run_dir
         assert single.object_servers[0].device == 'sdb'
-        children = set(_children(os.getpid())) - before
+        children = set(children_of(os.getpid())) - before
         assert len(children) == 2
     assert not os.path.exists(run_dir)
     assert not any(map(_alive, children))
@@ -298,37 +299,6 @@ def test_a_sample_without_a_needed_section_is_refused(tmp_path):
 
 # --- the command ----------------------------------------------------------
 
-# The `run` verb imports zerocloud.sandbox.runner, which another issue
-# adds; until it exists the CLI gets an empty stand-in so that `saio` can
-# be tested through the real parser and main().
-_CLI = '''
-import importlib.util, sys, types
-import zerocloud.sandbox
-if importlib.util.find_spec('zerocloud.sandbox.runner') is None:
-    stand_in = types.ModuleType('zerocloud.sandbox.runner')
-    stand_in.DESCRIPTION = ''
-    stand_in.add_arguments = lambda parser: None
-    sys.modules[stand_in.__name__] = zerocloud.sandbox.runner = stand_in
-from zerocloud.cli import main
-sys.exit(main(sys.argv[1:]))
-'''
-
-
-def _children(pid):
-    found = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if int(stat.rsplit(')', 1)[1].split()[1]) == pid:
-            found.append(int(entry))
-    return found
-
-
 def _cmdline(pid):
     try:
         with open('/proc/%d/cmdline' % pid, 'rb') as f:
@@ -350,7 +320,7 @@ def test_saio_command_serves_until_sigterm(tmp_path):
                PYTHONPATH=os.pathsep.join(
                    p for p in (ROOT, os.environ.get('PYTHONPATH')) if p))
     proc = subprocess.Popen(
-        [sys.executable, '-c', _CLI, 'saio', '--port', '0'],
+        [sys.executable, '-m', 'zerocloud.cli', 'saio', '--port', '0'],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         ready = select.select([proc.stdout], [], [], 60)[0]
@@ -361,7 +331,7 @@ def test_saio_command_serves_until_sigterm(tmp_path):
         url, token = swiftclient.get_auth(match.group(1), 'test:tester',
                                           'testing')
         assert _status(swiftclient.head_account, url, token) == 200
-        children = _children(proc.pid)
+        children = children_of(proc.pid)
         assert len(children) == 4     # core + 3 object servers
         assert os.listdir(tmp_path)   # its temporary run directory
 

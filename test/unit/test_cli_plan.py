@@ -1,12 +1,10 @@
 # Copyright (c) 2026 zerocloud developers
 # Licensed under the Apache License, Version 2.0
 """``zerocloud plan``: the dry run of a job."""
-import importlib
 import json
 import os
 import subprocess
 import sys
-import types
 
 import pytest
 
@@ -16,21 +14,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 EXAMPLES = os.path.join(ROOT, 'examples', 'jobs')
 LISTING = os.path.join(EXAMPLES, 'listing.json')
-
-
-@pytest.fixture(autouse=True)
-def run_verb_importable(monkeypatch):
-    """build_parser() also declares the ``run`` verb; until its module
-    exists in this checkout, stand in for it so ``plan`` can be tested
-    through the real parser."""
-    try:
-        importlib.import_module('zerocloud.sandbox.runner')
-    except ImportError:
-        stub = types.ModuleType('zerocloud.sandbox.runner')
-        stub.DESCRIPTION = 'stand-in'
-        stub.add_arguments = lambda parser: None
-        stub.main = lambda args: 0
-        monkeypatch.setitem(sys.modules, 'zerocloud.sandbox.runner', stub)
 
 
 def example(name):
@@ -139,9 +122,6 @@ def test_usage_error():
 
 def test_python_m_entry_point():
     # The documented way to run it from a checkout, in a fresh process.
-    if not os.path.exists(os.path.join(ROOT, 'zerocloud', 'sandbox',
-                                       'runner.py')):
-        pytest.skip('the run verb is not in this checkout yet')
     proc = subprocess.run(
         [sys.executable, '-m', 'zerocloud.cli', 'plan',
          example('pipeline.json')], cwd=ROOT, capture_output=True,

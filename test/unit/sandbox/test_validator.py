@@ -5,7 +5,6 @@
 Every program is compiled by the tests (gcc, musl-gcc) or assembled by
 :mod:`validator_mutants`; no binary fixture is checked in.
 """
-import argparse
 import json
 import os
 import random
@@ -537,15 +536,7 @@ def test_validate_cached_uses_the_default_cache():
 # --- the CLI ---------------------------------------------------------------
 
 def _cli(argv, capsys):
-    try:
-        from zerocloud.sandbox import runner  # noqa: F401 (the run verb)
-    except ImportError:
-        parser = argparse.ArgumentParser(prog='zerocloud')
-        sub = parser.add_subparsers(dest='command')
-        cli._add_validate(sub)
-        status = cli.COMMANDS['validate'](parser.parse_args(argv))
-    else:
-        status = cli.main(argv)
+    status = cli.main(argv)
     return status, capsys.readouterr().out
 
 
