@@ -44,6 +44,20 @@ reads the job limits above)::
     # Where the proxy spools fetched objects and node outputs (empty: the
     # system's temporary directory).
     # temp_dir =
+    # Jobs whose nodes are joined by pipes (connect, zvm://): most bytes one
+    # pipe may carry, and most wall-clock seconds the job may run (it also
+    # caps node_wall for every node of every job).
+    # max_pipe_bytes = 1073741824
+    # max_job_wall = 600
+    # Seconds for every connected node of a job to reach the job's
+    # rendezvous (each object server reads its request and takes a sandbox
+    # slot); then the job is refused as a whole with 503.
+    # rendezvous_timeout = 20
+    # Address the per-job rendezvous listens on (an ephemeral port), and the
+    # address object servers are told to reach it at (empty: the address
+    # the proxy's request came from, as each object server sees it).
+    # rendezvous_bind_ip = 0.0.0.0
+    # rendezvous_ip =
 
 Object filter (``[filter:zerocloud_object]``): see
 :class:`ObjectFilterConfig` and the manual in
@@ -70,7 +84,10 @@ __all__ = ['DEFAULT_MAX_JOB_BYTES', 'DEFAULT_MAX_NODES',
            'DEFAULT_MAX_SPEC_BYTES', 'DEFAULT_MAX_EXEC_BYTES',
            'DEFAULT_MAX_INPUT_BYTES', 'DEFAULT_MAX_MEMORY', 'DEFAULT_MAX_CPU',
            'DEFAULT_MAX_TIMEOUT', 'DEFAULT_MAX_OUTPUT_BYTES',
-           'DEFAULT_EXEC_CACHE_ENTRIES', 'ObjectFilterConfig']
+           'DEFAULT_EXEC_CACHE_ENTRIES', 'DEFAULT_PIPE_SETUP_TIMEOUT',
+           'ObjectFilterConfig', 'DEFAULT_MAX_PIPE_BYTES',
+           'DEFAULT_MAX_JOB_WALL', 'DEFAULT_RENDEZVOUS_TIMEOUT',
+           'DEFAULT_RENDEZVOUS_BIND_IP']
 
 # --- helpers shared by every section --------------------------------------
 
@@ -234,6 +251,15 @@ DEFAULT_MAX_FETCH_BYTES = 1024 * 1024 * 1024
 DEFAULT_REPORT_STDERR_BYTES = 4096
 #: Spool directory of the proxy; None: the system's temporary directory.
 DEFAULT_TEMP_DIR = None
+#: Most bytes one pipe between two nodes may carry.
+DEFAULT_MAX_PIPE_BYTES = 1024 * 1024 * 1024
+#: Most wall-clock seconds the connected nodes of a job may run together.
+DEFAULT_MAX_JOB_WALL = 600
+#: Seconds for every connected node of a job to reach the rendezvous (read
+#: its request, take a slot); then the whole job is refused with 503.
+DEFAULT_RENDEZVOUS_TIMEOUT = 20.0
+#: Address the per-job rendezvous listens on.
+DEFAULT_RENDEZVOUS_BIND_IP = '0.0.0.0'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,6 +283,11 @@ class ProxyConfig:
     max_fetch_bytes: int = DEFAULT_MAX_FETCH_BYTES
     report_stderr_bytes: int = DEFAULT_REPORT_STDERR_BYTES
     temp_dir: str = DEFAULT_TEMP_DIR
+    max_pipe_bytes: int = DEFAULT_MAX_PIPE_BYTES
+    max_job_wall: int = DEFAULT_MAX_JOB_WALL
+    rendezvous_timeout: float = DEFAULT_RENDEZVOUS_TIMEOUT
+    rendezvous_bind_ip: str = DEFAULT_RENDEZVOUS_BIND_IP
+    rendezvous_ip: str = ''
 
     @classmethod
     def from_conf(cls, conf):
@@ -285,13 +316,22 @@ class ProxyConfig:
                                          DEFAULT_MAX_FETCH_BYTES),
             report_stderr_bytes=positive_int(
                 conf, 'report_stderr_bytes', DEFAULT_REPORT_STDERR_BYTES),
-            temp_dir=temp_dir)
+            temp_dir=temp_dir,
+            max_pipe_bytes=positive_int(conf, 'max_pipe_bytes',
+                                        DEFAULT_MAX_PIPE_BYTES),
+            max_job_wall=positive_int(conf, 'max_job_wall',
+                                      DEFAULT_MAX_JOB_WALL),
+            rendezvous_timeout=positive_float(
+                conf, 'rendezvous_timeout', DEFAULT_RENDEZVOUS_TIMEOUT),
+            rendezvous_bind_ip=(conf.get('rendezvous_bind_ip') or '').strip()
+            or DEFAULT_RENDEZVOUS_BIND_IP,
+            rendezvous_ip=(conf.get('rendezvous_ip') or '').strip())
 
     @property
     def node_limits(self):
         """The ``limits`` object of a node spec (doc/internals.rst)."""
         return {'memory': self.node_memory, 'cpu': self.node_cpu,
-                'timeout': self.node_wall,
+                'timeout': min(self.node_wall, self.max_job_wall),
                 'max_output': self.node_max_output}
 
 
@@ -324,6 +364,9 @@ DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024 * 1024
 #: Programs kept per device, by sha256, so that a proxy need not send a
 #: program the server already has (doc/internals.rst).
 DEFAULT_EXEC_CACHE_ENTRIES = 64
+#: Seconds a connected node waits, after the rendezvous said go, for all
+#: of its pipes to be connected.
+DEFAULT_PIPE_SETUP_TIMEOUT = 10
 
 
 def _is_zero(value):
@@ -355,10 +398,14 @@ class ObjectFilterConfig:
     max_timeout: int = DEFAULT_MAX_TIMEOUT
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     exec_cache_entries: int = DEFAULT_EXEC_CACHE_ENTRIES
+    pipe_setup_timeout: int = DEFAULT_PIPE_SETUP_TIMEOUT
+    pipe_bind_ip: str = ''
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if field.type is str:
+                continue
             low = 0 if field.name == 'max_queued' else 1
             if (not isinstance(value, int) or isinstance(value, bool)
                     or value < low):
@@ -377,6 +424,9 @@ class ObjectFilterConfig:
         conf = conf or {}
         values = {}
         for field in dataclasses.fields(cls):
+            if field.type is str:
+                values[field.name] = (conf.get(field.name) or '').strip()
+                continue
             if field.name == 'max_queued' and _is_zero(conf.get(field.name)):
                 values[field.name] = 0
                 continue

@@ -27,12 +27,15 @@ __all__ = ['SPEC_VERSION', 'CHANNEL_KINDS', 'UNSUPPORTED_KINDS',
 
 #: The only ``spec.json`` version understood.
 SPEC_VERSION = 1
-#: Channel kinds: an object (read, or written by the proxy after the job)
-#: and a path-less output returned in the response.
-CHANNEL_KINDS = ('object', 'response')
-#: Kinds of the job format this object server does not run yet (pipes
-#: between nodes, system images): refused with 501, not 400.
-UNSUPPORTED_KINDS = ('pipe', 'image')
+#: Channel kinds: an object (read, or written by the proxy after the job),
+#: a path-less output returned in the response, and a pipe to or from
+#: another node of the job (:mod:`zerocloud.middleware.pipes`).
+CHANNEL_KINDS = ('object', 'response', 'pipe')
+#: Kinds of the job format this object server does not run yet (system
+#: images): refused with 501, not 400.
+UNSUPPORTED_KINDS = ('image',)
+#: Keys of a connected node's ``rendezvous`` object.
+_RDV_KEYS = ('port', 'token', 'timeout', 'pipe_limit')
 
 _MEMBER = re.compile(r'^in/[A-Za-z0-9_.-]{1,200}$')
 _LIMIT_KEYS = ('memory', 'cpu', 'timeout', 'max_output')
@@ -48,6 +51,8 @@ class ChannelSpec:
     local: bool = False     #: readable: the object this request is for
     member: str = None      #: readable, not local: its tar member
     limit: int = 0          #: writable: byte cap (0: none)
+    peer: str = None        #: pipe: the node at the other end
+    peer_alias: str = None  #: pipe: its device there
 
     @property
     def readable(self):
@@ -70,6 +75,15 @@ class NodeSpec:
     channels: tuple
     exec_sha256: str = None
     exec_path: str = None
+    #: Connected nodes: the job's rendezvous (``port``, ``ip``, ``token``,
+    #: ``timeout``, ``pipe_limit``); None for a node without pipes.
+    rendezvous: dict = None
+
+    @property
+    def pipes(self):
+        """Indexes of the pipe channels."""
+        return tuple(i for i, c in enumerate(self.channels)
+                     if c.kind == 'pipe')
 
     @property
     def members(self):
@@ -85,9 +99,10 @@ class NodeSpec:
 class NodeJob:
     """Everything an executor needs, resolved to the host.
 
-    ``inputs`` maps the index of each readable channel to an open fd the
-    caller owns; ``workdir`` is a private directory for output files, which
-    the caller removes with everything in it.
+    ``inputs`` maps the index of each readable channel, and of each
+    writable pipe, to an open fd the caller owns; ``workdir`` is a private
+    directory for output files, which the caller removes with everything
+    in it.
     """
     spec: NodeSpec
     program: str
@@ -102,6 +117,8 @@ class NodeResult:
     the host file holding its bytes (inside the job's ``workdir``)."""
     result: object      #: a :class:`zerocloud.executor.result.RunResult`
     outputs: dict
+    #: Read pipes the program left bytes in (filled by the object filter).
+    unread: list = dataclasses.field(default_factory=list)
 
 
 class Executor:
@@ -159,6 +176,14 @@ def _channel(index, raw):
     if path is not None:
         _str(path, what + '.path')
     limit = _int(raw.get('limit') or 0, what + '.limit')
+    if kind == 'pipe':
+        peer = _str(raw.get('peer'), what + '.peer')
+        peer_alias = _str(raw.get('peer_alias'), what + '.peer_alias')
+        if local or member is not None:
+            raise SpecError('spec: %s: a pipe is neither local nor a member'
+                            % what)
+        return ChannelSpec(alias, direction, kind, None, False, None, limit,
+                           peer, peer_alias)
     if direction == mf.READ:
         if kind != 'object':
             raise SpecError('spec: %s: a readable channel is an object'
@@ -238,7 +263,30 @@ def parse_spec(data):
     members = [c.member for c in parsed if c.member]
     if len(set(members)) != len(members):
         raise SpecError('spec: a tar member is named twice')
+    rdv = raw.get('rendezvous')
+    if any(c.kind == 'pipe' for c in parsed) or rdv is not None:
+        rdv = _rendezvous(rdv)
     return NodeSpec(node=node, account=account, argv=tuple(argv), env=env,
                     seed=seed, limits=_limits(raw.get('limits')),
                     channels=parsed, exec_sha256=sha,
-                    exec_path=exec_info.get('path'))
+                    exec_path=exec_info.get('path'), rendezvous=rdv)
+
+
+def _rendezvous(raw):
+    if not isinstance(raw, dict):
+        raise SpecError('spec: a node with pipes needs a rendezvous object')
+    for key in _RDV_KEYS:
+        if key not in raw:
+            raise SpecError('spec: rendezvous.%s is missing' % key)
+    _int(raw['port'], 'rendezvous.port', 1)
+    _int(raw['pipe_limit'], 'rendezvous.pipe_limit', 1)
+    if not isinstance(raw['token'], str) or len(raw['token']) < 16:
+        raise SpecError('spec: rendezvous.token must be a string of at '
+                        'least 16 characters')
+    timeout = raw['timeout']
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) \
+            or timeout <= 0:
+        raise SpecError('spec: rendezvous.timeout must be a positive number')
+    if raw.get('ip') is not None:
+        _str(raw['ip'], 'rendezvous.ip')
+    return dict(raw)

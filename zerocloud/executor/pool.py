@@ -72,17 +72,31 @@ class Pool:
         finally:
             self.admitted -= 1
 
+    @contextlib.contextmanager
+    def slot(self, timeout=None):
+        """Hold a sandbox slot, waiting at most ``timeout`` seconds
+        (default ``queue_timeout``) for one.
+
+        :raises PoolFull: when no slot is free in time.
+        """
+        timeout = self.queue_timeout if timeout is None else timeout
+        if not self._slots.acquire(timeout=timeout):
+            raise PoolFull('no sandbox free within %s s' % timeout)
+        self.running += 1
+        try:
+            yield self
+        finally:
+            self.running -= 1
+            self._slots.release()
+
+    def execute(self, func, *args):
+        """Run ``func(*args)`` in a worker thread (hold a :meth:`slot`)."""
+        return self._execute(func, *args)
+
     def run(self, func, *args):
         """Wait for a slot, run ``func(*args)`` in a worker thread.
 
         :raises PoolFull: when no slot is free within ``queue_timeout``.
         """
-        if not self._slots.acquire(timeout=self.queue_timeout):
-            raise PoolFull('no sandbox free within %s s'
-                           % self.queue_timeout)
-        self.running += 1
-        try:
+        with self.slot():
             return self._execute(func, *args)
-        finally:
-            self.running -= 1
-            self._slots.release()

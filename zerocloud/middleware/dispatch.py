@@ -182,13 +182,14 @@ class Fetched:
     sha256: str
 
 
-def node_spec(node, account, limits, exec_info=None):
+def node_spec(node, account, limits, exec_info=None, rendezvous=None):
     """The ``spec.json`` of one node and its tar members.
 
     :param node: a placed :class:`~zerocloud.middleware.plan.PlanNode`.
     :param limits: the node's ``limits`` dict.
     :param exec_info: the :class:`Fetched` executable (None for a program
         of a system image).
+    :param rendezvous: a connected node's ``rendezvous`` object.
     :returns: ``(spec dict, [(member name, SwiftPath)])``, the members
         being the non-local readable objects (``in/<n>``).
     """
@@ -209,6 +210,8 @@ def node_spec(node, account, limits, exec_info=None):
                             meta=dict(chan.meta), limit=0)
         elif chan.kind == 'pipe':
             item.update(peer=chan.peer, peer_alias=chan.peer_alias)
+            if chan.direction == 'w' and rendezvous:
+                item['limit'] = rendezvous['pipe_limit']
         elif chan.kind == 'image':
             item['image'] = chan.device
         channels.append(item)
@@ -218,6 +221,8 @@ def node_spec(node, account, limits, exec_info=None):
     spec = {'version': SPEC_VERSION, 'node': node.name, 'account': account,
             'argv': list(node.argv), 'env': dict(node.env), 'seed': 0,
             'limits': dict(limits), 'exec': exe, 'channels': channels}
+    if rendezvous is not None:
+        spec['rendezvous'] = dict(rendezvous)
     return spec, members
 
 
@@ -316,22 +321,43 @@ class Dispatcher:
     :param max_output: most bytes of one node's answer outputs.
     :param logger: a Swift logger.
     :param trans_id: the client request's transaction id.
+    :param gang: the job's :class:`~zerocloud.middleware.rendezvous.
+        Rendezvous` when nodes are connected by pipes: those are sent all
+        at once, never to another server once the gang started, and a
+        failure of one aborts the others.
     """
 
     def __init__(self, transport, concurrency, spool, max_output, logger,
-                 trans_id=''):
+                 trans_id='', gang=None):
         self.transport = transport
         self.concurrency = concurrency
         self.spool = spool
         self.max_output = max_output
         self.logger = logger
         self.trans_id = trans_id or ''
+        self.gang = gang
+
+    def _in_gang(self, node):
+        return self.gang is not None and self.gang.in_gang(node.name)
 
     def run(self, requests):
-        """Dispatch every request; returns their outcomes, in order."""
+        """Dispatch every request; returns their outcomes, in order.
+
+        The nodes of the gang (connected by pipes) are all sent at once,
+        whatever ``concurrency`` says: they must run together."""
         from eventlet import GreenPool
-        pool = GreenPool(max(1, min(self.concurrency, len(requests))))
-        return list(pool.imap(self.run_one, requests))
+        gang = [r for r in requests if self._in_gang(r.node)]
+        rest = [r for r in requests if not self._in_gang(r.node)]
+        pool = GreenPool(max(1, min(self.concurrency, len(rest)))
+                         + len(gang))
+        if gang:
+            self.gang.arm()
+        started = {id(r): pool.spawn(self.run_one, r) for r in gang}
+        done = dict(zip((id(r) for r in rest),
+                        pool.imap(self.run_one, rest)))
+        for key, thread in started.items():
+            done[key] = thread.wait()
+        return [done[id(r)] for r in requests]
 
     def headers(self, request, length):
         from swift.common.utils import Timestamp
@@ -346,7 +372,11 @@ class Dispatcher:
         """Try the node's candidates in order; returns a NodeOutcome."""
         node = request.node
         outcome = NodeOutcome(node)
+        in_gang = self._in_gang(node)
         for server in node.candidates:
+            if in_gang and outcome.tried and \
+                    not self.gang.may_retry(node.name):
+                break       # the gang started or was aborted: too late
             where = '%s/%s' % (server.address, server.device)
             try:
                 resp = self._send(request, server, request.body)
@@ -371,13 +401,22 @@ class Dispatcher:
                 outcome.server = server
                 outcome.status = resp.status
                 if self._answered(outcome, resp, where):
+                    if in_gang and outcome.error:
+                        self.gang.node_failed(node.name, resp.status,
+                                              outcome.error)
                     return outcome
                 outcome.server = outcome.status = None
             finally:
                 resp.close()
         outcome.error = 'no object server could run node %s: tried %s' % (
             json.dumps(node.name), ', '.join(outcome.tried) or 'none')
+        if in_gang and self.gang.aborted and \
+                self.gang.failure[0] != node.name:
+            outcome.error = 'node %s did not run: %s' % (
+                json.dumps(node.name), self.gang.failure[2])
         self.logger.error('%s', outcome.error)
+        if in_gang:
+            self.gang.node_failed(node.name, 503, outcome.error)
         return outcome
 
     def _send(self, request, server, body_path):

@@ -79,6 +79,12 @@ server)::
     # Programs kept per device (by sha256) so that proxies need not send them
     # again; in <devices>/<device>/zerocloud-exec.
     # exec_cache_entries = 64
+    # Seconds a node joined to others by pipes waits, once the job's
+    # rendezvous said go, for all of its pipes to be connected.
+    # pipe_setup_timeout = 10
+    # Address the pipes this server's nodes read listen on (TCP, an ephemeral
+    # port); empty: the bind_ip of [DEFAULT], else every address.
+    # pipe_bind_ip =
     # Swift's logging options (log_name, log_level, ...) apply; the log
     # route is zerocloud-object.
 
@@ -106,11 +112,14 @@ from swift.obj.diskfile import DiskFileRouter, get_data_dir, get_tmp_dir
 from zerocloud.config import ObjectFilterConfig
 from zerocloud.exceptions import (ManifestError, SandboxError, SpecError,
                                   ValidationError)
-from zerocloud.executor.base import NodeJob, parse_spec
+from zerocloud.executor.base import NodeJob, NodeResult, parse_spec
 from zerocloud.executor.cache import CACHE_DIR, ExecCache
 from zerocloud.executor.pool import Pool, PoolFull
+from zerocloud.executor.result import Reason, RunResult
 from zerocloud.executor.sandbox import SandboxExecutor
 from zerocloud.middleware import tarstream
+from zerocloud.middleware.pipes import Aborted, PipeError, PipeSet
+from zerocloud.sandbox import launcher
 from zerocloud.sandbox import manifest as mf
 from zerocloud.sandbox import validator
 
@@ -125,6 +134,8 @@ CLIENT_HEADER = 'X-Zerovm-Execute'
 TMP_PREFIX = 'zerocloud-'
 
 _CHUNK = 64 * 1024
+#: Seconds to connect to the rendezvous or to another node's pipe.
+PIPE_CONNECT_TIMEOUT = 3.0
 # The validator's cache lock may be green (the server monkey-patches
 # threading) and must not be contended across worker threads: one real
 # lock serializes validations.
@@ -234,6 +245,9 @@ class ObjectFilter:
         self.pool = pool or Pool(self.config.max_running,
                                  self.config.max_queued,
                                  self.config.queue_timeout)
+        #: Where read pipes listen (Swift's own ``bind_ip`` by default).
+        self.pipe_bind_ip = (self.config.pipe_bind_ip or (
+            conf.get('bind_ip') or '').strip() or '0.0.0.0')
 
     def __call__(self, env, start_response):
         req = swob.Request(env)
@@ -289,9 +303,14 @@ class ObjectFilter:
         try:
             spec, program, local, cached = self._read_request(
                 req, work, manager, dev_path, place, cache)
-            job = NodeJob(spec, program, self._inputs(spec, work, local),
-                          work.dir, self._limits(req, spec))
-            outcome = self._run(req, job)
+            inputs = self._inputs(spec, work, local)
+            limits = self._limits(req, spec)
+            if spec.pipes:
+                job, outcome = self._run_connected(req, work, spec, program,
+                                                   inputs, limits)
+            else:
+                job = NodeJob(spec, program, inputs, work.dir, limits)
+                outcome = self._run(req, job)
             if not cached and spec.exec_sha256:
                 # Validated and matching its digest: keep it for the next
                 # request (a hard link, no copy).
@@ -441,7 +460,7 @@ class ObjectFilter:
         for index, channel in enumerate(spec.channels):
             if channel.local:
                 inputs[index] = next(local)
-            elif channel.readable:
+            elif channel.readable and channel.kind == 'object':
                 inputs[index] = work.open(
                     work.path(channel.member.replace('/', '-')))
         return inputs
@@ -459,18 +478,75 @@ class ObjectFilter:
             max_output=min(asked['max_output'] or c.max_output_bytes,
                            c.max_output_bytes))
 
-    def _validate_and_run(self, job):
+    def _validate(self, program, spec):
         # In a worker thread.
         with _VALIDATE_LOCK:
-            checked = validator.validate_cached(job.program)
-        wanted = job.spec.exec_sha256
+            checked = validator.validate_cached(program)
+        wanted = spec.exec_sha256
         if wanted and checked.sha256 != wanted:
             raise SpecError('the exec member does not match exec.sha256')
-        return self.executor.run(job)
 
-    def _run(self, req, job):
+    def _validate_and_run(self, job, cancel=None):
+        # In a worker thread.
+        self._validate(job.program, job.spec)
+        if cancel is None:
+            return self.executor.run(job)
+        return self.executor.run(job, cancel=cancel)
+
+    def _run_connected(self, req, work, spec, program, inputs, limits):
+        """Run a node with pipes: validate, take a slot (503 when none
+        comes within ``queue_timeout``), meet the others at the job's
+        rendezvous, connect the pipes, run; an abort from the rendezvous
+        stops the sandbox.  Returns ``(NodeJob, NodeResult)``."""
         try:
-            outcome = self.pool.run(self._validate_and_run, job)
+            self.pool.execute(self._validate, program, spec)
+        except ValidationError as exc:
+            raise swob.HTTPUnprocessableEntity(body=str(exc), request=req)
+        except SpecError as exc:
+            raise swob.HTTPBadRequest(body=str(exc), request=req)
+        pipes = PipeSet(spec, work.dir, req.remote_addr,
+                        self.pipe_bind_ip, PIPE_CONNECT_TIMEOUT,
+                        self.config.pipe_setup_timeout, self.logger)
+        try:
+            with self.pool.slot():
+                try:
+                    pipes.connect(pipes.register())
+                except Aborted as exc:
+                    self.logger.info('node %s aborted before it started: '
+                                     '%s', spec.node, exc)
+                    job = NodeJob(spec, program, inputs, work.dir, limits)
+                    return job, NodeResult(_aborted(spec, str(exc)), {})
+                except PipeError as exc:
+                    self.logger.warning('node %s: %s', spec.node, exc)
+                    pipes.fail(str(exc))
+                    raise swob.HTTPServiceUnavailable(
+                        body='zerocloud: %s' % exc, request=req)
+                job = NodeJob(spec, program, {**inputs, **pipes.fds},
+                              work.dir, limits)
+                cancel = launcher.Cancel()  # TEMPCHECK
+                pipes.watch(cancel.abort)
+                outcome = self._run(req, job, cancel)
+                result = outcome.result
+                unread = pipes.unread({c.path: c.bytes_read
+                                       for c in result.channels})
+                if unread:
+                    outcome.unread.extend(
+                        {'alias': a, 'peer': p, 'sent': s, 'read': r}
+                        for a, p, s, r in unread)
+                ok = result.ok and result.exit_code == 0 and not unread
+                pipes.finish(ok, _done_message(result, unread))
+                return job, outcome
+        finally:
+            pipes.close()
+
+    def _run(self, req, job, cancel=None):
+        try:
+            if cancel is None:
+                outcome = self.pool.run(self._validate_and_run, job)
+            else:
+                # A connected node holds its slot already.
+                outcome = self.pool.execute(self._validate_and_run, job,
+                                            cancel)
         except ValidationError as exc:
             self.logger.info('invalid program for node %s: %s',
                              job.spec.node, exc)
@@ -491,12 +567,14 @@ class ObjectFilter:
     def _answer(self, req, work, place, job, outcome):
         server = '%s:%s/%s' % (req.environ.get('SERVER_NAME', ''),
                                req.environ.get('SERVER_PORT', ''), place[0])
-        report = json.dumps({'node': job.spec.node, 'server': server,
-                             'result': outcome.result.to_dict(),
-                             'validation': 'ok'}).encode('utf-8')
+        body = {'node': job.spec.node, 'server': server,
+                'result': outcome.result.to_dict(), 'validation': 'ok'}
+        if outcome.unread:
+            body['unread'] = outcome.unread
+        report = json.dumps(body).encode('utf-8')
         members = [('report.json', report, len(report))]
         for index, channel in enumerate(job.spec.channels):
-            if channel.readable:
+            if channel.readable or channel.kind == 'pipe':
                 continue
             path = outcome.outputs.get(index)
             if path is None:
@@ -505,6 +583,24 @@ class ObjectFilter:
                 members.append(('out/%d' % index, path,
                                 os.path.getsize(path)))
         return _TarAnswer(work, members)
+
+
+def _aborted(spec, message):
+    """The result of a connected node stopped before its program ran."""
+    return RunResult(reason=Reason.ABORTED, exit_code=None, signal=0,
+                     message=message, cpu_user_ms=0, cpu_sys_ms=0, wall_ms=0,
+                     max_rss_kb=0, seed=spec.seed, channels=())
+
+
+def _done_message(result, unread):
+    if unread:
+        alias, peer, sent, read = unread[0]
+        return 'left %d of the %d bytes of %s (from node %s) unread' % (
+            sent - read, sent, alias, json.dumps(peer))
+    if result.ok and result.exit_code == 0:
+        return ''
+    return result.message or '%s (exit code %s)' % (result.reason.value,
+                                                    result.exit_code)
 
 
 def filter_factory(global_conf, **local_conf):

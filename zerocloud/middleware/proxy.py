@@ -61,10 +61,13 @@ A failed commit (a PUT refused, e.g. by a quota) answers that PUT's status
 an older object that one of them had replaced is gone too (Swift has no
 transactions).
 
-Not yet: pipes between nodes (``connect``, ``zvm://``) are planned and
-sent to the object servers in each node's spec, but the proxy runs no
-rendezvous for them yet, and ``dispatch_concurrency`` does not hold a
-connected group together.
+Pipes between nodes (``connect``, ``zvm://``, ``doc/mapreduce.rst``):
+the nodes they join run as one gang through a per-job rendezvous
+(:mod:`zerocloud.middleware.rendezvous`).  They are all sent at once,
+whatever ``dispatch_concurrency`` says; they start together or not at all
+(``503`` when they cannot all be admitted within ``rendezvous_timeout``);
+when one fails, or its object server dies, the others are stopped
+(reason ``aborted``) and the report says which node failed first.
 
 The JSON report::
 
@@ -118,6 +121,11 @@ bypass quotas)::
     # max_fetch_bytes = 1073741824
     # report_stderr_bytes = 4096
     # temp_dir =
+    # max_pipe_bytes = 1073741824
+    # max_job_wall = 600
+    # rendezvous_timeout = 20
+    # rendezvous_bind_ip = 0.0.0.0
+    # rendezvous_ip =
 
 ``max_job_bytes``, ``max_nodes``, ``max_channels``, ``system_images``: job
 limits (``doc/job_format.rst``).  ``dispatch_concurrency``: backend requests
@@ -128,9 +136,15 @@ and between reads.  ``node_memory`` (bytes), ``node_cpu`` (seconds),
 what the proxy spools of a node's answer): every node's sandbox limits.
 ``max_fetch_bytes``: largest executable or input the proxy fetches.
 ``report_stderr_bytes``: stderr kept per node in the report.
-``temp_dir``: spool directory (default: the system's).  ``swift_dir`` and
-the log options come from ``[DEFAULT]`` as for any Swift filter.  The
-public limits appear in ``/info`` under ``zerocloud``.
+``temp_dir``: spool directory (default: the system's).
+``max_pipe_bytes``: bytes one pipe between nodes may carry;
+``max_job_wall``: seconds a job with pipes may run (it also caps
+``node_wall``); ``rendezvous_timeout``: seconds for every connected node
+to be admitted and reach the rendezvous; ``rendezvous_bind_ip`` and
+``rendezvous_ip``: where the rendezvous listens and the address object
+servers are told (default: the proxy's address as they see it).
+``swift_dir`` and the log options come from ``[DEFAULT]`` as for any Swift
+filter.  The public limits appear in ``/info`` under ``zerocloud``.
 """
 import collections
 import dataclasses
@@ -154,6 +168,7 @@ from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
                                            node_spec, write_request_tar)
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand, needs_listing
+from zerocloud.middleware.rendezvous import Rendezvous
 from zerocloud.middleware.report import build_report
 from zerocloud.paths import SwiftPath
 
@@ -266,21 +281,25 @@ class ProxyFilter:
             return swob.Response(body=json.dumps(plan.to_dict(), indent=1)
                                  + '\n', content_type='application/json')
         spool = Spool(self.conf.temp_dir)
+        gang = self.gang(plan)
         handed_over = False
         try:
             # The inputs' existence is checked while the programs are
             # fetched: two round trips at once, not one after the other.
             checking = eventlet.spawn(self.check_local_inputs, caller, plan)
             try:
-                requests = self.node_requests(caller, plan, spool)
+                requests = self.node_requests(caller, plan, spool, gang)
             finally:
                 checking.wait()
             outcomes = Dispatcher(
                 self.transport, self.conf.dispatch_concurrency, spool,
                 self.conf.node_max_output, self.logger,
-                req.environ.get('swift.trans_id')).run(requests)
+                req.environ.get('swift.trans_id'), gang).run(requests)
+            if gang is not None:
+                gang.close()
             report = build_report(plan, outcomes,
-                                  self.conf.report_stderr_bytes)
+                                  self.conf.report_stderr_bytes,
+                                  gang.failure if gang else None)
             if report.ok:
                 self.commit(caller, outcomes, report)
             self.logger.info('job of %d nodes: %d %s', len(plan.nodes),
@@ -288,8 +307,23 @@ class ProxyFilter:
             resp, handed_over = self.answer(req, report, spool)
             return resp
         finally:
+            if gang is not None:
+                gang.close()
             if not handed_over:
                 spool.cleanup()
+
+    def gang(self, plan):
+        """A listening :class:`Rendezvous` for the nodes joined by pipes,
+        or None when there are none."""
+        nodes = [n for n in plan.nodes
+                 if any(c.kind == 'pipe' for c in n.channels)]
+        if not nodes:
+            return None
+        gang = Rendezvous(nodes, self.conf.rendezvous_bind_ip,
+                          self.conf.rendezvous_timeout,
+                          self.conf.max_job_wall, self.logger)
+        gang.port = gang.listen()
+        return gang
 
     def read_body(self, req):
         limit = self.conf.limits.max_job_bytes
@@ -354,7 +388,7 @@ class ProxyFilter:
         for _ in pool.imap(caller.check_exists, paths):
             pass
 
-    def node_requests(self, caller, plan, spool):
+    def node_requests(self, caller, plan, spool, gang=None):
         """Fetch what the nodes need (once per object) and write their
         request bodies."""
         fetched = {}
@@ -370,8 +404,12 @@ class ProxyFilter:
         for node in plan.nodes:
             exe = self.program(caller, node.exec, fetch) \
                 if isinstance(node.exec, SwiftPath) else None
+            rendezvous = gang.spec(
+                gang.port, self.conf.rendezvous_ip,
+                self.conf.max_pipe_bytes) \
+                if gang and gang.in_gang(node.name) else None
             spec, members = node_spec(node, plan.account,
-                                      self.conf.node_limits, exe)
+                                      self.conf.node_limits, exe, rendezvous)
             inputs = [(name, fetch(path).path) for name, path in members]
             body = spool.new_path('request')
             # First without the program: object servers keep programs by
@@ -523,7 +561,9 @@ def filter_factory(global_conf, **local_conf):
                         max_job_bytes=limits.max_job_bytes,
                         max_nodes=limits.max_nodes,
                         max_channels=limits.max_channels,
-                        system_images=list(limits.system_images))
+                        system_images=list(limits.system_images),
+                        max_pipe_bytes=config.max_pipe_bytes,
+                        max_job_wall=config.max_job_wall)
 
     def zerocloud_proxy(app, **seams):
         """``seams`` (``transport``, ``ring_loader``) are for tests."""

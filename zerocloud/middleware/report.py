@@ -23,8 +23,16 @@ of the most serious failure, in this order (the first that applies wins):
                               (``exit``), killed by a signal
                               (``signal``), a forbidden system call
                               (``policy``), over its ``memory`` or
-                              ``output-limit``.
+                              ``output-limit``; or it left bytes of a
+                              pipe from another node unread (``pipe``).
 ===== ======================= ===========================================
+
+Nodes joined by pipes run as one gang: when one fails the others are
+stopped (reason ``aborted``).  Those are consequences, not causes: when
+only aborted nodes remain, the status and message are the gang's
+(:class:`~zerocloud.middleware.rendezvous.Rendezvous` ``failure``: ``503``
+the nodes could not all be admitted, ``504`` the job's wall-clock limit,
+``424`` a node failed), and the message always says why the gang stopped.
 
 Headers carry one comma-separated value per node, in node order
 (:data:`NEXE_HEADERS`).  Every value goes through :func:`header_value`:
@@ -45,7 +53,7 @@ __all__ = ['JobReport', 'build_report', 'header_value', 'node_failure',
 #: Failure kinds with their job status, most serious first.
 STATUS_ORDER = (('unavailable', 503), ('server-error', 500),
                 ('invalid-binary', 422), ('timeout', 504),
-                ('program', 424))
+                ('program', 424), ('pipe', 424))
 #: The per-node headers, in the order they are set.
 NEXE_HEADERS = ('X-Nexe-System', 'X-Nexe-Status', 'X-Nexe-Retcode',
                 'X-Nexe-Etag', 'X-Nexe-Validation', 'X-Nexe-Cdr-Line',
@@ -59,7 +67,7 @@ _REASON_KIND = {
     Reason.TIMEOUT: 'timeout', Reason.CPU: 'timeout',
     Reason.EXIT: 'program', Reason.SIGNAL: 'program',
     Reason.POLICY: 'program', Reason.MEMORY: 'program',
-    Reason.OUTPUT_LIMIT: 'program'}
+    Reason.OUTPUT_LIMIT: 'program', Reason.ABORTED: 'aborted'}
 
 
 def header_value(text, limit=MAX_HEADER_VALUE):
@@ -110,7 +118,7 @@ def node_failure(outcome, result):
     if (outcome.report or {}).get('validation', 'ok') != 'ok':
         return 'invalid-binary'
     if result.ok and result.exit_code == 0:
-        return None
+        return 'pipe' if (outcome.report or {}).get('unread') else None
     return _REASON_KIND.get(result.reason, 'program')
 
 
@@ -192,11 +200,27 @@ def _node_entry(outcome, result, kind, stderr_bytes):
              'wall_ms': result.wall_ms if result else None,
              'max_rss_kb': result.max_rss_kb if result else None,
              'channels': _channels(node, result),
-             'error': outcome.error, 'stderr': None}
+             'error': outcome.error or _unread_error(outcome),
+             'stderr': None}
     stderr = _response_path(node, outcome, '/dev/stderr')
     if stderr is not None:
         entry['stderr'] = _read_capped(stderr, stderr_bytes)
     return entry
+
+
+def _unread_error(outcome):
+    unread = (outcome.report or {}).get('unread') or []
+    parts = []
+    for item in unread[:3]:
+        try:
+            parts.append('%d of the %d bytes of %s from node %s' % (
+                item['sent'] - item['read'], item['sent'], item['alias'],
+                json.dumps(item['peer'])))
+        except (KeyError, TypeError):
+            continue
+    if not parts:
+        return None
+    return 'left %s unread' % ', '.join(parts)
 
 
 def _cdr(result):
@@ -238,9 +262,13 @@ def _header_row(outcome, result, kind):
             _etag(result), validation, _cdr(result), error or '-')
 
 
-def build_report(plan, outcomes, stderr_bytes):
+def build_report(plan, outcomes, stderr_bytes, gang_failure=None):
     """Merge the :class:`~zerocloud.middleware.dispatch.NodeOutcome` of
-    every node (in plan order) into a :class:`JobReport`."""
+    every node (in plan order) into a :class:`JobReport`.
+
+    :param gang_failure: ``(node or None, status, message)``, why the
+        connected nodes were stopped, if they were.
+    """
     entries, rows, kinds = [], [], []
     for outcome in outcomes:
         result = _result(outcome)
@@ -258,6 +286,14 @@ def build_report(plan, outcomes, stderr_bytes):
             message = '%s: node %s' % (kind, ', '.join(
                 json.dumps(n) for n in failed))
             break
+    aborted = [name for k, name in kinds if k == 'aborted']
+    if status == 200 and (aborted or gang_failure):
+        # Only aborted nodes: the gang's cause is the job's.
+        status, message = gang_failure[1:] if gang_failure else (
+            503, 'aborted: node %s' % ', '.join(
+                json.dumps(n) for n in aborted))
+    elif gang_failure is not None:
+        message += '; connected nodes stopped: ' + gang_failure[2]
     stdout, stdout_type = None, 'text/plain'
     declared = [c for n in plan.nodes for c in n.channels
                 if c.alias == '/dev/stdout' and c.kind == 'response']

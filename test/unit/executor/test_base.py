@@ -90,12 +90,43 @@ def test_not_a_json_object(data):
         parse_spec(data)
 
 
-def test_pipes_and_images_are_not_run_yet():
-    for kind in ('pipe', 'image'):
-        with pytest.raises(SpecError, match='not supported') as info:
-            parse_spec(raw(channels=[{'alias': '/dev/stdout',
-                                      'direction': 'w', 'kind': kind}]))
-        assert info.value.status == 501
+def test_system_images_are_not_run_yet():
+    with pytest.raises(SpecError, match='not supported') as info:
+        parse_spec(raw(channels=[{'alias': '/dev/stdout',
+                                  'direction': 'w', 'kind': 'image'}]))
+    assert info.value.status == 501
+
+
+RDV = {'port': 4000, 'token': 'f' * 32, 'timeout': 5, 'pipe_limit': 100}
+PIPE = {'alias': '/dev/in/a-1', 'direction': 'r', 'kind': 'pipe',
+        'peer': 'a-1', 'peer_alias': '/dev/out/b-1'}
+
+
+def test_a_pipe_names_its_peer_and_needs_the_rendezvous():
+    spec = parse_spec(raw(channels=[PIPE], rendezvous=RDV))
+    assert spec.pipes == (0,)
+    assert spec.channels[0].peer == 'a-1'
+    assert spec.channels[0].peer_alias == '/dev/out/b-1'
+    assert spec.rendezvous['port'] == 4000
+
+
+@pytest.mark.parametrize('channel,rdv,message', [
+    (PIPE, None, 'needs a rendezvous'),
+    (dict(PIPE, peer=None), RDV, 'peer must be a string'),
+    (dict(PIPE, peer_alias=3), RDV, 'peer_alias must be a string'),
+    (dict(PIPE, member='in/1'), RDV, 'neither local nor a member'),
+    (PIPE, dict(RDV, port=0), 'rendezvous.port'),
+    (PIPE, dict(RDV, token='short'), 'rendezvous.token'),
+    (PIPE, dict(RDV, timeout=-1), 'rendezvous.timeout'),
+    (PIPE, dict(RDV, pipe_limit=None), 'rendezvous.pipe_limit'),
+    (PIPE, {'port': 1}, 'rendezvous.token is missing'),
+    (PIPE, dict(RDV, ip=7), 'rendezvous.ip'),
+])
+def test_bad_pipes_are_400(channel, rdv, message):
+    extra = {} if rdv is None else {'rendezvous': rdv}
+    with pytest.raises(SpecError, match=message) as info:
+        parse_spec(raw(channels=[channel], **extra))
+    assert info.value.status == 400
 
 
 def test_the_interface_is_abstract():

@@ -560,7 +560,8 @@ def test_swift_info_has_public_limits_only(swift):
     assert info['max_nodes'] == 7
     assert info['version'] == '1.0'
     assert set(info) == {'version', 'max_job_bytes', 'max_nodes',
-                         'max_channels', 'system_images'}
+                         'max_channels', 'system_images', 'max_pipe_bytes',
+                         'max_job_wall'}
 
 
 def test_bad_config_stops_start_up():

@@ -1,0 +1,189 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Pipes between nodes end to end: the rendezvous, TCP and Unix pipes,
+gang start and abort, on the shared cluster (test/programs/pipes.c)."""
+import json
+import threading
+import time
+import uuid
+
+import pytest
+import swiftclient
+
+from zerocloud import client
+
+from .leaks import assert_nothing_left, children, object_server_pids
+
+DATA = {'a.txt': b'alpha\n' * 3, 'b.txt': b'bravo\n', 'c.txt': b'charlie\n'}
+
+
+@pytest.fixture(scope='module')
+def env(cluster, auth, programs):
+    url, token = auth('tester')
+    tag = uuid.uuid4().hex[:8]
+    names = {k: '%s-%s' % (k, tag) for k in ('data', 'exec', 'out')}
+    for c in names.values():
+        swiftclient.put_container(url, token, c)
+    for name, body in DATA.items():
+        swiftclient.put_object(url, token, names['data'], name, body)
+    with open(programs.build('pipes'), 'rb') as f:
+        swiftclient.put_object(url, token, names['exec'], 'pipes', f)
+    return dict(names, url=url, token=token)
+
+
+def _post(env, job):
+    return client.submit(env['url'], env['token'], json.dumps(job),
+                         json_report=True)
+
+
+def _objects(env):
+    _, listing = swiftclient.get_container(env['url'], env['token'],
+                                           env['out'])
+    return sorted(o['name'] for o in listing)
+
+
+def _exe(env, args):
+    return {'path': 'swift://~/%s/pipes' % env['exec'], 'args': args}
+
+
+def _mesh(env, src_args='fanout', sink_args='gather', sinks=2, prefix=''):
+    return [
+        {'name': 'src', 'exec': _exe(env, src_args),
+         'devices': [{'name': 'stdin',
+                      'path': 'swift://~/%s/*.txt' % env['data']},
+                     {'name': 'stderr'}],
+         'connect': ['sink']},
+        {'name': 'sink', 'exec': _exe(env, sink_args), 'count': sinks,
+         'devices': [{'name': 'stdout',
+                      'path': 'swift://~/%s/%s*.txt' % (env['out'], prefix)},
+                     {'name': 'stderr'}]}]
+
+
+def _gathered(sink, sources):
+    out = b''
+    for i, name in enumerate(sources, 1):
+        body = b'from src-%d to %s\n' % (i, sink.encode()) + DATA[name]
+        out += b'== src-%d\n' % i + body + b'== %d bytes\n' % len(body)
+    return out
+
+
+def test_connect_makes_a_mesh_of_pipes(env, cluster):
+    answer = _post(env, _mesh(env, prefix='mesh-'))
+    assert answer.status == 200, answer.body
+    report = answer.report()
+    assert [n['name'] for n in report['nodes']] == [
+        'src-1', 'src-2', 'src-3', 'sink-1', 'sink-2']
+    assert _objects(env) == ['mesh-sink-1.txt', 'mesh-sink-2.txt']
+    for sink in ('sink-1', 'sink-2'):
+        _, body = swiftclient.get_object(env['url'], env['token'],
+                                         env['out'], 'mesh-%s.txt' % sink)
+        assert body == _gathered(sink, ['a.txt', 'b.txt', 'c.txt'])
+    # Every pipe's two ends counted the same bytes.
+    ends = {}
+    for node in report['nodes']:
+        for chan in node['channels']:
+            if chan['kind'] == 'pipe':
+                peer = chan['endpoint']
+                key = (node['name'], chan['alias']) if \
+                    chan['direction'] == 'w' else tuple(
+                        peer[len('zvm://'):].split(':', 1))
+                side = 'w' if chan['direction'] == 'w' else 'r'
+                ends.setdefault(key, {})[side] = (
+                    chan['bytes_written'] if side == 'w'
+                    else chan['bytes_read'])
+    assert len(ends) == 6
+    for key, sides in ends.items():
+        assert sides['w'] == sides['r'] > 0, (key, sides)
+    assert_nothing_left(cluster)
+
+
+def _failed_nodes(report, kind):
+    return [n['name'] for n in report['nodes'] if n['failure'] == kind]
+
+
+def test_a_crashing_writer_stops_the_job_and_writes_nothing(env, cluster):
+    answer = _post(env, _mesh(env, src_args='crash', prefix='crash-'))
+    assert answer.status == 424, answer.body
+    report = answer.report()
+    assert _failed_nodes(report, 'program') == ['src-1', 'src-2', 'src-3']
+    assert 'src-' in report['message']
+    for node in report['nodes'][:3]:
+        assert node['reason'] in ('signal', 'aborted'), node
+    assert not [o for o in _objects(env) if o.startswith('crash-')]
+    assert_nothing_left(cluster)
+
+
+def test_a_reader_that_leaves_input_unread_fails_the_job(env, cluster):
+    answer = _post(env, _mesh(env, sink_args='early', prefix='early-'))
+    assert answer.status == 424, answer.body
+    report = answer.report()
+    sinks = {n['name']: n for n in report['nodes'] if n['group'] == 'sink'}
+    for node in sinks.values():
+        if node['reason'] == 'ok':
+            assert node['failure'] == 'pipe', node
+            assert 'unread' in node['error'], node
+    assert any(n['failure'] == 'pipe' for n in sinks.values()), sinks
+    assert not [o for o in _objects(env) if o.startswith('early-')]
+    assert_nothing_left(cluster)
+
+
+def test_a_failing_node_stops_the_spinning_others(env, cluster):
+    start = time.monotonic()
+    answer = _post(env, _mesh(env, src_args='spin', sink_args='fail',
+                              prefix='spin-'))
+    assert answer.status == 424, answer.body
+    report = answer.report()
+    assert _failed_nodes(report, 'program') == ['sink-1', 'sink-2']
+    for node in report['nodes'][:3]:
+        assert node['reason'] == 'aborted', node
+        assert 'sink-' in node['message'], node
+    assert 'connected nodes stopped' in report['message']
+    # The spinning nodes would run for node_wall (60 s) otherwise.
+    assert time.monotonic() - start < 50
+    assert not [o for o in _objects(env) if o.startswith('spin-')]
+    assert_nothing_left(cluster)
+
+
+def _running_sandboxes(cluster):
+    """{object server index: number of sandboxes it runs}."""
+    pids = object_server_pids(cluster)
+    names = [s.name for s in cluster.object_servers]
+    found = {}
+    for pid in pids:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            argv = f.read().decode(errors='replace').split('\0')
+        index = next(i for i, n in enumerate(names) if n in argv)
+        found[index] = len(children(pid))
+    return found
+
+
+def test_an_object_server_dying_mid_job_stops_every_node(env, cluster):
+    result = {}
+
+    def submit():
+        result['answer'] = _post(env, _mesh(env, src_args='spin',
+                                            sink_args='gather',
+                                            prefix='dead-'))
+    thread = threading.Thread(target=submit)
+    thread.start()
+    deadline = time.monotonic() + 30
+    victim = None
+    while time.monotonic() < deadline and victim is None:
+        running = _running_sandboxes(cluster)
+        if sum(running.values()) >= 5:
+            victim = max(running, key=running.get)
+        time.sleep(0.05)
+    assert victim is not None, 'the job never started its five sandboxes'
+    cluster.stop_object_server(victim, kill=True)
+    try:
+        thread.join(50)
+        assert not thread.is_alive(), 'the job did not end'
+    finally:
+        cluster.start_object_server(victim)
+    answer = result['answer']
+    assert answer.status in (500, 503), answer.body
+    report = answer.report()
+    assert 'lost contact' in report['message'] or \
+        'object server' in report['message'], report['message']
+    assert not [o for o in _objects(env) if o.startswith('dead-')]
+    assert_nothing_left(cluster)
