@@ -85,6 +85,7 @@ __all__ = ['DEFAULT_MAX_JOB_BYTES', 'DEFAULT_MAX_NODES',
            'DEFAULT_MAX_INPUT_BYTES', 'DEFAULT_MAX_MEMORY', 'DEFAULT_MAX_CPU',
            'DEFAULT_MAX_TIMEOUT', 'DEFAULT_MAX_OUTPUT_BYTES',
            'DEFAULT_EXEC_CACHE_ENTRIES', 'DEFAULT_PIPE_SETUP_TIMEOUT',
+           'DEFAULT_MAX_CONNECTED',
            'ObjectFilterConfig', 'DEFAULT_MAX_PIPE_BYTES',
            'DEFAULT_MAX_JOB_WALL', 'DEFAULT_RENDEZVOUS_TIMEOUT',
            'DEFAULT_RENDEZVOUS_BIND_IP']
@@ -364,6 +365,9 @@ DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024 * 1024
 #: Programs kept per device, by sha256, so that a proxy need not send a
 #: program the server already has (doc/internals.rst).
 DEFAULT_EXEC_CACHE_ENTRIES = 64
+#: Sandboxes of nodes joined by pipes (whose gangs must run all at once)
+#: one object server runs at once, apart from ``max_running``.
+DEFAULT_MAX_CONNECTED = 64
 #: Seconds a connected node waits, after the rendezvous said go, for all
 #: of its pipes to be connected.
 DEFAULT_PIPE_SETUP_TIMEOUT = 10
@@ -398,6 +402,7 @@ class ObjectFilterConfig:
     max_timeout: int = DEFAULT_MAX_TIMEOUT
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     exec_cache_entries: int = DEFAULT_EXEC_CACHE_ENTRIES
+    max_connected: int = DEFAULT_MAX_CONNECTED
     pipe_setup_timeout: int = DEFAULT_PIPE_SETUP_TIMEOUT
     pipe_bind_ip: str = ''
 
@@ -406,7 +411,7 @@ class ObjectFilterConfig:
             value = getattr(self, field.name)
             if field.type is str:
                 continue
-            low = 0 if field.name == 'max_queued' else 1
+            low = 0 if field.name in ('max_queued', 'max_connected') else 1
             if (not isinstance(value, int) or isinstance(value, bool)
                     or value < low):
                 raise ConfigError('%s must be an integer >= %d, not %r'
@@ -427,7 +432,8 @@ class ObjectFilterConfig:
             if field.type is str:
                 values[field.name] = (conf.get(field.name) or '').strip()
                 continue
-            if field.name == 'max_queued' and _is_zero(conf.get(field.name)):
+            if field.name in ('max_queued', 'max_connected') and \
+                    _is_zero(conf.get(field.name)):
                 values[field.name] = 0
                 continue
             values[field.name] = positive_int(conf, field.name,

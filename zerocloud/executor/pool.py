@@ -3,7 +3,10 @@
 """Admission: how many sandboxes run at once, how many requests wait.
 
 An object server hosts at most ``max_running`` sandboxes and lets at most
-``max_queued`` more execution requests wait for one.  A request first
+``max_queued`` more execution requests wait for one.  Nodes joined to
+others by pipes are admitted apart, against ``max_connected``
+(:meth:`Pool.gang_admission`): a gang must run all at once, so its nodes
+neither wait nor take the ``max_running`` slots.  A request first
 enters the house (:meth:`Pool.admission`), which fails at once with
 :class:`PoolFull` when ``max_running + max_queued`` requests are already
 in; admitted requests read their body and then take a slot for the
@@ -42,16 +45,36 @@ class Pool:
     """
 
     def __init__(self, max_running, max_queued, queue_timeout,
-                 execute=tpool.execute):
-        if max_running < 1 or max_queued < 0:
-            raise ValueError('max_running >= 1 and max_queued >= 0 please')
+                 execute=tpool.execute, max_connected=0):
+        if max_running < 1 or max_queued < 0 or max_connected < 0:
+            raise ValueError('max_running >= 1, max_queued >= 0 and '
+                             'max_connected >= 0 please')
         self.max_running = max_running
         self.max_queued = max_queued
+        self.max_connected = max_connected
         self.queue_timeout = queue_timeout
         self._execute = execute
         self._slots = semaphore.Semaphore(max_running)
         self.admitted = 0
         self.running = 0
+        self.connected = 0
+
+    @contextlib.contextmanager
+    def gang_admission(self):
+        """Hold one of the ``max_connected`` places of nodes joined by
+        pipes, for the whole request.  Such a node never waits: its gang
+        holds places elsewhere meanwhile, and waiting while holding is how
+        two gangs would deadlock.  No place now: :class:`PoolFull`, and the
+        proxy tries another server or refuses the job as a whole.
+        """
+        if self.connected >= self.max_connected:
+            raise PoolFull('all %d sandboxes for connected nodes are in use'
+                           % self.max_connected)
+        self.connected += 1
+        try:
+            yield self
+        finally:
+            self.connected -= 1
 
     @property
     def capacity(self):

@@ -33,7 +33,7 @@ class SandboxExecutor(Executor):
     def __init__(self, zvm=None):
         self.zvm = zvm or launcher.find_zvm()
 
-    def run(self, job, cancel=None):  # TEMPCHECK
+    def run(self, job):
         opened = []
         outputs = {}
         try:

@@ -40,8 +40,12 @@ from typing import Callable, Optional
 
 __all__ = ['Transport', 'HTTPTransport', 'Spool', 'NodeRequest',
            'NodeOutcome', 'Dispatcher', 'node_spec', 'write_request_tar',
-           'read_answer', 'AnswerError', 'RETRY_STATUSES', 'SPEC_VERSION']
+           'read_answer', 'AnswerError', 'RETRY_STATUSES', 'SPEC_VERSION',
+           'CONNECTED_HEADER']
 
+#: Marks the request of a node joined to others by pipes: the object
+#: server admits it against its connected-node slots, without waiting.
+CONNECTED_HEADER = 'X-Backend-Zerocloud-Connected'
 #: Statuses that mean "this server could not run the node; try the next".
 RETRY_STATUSES = (404, 503, 507)
 #: ``version`` of the node spec.
@@ -361,12 +365,16 @@ class Dispatcher:
 
     def headers(self, request, length):
         from swift.common.utils import Timestamp
-        return {'X-Backend-Zerocloud-Execute': '1',
-                'X-Backend-Storage-Policy-Index': str(request.policy_index),
-                'X-Timestamp': Timestamp.now().internal,
-                'X-Trans-Id': self.trans_id,
-                'Content-Type': 'application/x-tar',
-                'Content-Length': str(length)}
+        headers = {'X-Backend-Zerocloud-Execute': '1',
+                   'X-Backend-Storage-Policy-Index': str(
+                       request.policy_index),
+                   'X-Timestamp': Timestamp.now().internal,
+                   'X-Trans-Id': self.trans_id,
+                   'Content-Type': 'application/x-tar',
+                   'Content-Length': str(length)}
+        if self._in_gang(request.node):
+            headers[CONNECTED_HEADER] = '1'
+        return headers
 
     def run_one(self, request):
         """Try the node's candidates in order; returns a NodeOutcome."""

@@ -79,6 +79,11 @@ server)::
     # Programs kept per device (by sha256) so that proxies need not send them
     # again; in <devices>/<device>/zerocloud-exec.
     # exec_cache_entries = 64
+    # Sandboxes of nodes joined to others by pipes (connect, zvm://) at once,
+    # apart from max_running: a job's connected nodes must all run together,
+    # so they never queue; beyond this the server answers 503 and the proxy
+    # tries another replica or refuses the job (0: no connected nodes here).
+    # max_connected = 64
     # Seconds a node joined to others by pipes waits, once the job's
     # rendezvous said go, for all of its pipes to be connected.
     # pipe_setup_timeout = 10
@@ -99,7 +104,7 @@ import os
 import shutil
 import tempfile
 
-from eventlet import patcher
+from eventlet import patcher, tpool
 from swift.common import swob
 from swift.common.exceptions import (DiskFileDeviceUnavailable,
                                      DiskFileError, DiskFileNotExist)
@@ -118,6 +123,7 @@ from zerocloud.executor.pool import Pool, PoolFull
 from zerocloud.executor.result import Reason, RunResult
 from zerocloud.executor.sandbox import SandboxExecutor
 from zerocloud.middleware import tarstream
+from zerocloud.middleware.dispatch import CONNECTED_HEADER
 from zerocloud.middleware.pipes import Aborted, PipeError, PipeSet
 from zerocloud.sandbox import launcher
 from zerocloud.sandbox import manifest as mf
@@ -244,7 +250,12 @@ class ObjectFilter:
         self.executor = executor or SandboxExecutor()
         self.pool = pool or Pool(self.config.max_running,
                                  self.config.max_queued,
-                                 self.config.queue_timeout)
+                                 self.config.queue_timeout,
+                                 max_connected=self.config.max_connected)
+        # Every running sandbox blocks one worker thread; a gang that could
+        # not get threads for all of its nodes would wait on itself.
+        _ensure_threads(self.config.max_running + self.config.max_connected
+                        + 4)
         #: Where read pipes listen (Swift's own ``bind_ip`` by default).
         self.pipe_bind_ip = (self.config.pipe_bind_ip or (
             conf.get('bind_ip') or '').strip() or '0.0.0.0')
@@ -288,7 +299,9 @@ class ObjectFilter:
             raise swob.HTTPInsufficientStorage(drive=device, request=req)
         place = (device, partition, account, container, obj, policy)
         try:
-            with self.pool.admission():
+            admission = self.pool.gang_admission() if config_true_value(
+                req.headers.get(CONNECTED_HEADER)) else self.pool.admission()
+            with admission:
                 return self._execute(req, manager, dev_path, place)
         except PoolFull as exc:
             self.logger.warning('busy, refused %s: %s', req.path, exc)
@@ -306,6 +319,10 @@ class ObjectFilter:
             inputs = self._inputs(spec, work, local)
             limits = self._limits(req, spec)
             if spec.pipes:
+                if not config_true_value(req.headers.get(CONNECTED_HEADER)):
+                    raise swob.HTTPBadRequest(
+                        body='a node with pipes comes with %s'
+                        % CONNECTED_HEADER, request=req)
                 job, outcome = self._run_connected(req, work, spec, program,
                                                    inputs, limits)
             else:
@@ -494,10 +511,10 @@ class ObjectFilter:
         return self.executor.run(job, cancel=cancel)
 
     def _run_connected(self, req, work, spec, program, inputs, limits):
-        """Run a node with pipes: validate, take a slot (503 when none
-        comes within ``queue_timeout``), meet the others at the job's
-        rendezvous, connect the pipes, run; an abort from the rendezvous
-        stops the sandbox.  Returns ``(NodeJob, NodeResult)``."""
+        """Run a node with pipes (admitted by ``gang_admission``):
+        validate, meet the others at the job's rendezvous, connect the
+        pipes, run; an abort from the rendezvous stops the sandbox.
+        Returns ``(NodeJob, NodeResult)``."""
         try:
             self.pool.execute(self._validate, program, spec)
         except ValidationError as exc:
@@ -508,34 +525,33 @@ class ObjectFilter:
                         self.pipe_bind_ip, PIPE_CONNECT_TIMEOUT,
                         self.config.pipe_setup_timeout, self.logger)
         try:
-            with self.pool.slot():
-                try:
-                    pipes.connect(pipes.register())
-                except Aborted as exc:
-                    self.logger.info('node %s aborted before it started: '
-                                     '%s', spec.node, exc)
-                    job = NodeJob(spec, program, inputs, work.dir, limits)
-                    return job, NodeResult(_aborted(spec, str(exc)), {})
-                except PipeError as exc:
-                    self.logger.warning('node %s: %s', spec.node, exc)
-                    pipes.fail(str(exc))
-                    raise swob.HTTPServiceUnavailable(
-                        body='zerocloud: %s' % exc, request=req)
-                job = NodeJob(spec, program, {**inputs, **pipes.fds},
-                              work.dir, limits)
-                cancel = launcher.Cancel()  # TEMPCHECK
-                pipes.watch(cancel.abort)
-                outcome = self._run(req, job, cancel)
-                result = outcome.result
-                unread = pipes.unread({c.path: c.bytes_read
-                                       for c in result.channels})
-                if unread:
-                    outcome.unread.extend(
-                        {'alias': a, 'peer': p, 'sent': s, 'read': r}
-                        for a, p, s, r in unread)
-                ok = result.ok and result.exit_code == 0 and not unread
-                pipes.finish(ok, _done_message(result, unread))
-                return job, outcome
+            try:
+                pipes.connect(pipes.register())
+            except Aborted as exc:
+                self.logger.info('node %s aborted before it started: '
+                                 '%s', spec.node, exc)
+                job = NodeJob(spec, program, inputs, work.dir, limits)
+                return job, NodeResult(_aborted(spec, str(exc)), {})
+            except PipeError as exc:
+                self.logger.warning('node %s: %s', spec.node, exc)
+                pipes.fail(str(exc))
+                raise swob.HTTPServiceUnavailable(
+                    body='zerocloud: %s' % exc, request=req)
+            job = NodeJob(spec, program, {**inputs, **pipes.fds},
+                          work.dir, limits)
+            cancel = launcher.Cancel()
+            pipes.watch(cancel.abort)
+            outcome = self._run(req, job, cancel)
+            result = outcome.result
+            unread = pipes.unread({c.path: c.bytes_read
+                                   for c in result.channels})
+            if unread:
+                outcome.unread.extend(
+                    {'alias': a, 'peer': p, 'sent': s, 'read': r}
+                    for a, p, s, r in unread)
+            ok = result.ok and result.exit_code == 0 and not unread
+            pipes.finish(ok, _done_message(result, unread))
+            return job, outcome
         finally:
             pipes.close()
 
@@ -583,6 +599,14 @@ class ObjectFilter:
                 members.append(('out/%d' % index, path,
                                 os.path.getsize(path)))
         return _TarAnswer(work, members)
+
+
+def _ensure_threads(count):
+    """At least ``count`` eventlet worker threads (20 by default).  Only
+    effective before the first ``tpool.execute`` (the filter is built at
+    server start, before any request)."""
+    if getattr(tpool, '_nthreads', count) < count:
+        tpool.set_num_threads(count)
 
 
 def _aborted(spec, message):

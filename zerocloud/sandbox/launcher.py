@@ -149,7 +149,3 @@ def run(program, argv=None, env=None, channels=(), seed=0, limits=None,
         for fd in opened:
             os.close(fd)
 
-
-class Cancel:  # TEMPCHECK
-    def abort(self, message):
-        pass
