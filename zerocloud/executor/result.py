@@ -37,6 +37,7 @@ class Reason(str, enum.Enum):
     POLICY = 'policy'
     INVALID_BINARY = 'invalid-binary'
     LAUNCHER_ERROR = 'launcher-error'
+    ABORTED = 'aborted'         #: stopped from outside (the job was aborted)
 
 
 #: Every reason, in the header's order.

@@ -5,7 +5,8 @@
  * child.c -- the forked child: from launcher to guest.
  *
  * Order matters and is the point of this file:
- *   1. die with the supervisor; put fds where the shim expects them;
+ *   1. die with the supervisor; clear the signal mask it blocked; put fds
+ *      where the shim expects them;
  *      close everything else;
  *   2. load the ELF and build its stack (loader.c);
  *   3. note every mapping the guest must not see (host stack with argv and
@@ -174,6 +175,13 @@ void child_main(int status_fd, const int *chan_fds, uint64_t supervisor_pid)
     SC2(__NR_prctl, PR_SET_PDEATHSIG, 9 /* SIGKILL */);
     if ((uint64_t)SC0(__NR_getppid) != supervisor_pid)
         sys_exit(1);
+    {   /* The supervisor blocks its stop signals (it reads them from a
+         * signalfd); the guest starts with an empty real mask, so a signal
+         * it raises on itself still kills it.  The shim virtualises the
+         * guest's own sigprocmask; SIGSYS is never blocked. */
+        uint64_t none = 0;
+        SC4(__NR_rt_sigprocmask, 2 /* SIG_SETMASK */, &none, 0, 8);
+    }
     {
         struct ksigaction dfl = {0, SA_RESTORER_FLAG, zvm_sigreturn, 0};
         SC4(__NR_rt_sigaction, 13 /* SIGPIPE */, &dfl, 0, 8);

@@ -12,6 +12,8 @@
  *   env TEXT                          "K=V" (percent-encoded)
  *   channel PATH r|w FD LIMIT         a guest device; LIMIT bytes, 0 = none
  *   seed N | memory N | cpu N | timeout_ms N | max_output N | clock N
+ *   parent PID                        optional: the caller's pid; zvm exits at
+ *                                     once when its parent is no longer it
  *
  * Numbers are decimal.  Unknown keys and duplicates of single-valued keys
  * are errors: a manifest is generated, so anything unexpected is a bug.
@@ -133,10 +135,10 @@ static int split(char *line, char **words, int n)
 int manifest_parse(char *text, size_t len, char *err, size_t errcap)
 {
     enum { S_PROGRAM, S_REPORT, S_SEED, S_MEMORY, S_CPU, S_TIMEOUT,
-           S_MAXOUT, S_CLOCK, S_N };
+           S_MAXOUT, S_CLOCK, S_PARENT, S_N };
     static const char *const single[S_N] = {
         "program", "report", "seed", "memory", "cpu", "timeout_ms",
-        "max_output", "clock"};
+        "max_output", "clock", "parent"};
     int seen[S_N] = {0};
     int lineno = 0;
     char *p = text, *end = text + len;
@@ -245,6 +247,7 @@ int manifest_parse(char *text, size_t len, char *err, size_t errcap)
             case S_TIMEOUT: M.timeout_ms = v; break;
             case S_MAXOUT: M.max_output = v; break;
             case S_CLOCK: M.clock = v; break;
+            case S_PARENT: M.parent = v; break;
             }
         }
     }

@@ -11,10 +11,17 @@
  * with it except the informational counters page, output bytes and digests
  * are counted here as they pass, and the report goes to an fd the guest
  * never had.  Exit statuses: zvm_status.h.
+ *
+ * Stopping from outside: SIGTERM, SIGINT and SIGHUP are blocked from the
+ * start and read through a signalfd in the relay loop, so one of them kills
+ * the guest with reason "aborted" and the report is still written (what was
+ * relayed so far, counted and hashed) -- no handler runs asynchronously.
+ * And zvm never outlives its parent: PR_SET_PDEATHSIG, see zvm_main().
  */
 #include <asm/unistd.h>
 #include <asm/errno.h>
 #include <asm/mman.h>
+#include <linux/prctl.h>
 
 #include "zvm.h"
 
@@ -24,8 +31,16 @@
 #define POLLOUT 0x004
 #define POLLERR 0x008
 #define POLLHUP 0x010
+#define SIGHUP 1
+#define SIGINT 2
 #define SIGKILL 9
+#define SIGTERM 15
 #define SIGSYS 31
+#define SIG_BLOCK 0
+#define SFD_NONBLOCK O_NONBLOCK
+#define SFD_CLOEXEC O_CLOEXEC
+/* The signals that mean "stop the guest now and report". */
+#define STOP_SIGNALS ((1UL << (SIGHUP - 1)) | (1UL << (SIGINT - 1)) | (1UL << (SIGTERM - 1)))
 
 struct relay {
     int rd;             /* read end of the guest's pipe; -1 once at EOF */
@@ -49,6 +64,7 @@ static int child_fds[ZVM_MAX_CHANNELS];
 static struct {
     long pid;
     int pidfd;
+    int sigfd;              /* signalfd of STOP_SIGNALS */
     int killed;             /* we sent SIGKILL */
     const char *kill_reason;
     uint64_t total_out;
@@ -151,10 +167,27 @@ static int pump(int i)
     return 1;
 }
 
+/* A stop signal is pending: kill the guest, reason "aborted". */
+static void stop_requested(void)
+{
+    struct { uint32_t signo; uint8_t rest[124]; } si;   /* signalfd_siginfo */
+    long r;
+    while ((r = SC3(__NR_read, R.sigfd, &si, sizeof(si))) == (long)sizeof(si)) {
+        char msg[64];
+        struct sbuf b;
+        sb_init(&b, msg, sizeof(msg));
+        sb_puts(&b, "stopped by ");
+        sb_puts(&b, si.signo == SIGTERM ? "SIGTERM" : si.signo == SIGINT ? "SIGINT"
+                : si.signo == SIGHUP ? "SIGHUP" : "a signal");
+        sb_putc(&b, 0);
+        kill_guest(ZVM_REASON_ABORTED, msg);
+    }
+}
+
 static void supervise(void)
 {
-    struct { int fd; short ev, rev; } pfd[ZVM_MAX_CHANNELS + 1];
-    int map[ZVM_MAX_CHANNELS + 1];
+    struct { int fd; short ev, rev; } pfd[ZVM_MAX_CHANNELS + 2];
+    int map[ZVM_MAX_CHANNELS + 2];
     uint64_t deadline = M.timeout_ms ? now_ms() + M.timeout_ms : 0;
     int exited = 0, i;
 
@@ -162,6 +195,9 @@ static void supervise(void)
         int n = 0;
         long timeout = -1, r;
         pfd[n].fd = R.pidfd;
+        pfd[n].ev = POLLIN;
+        map[n++] = -1;
+        pfd[n].fd = R.sigfd;
         pfd[n].ev = POLLIN;
         map[n++] = -1;
         for (i = 0; i < M.nchannels; i++)
@@ -184,7 +220,9 @@ static void supervise(void)
                 kill_guest(ZVM_REASON_TIMEOUT, 0);
             continue;
         }
-        for (i = 1; i < n; i++)
+        if (pfd[1].rev & POLLIN)
+            stop_requested();
+        for (i = 2; i < n; i++)
             if (pfd[i].rev & (POLLIN | POLLHUP | POLLERR))
                 pump(map[i]);
         if (pfd[0].rev & POLLIN)
@@ -263,6 +301,23 @@ int zvm_main(int argc, char **argv)
     const char *reason, *msg = "";
     int rc = ZVM_STATUS_OK;
 
+    long ppid = SC0(__NR_getppid);
+
+    /* Die with the parent.  PDEATHSIG fires when the *thread* that forked
+     * zvm exits, not the process: the object server forks it from an
+     * eventlet tpool worker thread, and those live as long as the server,
+     * so there it means "the server died".  A caller that forks from a
+     * short-lived thread must keep that thread alive until zvm exits.  A
+     * parent that died before this prctl is caught below (getppid). */
+    SC2(__NR_prctl, PR_SET_PDEATHSIG, SIGKILL);
+    {   /* Stop signals become readable events; see the top of this file. */
+        unsigned long stop = STOP_SIGNALS;
+        if ((r = SC4(__NR_rt_sigprocmask, SIG_BLOCK, &stop, 0, 8)) < 0)
+            die(ZVM_STATUS_LAUNCHER, "rt_sigprocmask: %s", errname(r));
+        R.sigfd = (int)SC4(__NR_signalfd4, -1, &stop, 8, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (R.sigfd < 0)
+            die(ZVM_STATUS_LAUNCHER, "signalfd: %s", errname(R.sigfd));
+    }
     if (argc != 2 || parse_int(argv[1], &mfd))
         die(ZVM_STATUS_USAGE, "usage: zvm MANIFEST_FD");
     while ((r = SC3(__NR_read, mfd, manifest_text + len, ZVM_MAX_MANIFEST - len)) > 0)
@@ -274,6 +329,10 @@ int zvm_main(int argc, char **argv)
     SC1(__NR_close, mfd);
     if (manifest_parse(manifest_text, len, err, sizeof(err)))
         die(ZVM_STATUS_MANIFEST, "%s", err);
+    /* The manifest names the caller when it can (the pid it had before
+     * forking us); without it, compare with the parent zvm started under. */
+    if (SC0(__NR_getppid) != (M.parent ? (long)M.parent : ppid))
+        die(ZVM_STATUS_LAUNCHER, "the parent process is gone");
     if (SC3(__NR_fcntl, M.program_fd, 1 /* F_GETFD */, 0) < 0)
         die(ZVM_STATUS_MANIFEST, "program fd %d is not open", M.program_fd);
     if (SC3(__NR_fcntl, M.report_fd, 1, 0) < 0)
@@ -357,11 +416,15 @@ int zvm_main(int argc, char **argv)
             rc = ZVM_STATUS_INVALID_BINARY;
         } else if (slen && status[0] == 'M') {
             reason = ZVM_REASON_MEMORY;
+        } else if (R.killed && streq(R.kill_reason, ZVM_REASON_ABORTED)) {
+            reason = ZVM_REASON_ABORTED;    /* stopped while loading */
+            msg = R.kill_detail;
         } else {
             reason = ZVM_REASON_LAUNCHER_ERROR;
             rc = ZVM_STATUS_LAUNCHER;
         }
-    } else if (R.killed) {
+    } else if (R.killed && (sig || !streq(R.kill_reason, ZVM_REASON_ABORTED))) {
+        /* (An abort that crossed the guest's own exit changed nothing.) */
         reason = R.kill_reason;
         if (streq(reason, ZVM_REASON_TIMEOUT))
             msg = "wall-clock timeout";

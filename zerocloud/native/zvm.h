@@ -83,6 +83,7 @@ struct manifest {
     uint64_t timeout_ms;        /* 0 = none */
     uint64_t max_output;        /* total bytes over all write channels; 0 = none */
     uint64_t clock;             /* virtual epoch, seconds */
+    uint64_t parent;            /* the caller's pid; 0 = not given */
 };
 
 /* Counters the shim keeps for the report (the guest could scribble on them;

@@ -42,5 +42,6 @@
 #define ZVM_REASON_POLICY "policy"                  /* killed by the seccomp policy */
 #define ZVM_REASON_INVALID_BINARY "invalid-binary"  /* refused by the loader */
 #define ZVM_REASON_LAUNCHER_ERROR "launcher-error"  /* the launcher failed */
+#define ZVM_REASON_ABORTED "aborted"                /* stopped from outside (SIGTERM/INT/HUP to zvm) */
 
 #endif /* ZVM_STATUS_H */

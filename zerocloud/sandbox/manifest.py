@@ -105,10 +105,13 @@ def _enc(s):
 
 
 def build(program_fd, report_fd, argv, env=None, channels=(), seed=0,
-          limits=None, clock=None):
+          limits=None, clock=None, parent=None):
     """Return the manifest as bytes.
 
     ``env`` is a mapping; ``channels`` a sequence of :class:`Channel`.
+    ``parent`` is the pid of the process that starts the launcher: zvm
+    exits at once if, when it reads the manifest, its parent is already
+    another process (the caller died in between).
     Raises :class:`ManifestError` for anything the launcher would refuse.
     """
     limits = limits or Limits()
@@ -149,4 +152,6 @@ def build(program_fd, report_fd, argv, env=None, channels=(), seed=0,
         lines.append('max_output %d' % limits.max_output)
     if clock is not None:
         lines.append('clock %d' % clock)
+    if parent is not None:
+        lines.append('parent %d' % parent)
     return ('\n'.join(lines) + '\n').encode('ascii')
