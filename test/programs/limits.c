@@ -5,6 +5,7 @@
  * limits.c -- misbehaves on request (argv[1]) so tests can watch each limit
  * end the run with its own reason.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,15 @@ int main(int argc, char **argv)
         }
         return 0;
     }
+    if (!strcmp(c, "hang")) {       /* say so on stdout, then burn CPU */
+        volatile unsigned long x = 0;
+        if (write(1, "started\n", 8) != 8)
+            return 3;
+        for (;;)
+            x++;
+    }
+    if (!strcmp(c, "raise"))        /* SIGTERM to itself */
+        return raise(SIGTERM) ? 3 : 4;
     if (!strcmp(c, "crash"))        /* a NULL dereference */
         return *(volatile int *)0;
     return 2;

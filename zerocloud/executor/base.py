@@ -128,9 +128,17 @@ class Executor:
     in a worker thread.  It returns a :class:`NodeResult` whatever the
     program did, and raises :class:`~zerocloud.exceptions.SandboxError`
     only when the sandbox itself could not run.
+
+    ``cancel`` (optional) is a :class:`zerocloud.sandbox.launcher.Cancel`:
+    ``cancel.abort(message)``, from any thread (the event loop's included),
+    stops the node promptly -- before it starts, nothing runs; while it
+    runs, the program is killed -- and :meth:`run` then returns a result
+    with reason ``aborted`` and that message (what the program wrote so far
+    is still counted); after the run, it changes nothing.  Executors that
+    cannot stop a run early may ignore it.
     """
 
-    def run(self, job):
+    def run(self, job, cancel=None):
         raise NotImplementedError
 
     def close(self):

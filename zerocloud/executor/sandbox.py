@@ -11,7 +11,9 @@ caller.
 
 :meth:`SandboxExecutor.run` blocks for as long as the program runs (at most
 its wall-clock limit plus the launcher's grace): the object server calls it
-in a worker thread (``eventlet.tpool``), never on its event loop.
+in a worker thread (``eventlet.tpool``), never on its event loop.  The
+event loop can stop it through the ``cancel`` argument
+(:class:`zerocloud.sandbox.launcher.Cancel`).
 """
 import os
 
@@ -33,7 +35,7 @@ class SandboxExecutor(Executor):
     def __init__(self, zvm=None):
         self.zvm = zvm or launcher.find_zvm()
 
-    def run(self, job):
+    def run(self, job, cancel=None):
         opened = []
         outputs = {}
         try:
@@ -52,7 +54,7 @@ class SandboxExecutor(Executor):
                                            fd, channel.limit))
             result = launcher.run(job.program, list(job.spec.argv),
                                   job.spec.env, channels, job.spec.seed,
-                                  job.limits, zvm=self.zvm)
+                                  job.limits, zvm=self.zvm, cancel=cancel)
         finally:
             for fd in opened:
                 os.close(fd)

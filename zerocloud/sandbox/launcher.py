@@ -7,20 +7,38 @@ a manifest and the channel fds (no shell, no temp files: manifest, report and
 the launcher's own diagnostics live in memfds), enforces the wall clock from
 outside as well (the launcher enforces it first, and its child dies with it),
 and returns a :class:`~zerocloud.executor.result.RunResult`.
+
+A run can be stopped from another thread through a :class:`Cancel`: the
+launcher gets SIGTERM (through a pidfd, so a recycled pid is never hit),
+kills the guest and still writes its report, with reason ``aborted``.
+
+The object server calls :func:`run` in an ``eventlet.tpool`` worker thread
+of a monkey-patched process, where green primitives must not be used:
+waiting (``poll`` on a pidfd) and :class:`Cancel`'s lock use the unpatched
+modules then (:func:`_unpatched`).  Without eventlet the standard ones are
+used, and eventlet is not imported.
 """
+import dataclasses
+import importlib
+import math
 import os
+import signal
 import subprocess
+import sys
 import threading
+import time
 
 from zerocloud.exceptions import LauncherNotFound, SandboxError
 from zerocloud.executor.result import (LauncherStatus, Reason, RunResult)
 from zerocloud.native import build as native_build
 from zerocloud.sandbox import manifest as mf
 
-__all__ = ['find_zvm', 'run', 'OUTER_GRACE']
+__all__ = ['find_zvm', 'run', 'Cancel', 'OUTER_GRACE', 'ABORT_GRACE']
 
 #: Seconds the outer watchdog waits past the launcher's own timeout.
 OUTER_GRACE = 5.0
+#: Seconds an aborted launcher gets to write its report before SIGKILL.
+ABORT_GRACE = 2.0
 
 _lock = threading.Lock()
 _found = None
@@ -67,6 +85,137 @@ def find_zvm():
         return _found
 
 
+def _unpatched(name):
+    """Module ``name`` as the standard library has it.
+
+    Under eventlet's monkey patching ``select`` loses ``poll`` and
+    ``_thread`` hands out green locks, neither of which works in a real OS
+    thread (``eventlet.tpool``); ``eventlet.patcher.original`` returns the
+    untouched module (cached by eventlet).  eventlet is only asked when
+    something already imported it.
+    """
+    patcher = sys.modules.get('eventlet.patcher')
+    if patcher is not None:
+        return patcher.original(name)
+    return importlib.import_module(name)
+
+
+def _signal(pidfd, sig):
+    try:
+        signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        pass            # already reaped: nothing to stop
+
+
+class Cancel:
+    """Stops a :func:`run` from any thread: ``cancel.abort(message)``.
+
+    * before the run starts: :func:`run` starts nothing and returns at
+      once a result with reason ``aborted``;
+    * while it runs: the launcher gets SIGTERM, kills the guest and writes
+      its report (what the guest wrote so far, counted and hashed), and
+      :func:`run` returns it with reason ``aborted`` and ``message``; a
+      launcher still alive :data:`ABORT_GRACE` seconds later is killed;
+    * after it ended: nothing happens (the result stands).
+
+    :meth:`abort` never blocks for long: it takes a lock that is only held
+    for a few syscalls, sends a signal and writes an eventfd.  It returns
+    True the first time, False when already aborted.  One Cancel serves
+    one run at a time (a node); it cannot be reset.
+    """
+
+    def __init__(self):
+        # A real lock even in a monkey-patched process: abort() runs on the
+        # hub thread while run() holds the lock in a worker thread.
+        self._lock = _unpatched('_thread').allocate_lock()
+        self._cancelled = False
+        self._message = None
+        self._pidfd = None      # the launcher of the run in progress
+        self._wake = None       # its waiter's eventfd
+
+    @property
+    def cancelled(self):
+        return self._cancelled
+
+    @property
+    def message(self):
+        return self._message
+
+    def abort(self, message='aborted'):
+        with self._lock:
+            if self._cancelled:
+                return False
+            self._message = str(message)
+            self._cancelled = True
+            if self._pidfd is not None:
+                _signal(self._pidfd, signal.SIGTERM)
+                os.eventfd_write(self._wake, 1)
+        return True
+
+    def _attach(self, pidfd, wake):
+        """run(): the launcher started.  True if aborted already."""
+        with self._lock:
+            if self._pidfd is not None:
+                raise RuntimeError('this Cancel is already attached to a '
+                                   'running launcher')
+            self._pidfd, self._wake = pidfd, wake
+            return self._cancelled
+
+    def _detach(self):
+        with self._lock:
+            self._pidfd = self._wake = None
+
+    def __repr__(self):
+        return '<Cancel %s>' % ('aborted: %r' % self._message
+                                if self._cancelled else 'armed')
+
+
+def _synthetic(reason, message, seed, wall_ms, status, sig=0):
+    return RunResult(reason=reason, exit_code=None, signal=sig,
+                     message=message, cpu_user_ms=0, cpu_sys_ms=0,
+                     wall_ms=wall_ms, max_rss_kb=0, seed=seed, channels=(),
+                     launcher_status=status)
+
+
+def _wait(proc, pidfd, wake, outer):
+    """Wait for the launcher on its pidfd; kill it when it overstays.
+
+    Returns ``'exited'``, ``'timeout'`` (killed at ``outer`` seconds) or
+    ``'killed'`` (aborted and still alive after :data:`ABORT_GRACE`);
+    the launcher has been reaped in every case.
+    """
+    sel = _unpatched('select')
+    poller = sel.poll()
+    poller.register(pidfd, sel.POLLIN)
+    if wake is not None:
+        poller.register(wake, sel.POLLIN)
+    now = time.monotonic()
+    deadline = now + outer if outer else None
+    kill_at = None
+    outcome = 'exited'
+    while True:
+        ends = [t for t in (deadline, kill_at) if t is not None]
+        ms = max(0, math.ceil((min(ends) - now) * 1000)) if ends else None
+        ready = {fd for fd, _ in poller.poll(ms)}
+        if pidfd in ready:
+            break
+        now = time.monotonic()
+        if wake in ready:
+            os.eventfd_read(wake)
+            poller.unregister(wake)
+            kill_at = now + ABORT_GRACE
+        if kill_at is not None and now >= kill_at:
+            outcome = 'killed'
+        elif deadline is not None and now >= deadline:
+            outcome = 'timeout'
+        else:
+            continue
+        _signal(pidfd, signal.SIGKILL)  # its child dies with it (PDEATHSIG)
+        break
+    proc.wait()
+    return outcome
+
+
 def _read_all(fd):
     os.lseek(fd, 0, os.SEEK_SET)
     chunks = []
@@ -78,7 +227,7 @@ def _read_all(fd):
 
 
 def run(program, argv=None, env=None, channels=(), seed=0, limits=None,
-        clock=None, zvm=None):
+        clock=None, zvm=None, cancel=None):
     """Run ``program`` (a path to a static x86-64 ELF) in the sandbox.
 
     ``channels`` are :class:`zerocloud.sandbox.manifest.Channel` objects
@@ -86,7 +235,15 @@ def run(program, argv=None, env=None, channels=(), seed=0, limits=None,
     program did; raises :class:`SandboxError` only when the launcher itself
     could not run (bad manifest, missing launcher), and ``OSError`` when the
     program cannot be opened.
+
+    ``cancel`` (a :class:`Cancel`) lets another thread stop the run; an
+    aborted run's result has reason ``aborted`` and the abort's message.
+    A Cancel aborted before the call makes it return such a result at once,
+    without looking at the arguments or starting anything.
     """
+    if cancel is not None and cancel.cancelled:
+        return _synthetic(Reason.ABORTED, cancel.message, seed, 0,
+                          LauncherStatus.OK)
     limits = limits or mf.Limits()
     zvm = zvm or find_zvm()
     argv = list(argv) if argv else [os.path.basename(str(program))]
@@ -108,32 +265,60 @@ def run(program, argv=None, env=None, channels=(), seed=0, limits=None,
             opened.append(d)
             moved.append(mf.Channel(c.path, c.mode, d, c.limit))
         text = mf.build(prog_fd, report, argv, env, moved, seed, limits,
-                        clock)
+                        clock, parent=os.getpid())
         os.write(mfd, text)
         os.lseek(mfd, 0, os.SEEK_SET)
         pass_fds = [prog_fd, report, mfd] + [c.fd for c in moved]
+        wake = None
+        if cancel is not None:
+            wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            opened.append(wake)
+        t0 = time.monotonic()
+        # zvm dies when the thread that forks it exits (PR_SET_PDEATHSIG):
+        # this one, which waits for it below.
         proc = subprocess.Popen([zvm, str(mfd)], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=errfd,
                                 pass_fds=pass_fds, env={})
+        try:
+            # Unreaped until _wait(), so the pid is still zvm's.
+            pidfd = os.pidfd_open(proc.pid)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        opened.append(pidfd)
         # The launcher holds its own copies now.
         for d in [mfd] + [c.fd for c in moved]:
             os.close(d)
             opened.remove(d)
         outer = (limits.timeout + OUTER_GRACE) if limits.timeout else None
         try:
-            status = proc.wait(timeout=outer)
-        except subprocess.TimeoutExpired:
-            proc.kill()     # its child dies with it (PR_SET_PDEATHSIG)
-            proc.wait()
-            return RunResult(
-                reason=Reason.TIMEOUT, exit_code=None, signal=9,
-                message='the launcher did not finish %.1fs after the '
-                        'timeout and was killed' % OUTER_GRACE,
-                cpu_user_ms=0, cpu_sys_ms=0,
-                wall_ms=int(outer * 1000), max_rss_kb=0, seed=seed,
-                channels=(), launcher_status=LauncherStatus.LAUNCHER)
+            if cancel is not None and cancel._attach(pidfd, wake):
+                # Aborted between the check above and now.
+                _signal(pidfd, signal.SIGTERM)
+                os.eventfd_write(wake, 1)
+            outcome = _wait(proc, pidfd, wake, outer)
+        finally:
+            if cancel is not None:
+                cancel._detach()
+            if proc.returncode is None:     # interrupted: leave nothing
+                _signal(pidfd, signal.SIGKILL)
+                proc.wait()
+        wall_ms = int((time.monotonic() - t0) * 1000)
+        if outcome == 'timeout':
+            return _synthetic(
+                Reason.TIMEOUT, 'the launcher did not finish %.1fs after '
+                'the timeout and was killed' % OUTER_GRACE, seed, wall_ms,
+                LauncherStatus.LAUNCHER, 9)
+        status = proc.returncode
         diag = _read_all(errfd).decode('utf-8', 'replace').strip()
         data = _read_all(report)
+        aborted = cancel is not None and cancel.cancelled
+        if aborted and (status < 0 or not data):
+            # Killed before it could report (SIGTERM before zvm blocked it,
+            # or SIGKILL after ABORT_GRACE).
+            return _synthetic(Reason.ABORTED, cancel.message, seed, wall_ms,
+                              LauncherStatus.LAUNCHER, 9 * (status == -9))
         if status < 0:
             raise SandboxError('zvm was killed by signal %d' % -status)
         try:
@@ -144,7 +329,10 @@ def run(program, argv=None, env=None, channels=(), seed=0, limits=None,
         if not data:
             raise SandboxError(diag or 'zvm wrote no report (status %d)'
                                % status)
-        return RunResult.from_report(data, lstatus)
+        result = RunResult.from_report(data, lstatus)
+        if aborted and result.reason is Reason.ABORTED:
+            result = dataclasses.replace(result, message=cancel.message)
+        return result
     finally:
         for fd in opened:
             os.close(fd)
