@@ -105,10 +105,14 @@ def test_a_crashing_writer_stops_the_job_and_writes_nothing(env, cluster):
     answer = _post(env, _mesh(env, src_args='crash', prefix='crash-'))
     assert answer.status == 424, answer.body
     report = answer.report()
-    assert _failed_nodes(report, 'program') == ['src-1', 'src-2', 'src-3']
+    # The first crash stops the others, which may not have crashed yet.
+    crashed = _failed_nodes(report, 'program')
+    assert crashed and set(crashed) <= {'src-1', 'src-2', 'src-3'}, report
     assert 'src-' in report['message']
     for node in report['nodes'][:3]:
         assert node['reason'] in ('signal', 'aborted'), node
+    for node in report['nodes'][3:]:
+        assert node['reason'] in ('ok', 'aborted'), node
     assert not [o for o in _objects(env) if o.startswith('crash-')]
     assert_nothing_left(cluster)
 

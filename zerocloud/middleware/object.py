@@ -33,7 +33,9 @@ What it does with a ``POST /<device>/<partition>/<account>/<container>/
    writable channel, whatever the program's exit status.
 
 The temp directory, its files and every fd are removed when the answer has
-been sent, when the client went away, and on every error.  The sandbox runs
+been sent, when the client went away, and on every error; a server that
+was killed cannot, so the filter removes what dead server processes left
+(``<devices>/*/tmp*/zerocloud-<pid>-*``) when it starts.  The sandbox runs
 in a worker thread (``eventlet.tpool``), so the server keeps serving other
 requests while programs run.
 
@@ -101,6 +103,7 @@ program bytes, arguments and environments are never logged.
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -140,6 +143,7 @@ CLIENT_HEADER = 'X-Zerovm-Execute'
 TMP_PREFIX = 'zerocloud-'
 
 _CHUNK = 64 * 1024
+_WORK_RE = re.compile(re.escape(TMP_PREFIX) + r'([0-9]+)-.+')
 #: Seconds to connect to the rendezvous or to another node's pipe.
 PIPE_CONNECT_TIMEOUT = 3.0
 # The validator's cache lock may be green (the server monkey-patches
@@ -170,7 +174,11 @@ class _Work:
 
     def __init__(self, tmp_root):
         os.makedirs(tmp_root, exist_ok=True)
-        self.dir = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=tmp_root)
+        # The pid in the name lets a restarted server remove what a
+        # crashed one left (sweep_stale_work).
+        self.dir = tempfile.mkdtemp(prefix='%s%d-' % (TMP_PREFIX,
+                                                      os.getpid()),
+                                    dir=tmp_root)
         self.fds = []
 
     def path(self, name):
@@ -256,6 +264,7 @@ class ObjectFilter:
         # not get threads for all of its nodes would wait on itself.
         _ensure_threads(self.config.max_running + self.config.max_connected
                         + 4)
+        sweep_stale_work(conf.get('devices', '/srv/node'), self.logger)
         #: Where read pipes listen (Swift's own ``bind_ip`` by default).
         self.pipe_bind_ip = (self.config.pipe_bind_ip or (
             conf.get('bind_ip') or '').strip() or '0.0.0.0')
@@ -599,6 +608,51 @@ class ObjectFilter:
                 members.append(('out/%d' % index, path,
                                 os.path.getsize(path)))
         return _TarAnswer(work, members)
+
+
+def sweep_stale_work(devices, logger=None):
+    """Remove the request directories (``<devices>/*/tmp*/zerocloud-PID-*``)
+    of server processes that are gone: a server killed mid-request cannot
+    clean up after itself.  Returns the paths removed."""
+    removed = []
+    try:
+        names = os.listdir(devices)
+    except OSError:
+        return removed
+    for device in names:
+        try:
+            tmps = [t for t in os.listdir(os.path.join(devices, device))
+                    if t.startswith('tmp')]
+        except OSError:
+            continue
+        for tmp in tmps:
+            root = os.path.join(devices, device, tmp)
+            try:
+                entries = os.listdir(root)
+            except OSError:
+                continue
+            for entry in entries:
+                match = _WORK_RE.fullmatch(entry)
+                if not match or _alive(int(match.group(1))):
+                    continue
+                shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+                removed.append(os.path.join(root, entry))
+    if removed and logger:
+        logger.warning('removed %d request directories of stopped servers',
+                       len(removed))
+    return removed
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _ensure_threads(count):
