@@ -14,6 +14,7 @@
  *   fail        exit 3 at once, with a line on stderr
  *   spin        write a little to every /dev/out, then loop forever
  *   flood N     write N MiB of 'x' to every /dev/out
+ *   busy N      burn N million loop iterations of CPU, then fanout
  */
 #include <dirent.h>
 #include <signal.h>
@@ -125,6 +126,12 @@ int main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "gather";
     if (!strcmp(mode, "fanout"))
         fanout(argv[0]);
+    else if (!strcmp(mode, "busy")) {
+        long n = argc > 2 ? atol(argv[2]) : 1;
+        for (volatile long k = 0; k < n * 1000000L; k++)
+            ;
+        fanout(argv[0]);
+    }
     else if (!strcmp(mode, "gather"))
         gather();
     else if (!strcmp(mode, "crash") || !strcmp(mode, "spin")) {

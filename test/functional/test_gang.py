@@ -1,0 +1,144 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Gang admission and the limits of jobs with pipes, on a cluster with few
+connected-node places (3 per object server, 9 in all) and small pipe and
+job limits.
+
+The cluster is built from a copy of etc/*.conf-sample in which only those
+options are changed, so it is the shipped pipeline."""
+import json
+import os
+import shutil
+import threading
+import time
+import urllib.request
+
+import pytest
+import swiftclient
+
+from zerocloud import client
+from zerocloud import saio
+
+from .leaks import assert_nothing_left
+
+PROXY = {'max_pipe_bytes': '1000000', 'max_job_wall': '4',
+         'rendezvous_timeout': '5'}
+OBJECT = {'max_connected': '3'}
+
+
+def _set(path, section, options):
+    text = path.read_text()
+    assert section in text
+    path.write_text(text.replace(section, section + ''.join(
+        '%s = %s\n' % kv for kv in options.items()), 1))
+
+
+@pytest.fixture(scope='module')
+def small(tmp_path_factory, programs):
+    here = os.path.dirname(os.path.abspath(__file__))
+    samples = tmp_path_factory.mktemp('gang-samples')
+    etc = os.path.join(os.path.dirname(os.path.dirname(here)), 'etc')
+    for name in os.listdir(etc):
+        shutil.copy(os.path.join(etc, name), samples)
+    _set(samples / 'proxy-server.conf-sample', '[filter:zerocloud_proxy]\n',
+         PROXY)
+    _set(samples / 'object-server.conf-sample',
+         '[filter:zerocloud_object]\n', OBJECT)
+    with saio.Cluster(sample_dir=str(samples)) as cluster:
+        url, token = swiftclient.get_auth(cluster.auth_url, 'test:tester',
+                                          'testing')
+        for c in ('exec', 'out'):
+            swiftclient.put_container(url, token, c)
+        with open(programs.build('pipes'), 'rb') as f:
+            swiftclient.put_object(url, token, 'exec', 'pipes', f)
+        yield cluster, url, token
+
+
+def _mesh(sources, sinks, src_args, sink_args='gather', tag='x'):
+    return [
+        {'name': 'src', 'count': sources,
+         'exec': {'path': 'swift://~/exec/pipes', 'args': src_args},
+         'devices': [{'name': 'stderr'}], 'connect': ['sink']},
+        {'name': 'sink', 'count': sinks,
+         'exec': {'path': 'swift://~/exec/pipes', 'args': sink_args},
+         'devices': [{'name': 'stdout',
+                      'path': 'swift://~/out/%s-*.txt' % tag},
+                     {'name': 'stderr'}]}]
+
+
+def _submit(small, job):
+    _, url, token = small
+    return client.submit(url, token, json.dumps(job), json_report=True)
+
+
+def _outputs(small, tag):
+    _, url, token = small
+    _, listing = swiftclient.get_container(url, token, 'out')
+    return [o['name'] for o in listing if o['name'].startswith(tag + '-')]
+
+
+def test_info_shows_the_pipe_limits(small):
+    cluster = small[0]
+    with urllib.request.urlopen(cluster.proxy_url + '/info') as resp:
+        info = json.load(resp)
+    assert info['zerocloud']['max_pipe_bytes'] == 1000000
+    assert info['zerocloud']['max_job_wall'] == 4
+
+
+def test_a_gang_larger_than_the_cluster_is_refused_as_a_whole(small):
+    cluster = small[0]
+    answer = _submit(small, _mesh(8, 4, 'fanout', tag='big'))
+    assert answer.status == 503, answer.body
+    report = answer.report()
+    assert 'connected' in report['message'] or \
+        'could not run' in report['message'], report['message']
+    # Never half-started: no program of the gang ran.
+    for node in report['nodes']:
+        assert node['reason'] in (None, 'aborted'), node
+    assert _outputs(small, 'big') == []
+    assert_nothing_left(cluster)
+
+
+def test_two_gangs_at_once_both_end_cleanly(small):
+    cluster = small[0]
+    answers = {}
+
+    def submit(tag):
+        answers[tag] = _submit(small, _mesh(3, 3, 'busy 300', tag=tag))
+    threads = [threading.Thread(target=submit, args=(t,))
+               for t in ('one', 'two')]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+        assert not thread.is_alive(), 'a job hung'
+    assert {a.status for a in answers.values()} <= {200, 503}, answers
+    assert 200 in {a.status for a in answers.values()}, answers
+    for tag, answer in answers.items():
+        expected = 3 if answer.status == 200 else 0
+        assert len(_outputs(small, tag)) == expected, (tag, answer.body)
+    assert_nothing_left(cluster)
+
+
+def test_a_pipe_over_max_pipe_bytes_fails_the_job(small):
+    cluster = small[0]
+    answer = _submit(small, _mesh(1, 1, 'flood 2', tag='flood'))
+    assert answer.status == 424, answer.body
+    report = answer.report()
+    src = report['nodes'][0]
+    assert src['reason'] == 'output-limit', src
+    assert '/dev/out/sink' in src['message'], src
+    assert _outputs(small, 'flood') == []
+    assert_nothing_left(cluster)
+
+
+def test_the_job_wall_clock_limit_stops_every_node(small):
+    cluster = small[0]
+    start = time.monotonic()
+    answer = _submit(small, _mesh(2, 2, 'spin', tag='wall'))
+    assert answer.status == 504, answer.body
+    assert time.monotonic() - start < 30
+    for node in answer.report()['nodes']:
+        assert node['reason'] in ('timeout', 'aborted'), node
+    assert _outputs(small, 'wall') == []
+    assert_nothing_left(cluster)
