@@ -89,6 +89,7 @@ def test_a_gang_larger_than_the_cluster_is_refused_as_a_whole(small):
     cluster = small[0]
     answer = _submit(small, _mesh(8, 4, 'fanout', tag='big'))
     assert answer.status == 503, answer.body
+    assert answer.headers['retry-after'] == '1'
     report = answer.report()
     assert 'connected' in report['message'] or \
         'could not run' in report['message'], report['message']

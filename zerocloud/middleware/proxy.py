@@ -51,15 +51,15 @@ quotas and storage policies apply), with the device's ``content_type`` and
 
 On failure the status is that of the most serious node failure (the table
 is in :mod:`zerocloud.middleware.report`): ``503`` a node could not be run
-anywhere, ``500`` the sandbox or an object server failed, ``422`` a
-program was refused (invalid binary), ``504`` a program ran out of time or
-CPU, ``424`` a program failed (non-zero exit, signal, forbidden system
-call, memory or output limit, an output smaller than ``min_size``).  The
-body is then always the JSON report, and **no output object is written**.
-A failed commit (a PUT refused, e.g. by a quota) answers that PUT's status
-(``503`` for a server error) and deletes the outputs it had already written;
-an older object that one of them had replaced is gone too (Swift has no
-transactions).
+anywhere (with ``Retry-After: 1``), ``500`` the sandbox or an object server
+failed, ``422`` a program was refused (invalid binary), ``504`` a program
+ran out of time or CPU, ``424`` a program failed (non-zero exit, signal,
+forbidden system call, memory or output limit, an output smaller than
+``min_size``, bytes of a pipe left unread). The body is then always the
+JSON report, and **no output object is written**. A failed commit (a PUT
+refused, e.g. by a quota) answers that PUT's status (``503`` for a server
+error) and deletes the outputs it had already written; an older object that
+one of them had replaced is gone too (Swift has no transactions).
 
 Pipes between nodes (``connect``, ``zvm://``, ``doc/mapreduce.rst``):
 the nodes they join run as one gang through a per-job rendezvous
@@ -183,6 +183,8 @@ API_VERSION = '1.0'
 DRY_RUN_HEADER = 'X-Zerocloud-Dry-Run'
 
 _STREAM_CHUNK = 64 * 1024
+#: Retry-After (seconds) of a job answered 503.
+RETRY_AFTER = 1
 #: Programs whose sha256 the filter remembers by (path, ETag).
 PROGRAMS_REMEMBERED = 1024
 
@@ -531,8 +533,12 @@ class ProxyFilter:
             resp.content_length = sum(os.path.getsize(p)
                                       for p in report.stdout)
             return resp, True
+        headers = dict(report.headers)
+        if report.status == 503:
+            # Busy or missing servers: the same job may well run later.
+            headers['Retry-After'] = str(RETRY_AFTER)
         return swob.Response(status=reason_phrase(report.status),
-                             headers=report.headers, body=report.to_json(),
+                             headers=headers, body=report.to_json(),
                              content_type='application/json'), False
 
 
