@@ -336,4 +336,3 @@ def run(program, argv=None, env=None, channels=(), seed=0, limits=None,
     finally:
         for fd in opened:
             os.close(fd)
-
