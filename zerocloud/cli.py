@@ -264,11 +264,13 @@ def _cmd_submit(args):
 
 def _add_demo(sub):
     sub.add_parser(
-        'demo', help='run a word-count job on an embedded Swift cluster',
+        'demo', help='run a MapReduce word count on an embedded Swift '
+        'cluster',
         description='Start an embedded Swift cluster in a temporary '
-        'directory, upload a small corpus and examples/wordcount.c compiled '
-        'with gcc -static, run one sandbox per text on the object server '
-        'holding it, print the node table and the results, and stop.')
+        'directory, upload a small corpus and examples/wc_map.c and '
+        'wc_reduce.c compiled with gcc -static, run a mapper per text on an '
+        'object server holding it piped to a group of reducers, print the '
+        'node table and the top words of the corpus, and stop.')
 
 
 def _cmd_demo(args):

@@ -1,34 +1,66 @@
 # Copyright (c) 2026 zerocloud developers
 # Licensed under the Apache License, Version 2.0
-"""README's first command: 'zerocloud demo' runs the job and shows results."""
+"""README's first command: 'zerocloud demo' runs the MapReduce word count and
+shows the node table and the top words of the whole corpus."""
+import collections
 import os
+import re
 import subprocess
 import sys
 
+import pytest
+
 from zerocloud import demo
+from zerocloud.exceptions import ZeroCloudError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
 
-def _expected_top(text, n=5):
-    import collections
-    import re
-    counts = collections.Counter(re.findall(r"[a-z0-9']+", text.lower()))
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
-    return ''.join('%d %s\n' % (c, w) for w, c in ranked)
+def _count(texts):
+    """wc_map's words: runs of ASCII letters, digits and apostrophes,
+    lower-cased."""
+    counts = collections.Counter()
+    for text in texts:
+        counts.update(w.lower() for w in re.findall(r"[A-Za-z0-9']+", text))
+    return counts
 
 
-def test_demo_prints_the_node_table_and_every_count():
+def test_demo_runs_the_mapreduce_and_prints_the_top_words(tmp_path):
+    # From another directory: the example sources are found by the package.
     proc = subprocess.run([sys.executable, '-m', 'zerocloud.cli', 'demo'],
                           capture_output=True, text=True, timeout=300,
+                          cwd=str(tmp_path),
                           env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert '->  200 OK' in out
-    assert out.count(' ok ') == len(demo.CORPUS)   # one row per node
-    for name, text in demo.CORPUS.items():
-        obj = name[:-4] + '.count'
-        section = out.split('counts/%s:\n' % obj)[1]
-        assert section.startswith(_expected_top(text)), obj
+
+    rows = [line.split() for line in out.splitlines()
+            if re.match(r'(map|reduce)-\d+ ', line)]
+    mappers = [r for r in rows if r[0].startswith('map-')]
+    reducers = [r for r in rows if r[0].startswith('reduce-')]
+    assert len(mappers) == len(demo.CORPUS) >= 8
+    assert [r[0] for r in reducers] == [
+        'reduce-%d' % i for i in range(1, demo.REDUCERS + 1)]
+    assert all(r[2:4] == ['0', 'ok'] for r in rows), rows
+    assert 'where the nodes ran:' in out
+
+    counts = _count(demo.CORPUS.values())
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = out.split('top %d words' % demo.TOP)[1].split('\n\n')[0]
+    shown = [line.split() for line in shown.splitlines()[1:]]
+    assert [(w, int(n)) for n, w in shown] == ranked[:demo.TOP]
+    assert ('%d objects, %d mappers, %d reducers, %d distinct words, '
+            '%d words' % (len(demo.CORPUS), len(demo.CORPUS), demo.REDUCERS,
+                          len(counts), sum(counts.values()))) in out
     assert 'its run directory is gone' in out
+
+
+def test_merge_counts_refuses_a_word_in_two_reducers():
+    merged = demo.merge_counts({'r1': 'the 3\na 1\n', 'r2': 'data 2\n'})
+    assert merged == {'the': 3, 'a': 1, 'data': 2}
+    with pytest.raises(ZeroCloudError, match='"the" is in both r1 and r2'):
+        demo.merge_counts({'r1': 'the 3\n', 'r2': 'the 1\n'})
+    with pytest.raises(ZeroCloudError, match='line 1'):
+        demo.merge_counts({'r1': 'the three\n'})
