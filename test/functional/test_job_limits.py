@@ -85,7 +85,8 @@ def test_a_client_gone_mid_job_leaves_nothing(small):
                      parts.path.encode(), token.encode(), len(body), body))
     time.sleep(0.5)     # the node is running now
     sock.close()
-    # The node ends at its wall limit; then nothing may remain.
+    # The proxy stops the job, the object server its sandbox; nothing
+    # may remain (the node would otherwise run to its wall limit).
     assert_nothing_left(cluster, wait=15.0)
     _, listing = swiftclient.get_container(url, token, 'out')
     assert listing == []

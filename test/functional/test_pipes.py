@@ -3,8 +3,10 @@
 """Pipes between nodes end to end: the rendezvous, TCP and Unix pipes,
 gang start and abort, on the shared cluster (test/programs/pipes.c)."""
 import json
+import socket
 import threading
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -191,3 +193,37 @@ def test_an_object_server_dying_mid_job_stops_every_node(env, cluster):
         'object server' in report['message'], report['message']
     assert not [o for o in _objects(env) if o.startswith('dead-')]
     assert_nothing_left(cluster)
+
+
+def _hang_up_while_running(env, cluster, job, sandboxes):
+    """POST ``job`` on a raw connection, close it once ``sandboxes`` run."""
+    parts = urllib.parse.urlsplit(env['url'])
+    body = json.dumps(job).encode()
+    sock = socket.create_connection((parts.hostname, parts.port))
+    try:
+        sock.sendall(b'POST %s HTTP/1.1\r\nHost: x\r\nX-Auth-Token: %s\r\n'
+                     b'X-Zerovm-Execute: 1.0\r\nContent-Type: '
+                     b'application/json\r\nContent-Length: %d\r\n\r\n%s' % (
+                         parts.path.encode(), env['token'].encode(),
+                         len(body), body))
+        deadline = time.monotonic() + 30
+        while sum(_running_sandboxes(cluster).values()) < sandboxes:
+            assert time.monotonic() < deadline, 'the job never started'
+            time.sleep(0.05)
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize('gang', [False, True])
+def test_a_client_hanging_up_stops_its_nodes_at_once(env, cluster, gang):
+    if gang:
+        job, running = _mesh(env, src_args='spin', prefix='hup-'), 5
+    else:
+        job, running = [{'name': 'alone', 'exec': _exe(env, 'spin'),
+                         'devices': [{'name': 'stdout',
+                                      'path': 'swift://~/%s/hup-alone.txt'
+                                      % env['out']}]}], 1
+    _hang_up_while_running(env, cluster, job, running)
+    # The spinning programs would run for node_wall (60 s) otherwise.
+    assert_nothing_left(cluster, wait=10.0)
+    assert not [o for o in _objects(env) if o.startswith('hup-')]

@@ -340,6 +340,7 @@ class Dispatcher:
         self.logger = logger
         self.trans_id = trans_id or ''
         self.gang = gang
+        self._threads = []
 
     def _in_gang(self, node):
         return self.gang is not None and self.gang.in_gang(node.name)
@@ -349,19 +350,27 @@ class Dispatcher:
 
         The nodes of the gang (connected by pipes) are all sent at once,
         whatever ``concurrency`` says: they must run together."""
-        from eventlet import GreenPool
+        import eventlet
         gang = [r for r in requests if self._in_gang(r.node)]
         rest = [r for r in requests if not self._in_gang(r.node)]
-        pool = GreenPool(max(1, min(self.concurrency, len(rest)))
-                         + len(gang))
         if gang:
             self.gang.arm()
-        started = {id(r): pool.spawn(self.run_one, r) for r in gang}
-        done = dict(zip((id(r) for r in rest),
-                        pool.imap(self.run_one, rest)))
-        for key, thread in started.items():
-            done[key] = thread.wait()
-        return [done[id(r)] for r in requests]
+        threads = {}
+        for request in gang:
+            threads[id(request)] = eventlet.spawn(self.run_one, request)
+            self._threads.append(threads[id(request)])
+        pool = eventlet.GreenPool(max(1, min(self.concurrency, len(rest))))
+        for request in rest:
+            # Blocks while ``concurrency`` requests are in flight.
+            threads[id(request)] = pool.spawn(self.run_one, request)
+            self._threads.append(threads[id(request)])
+        return [threads[id(r)].wait() for r in requests]
+
+    def stop(self):
+        """Abandon the job: kill every request in flight (each closes its
+        connection, and the object server stops the node)."""
+        for thread in self._threads:
+            thread.kill()
 
     def headers(self, request, length):
         from swift.common.utils import Timestamp

@@ -32,6 +32,10 @@ What it does with a ``POST /<device>/<partition>/<account>/<container>/
 5. answers ``200`` with a tar: ``report.json`` and ``out/<n>`` per
    writable channel, whatever the program's exit status.
 
+While the program runs the filter watches the request's connection: when
+the proxy closes it (its client hung up, or the proxy died) the sandbox is
+stopped at once (reason ``aborted``) instead of running to its limits.
+
 The temp directory, its files and every fd are removed when the answer has
 been sent, when the client went away, and on every error; a server that
 was killed cannot, so the filter removes what dead server processes left
@@ -105,9 +109,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 
-from eventlet import patcher, tpool
+import eventlet
+from eventlet import hubs, patcher, tpool
 from swift.common import swob
 from swift.common.exceptions import (DiskFileDeviceUnavailable,
                                      DiskFileError, DiskFileNotExist)
@@ -370,6 +376,7 @@ class ObjectFilter:
                 local = self._open_local(req, work, manager, dev_path, place,
                                          spec)
             program = self._spool(reader, work, spec)
+            _drain(req.environ['wsgi.input'])
             cached = program is None
             if cached:
                 program = self._cached_program(req, work, spec, cache)
@@ -512,11 +519,9 @@ class ObjectFilter:
         if wanted and checked.sha256 != wanted:
             raise SpecError('the exec member does not match exec.sha256')
 
-    def _validate_and_run(self, job, cancel=None):
+    def _validate_and_run(self, job, cancel):
         # In a worker thread.
         self._validate(job.program, job.spec)
-        if cancel is None:
-            return self.executor.run(job)
         return self.executor.run(job, cancel=cancel)
 
     def _run_connected(self, req, work, spec, program, inputs, limits):
@@ -565,13 +570,17 @@ class ObjectFilter:
             pipes.close()
 
     def _run(self, req, job, cancel=None):
+        connected = cancel is not None
+        cancel = cancel or launcher.Cancel()
+        # A proxy that hung up will never read the answer: stop the run.
+        watcher = eventlet.spawn(watch_hangup, req.environ, cancel)
         try:
-            if cancel is None:
-                outcome = self.pool.run(self._validate_and_run, job)
-            else:
-                # A connected node holds its slot already.
+            if connected:
+                # Admitted by gang_admission: no max_running slot.
                 outcome = self.pool.execute(self._validate_and_run, job,
                                             cancel)
+            else:
+                outcome = self.pool.run(self._validate_and_run, job, cancel)
         except ValidationError as exc:
             self.logger.info('invalid program for node %s: %s',
                              job.spec.node, exc)
@@ -583,6 +592,8 @@ class ObjectFilter:
                               job.spec.node, exc)
             raise swob.HTTPInternalServerError(
                 body='zerocloud: the sandbox failed', request=req)
+        finally:
+            watcher.kill()
         result = outcome.result
         self.logger.info('node %s on %s: %s exit=%s wall=%sms',
                          job.spec.node, req.path, result.reason.value,
@@ -608,6 +619,40 @@ class ObjectFilter:
                 members.append(('out/%d' % index, path,
                                 os.path.getsize(path)))
         return _TarAnswer(work, members)
+
+
+def _drain(wsgi_input, limit=1024 * 1024):
+    """Read what follows the tar's end (``tarfile`` pads to 10 KiB), so
+    that the connection turns readable only when the proxy closes it."""
+    left = limit
+    while True:
+        try:
+            chunk = wsgi_input.read(min(_CHUNK, left + 1))
+        except (OSError, ValueError) as exc:
+            raise _ClientDisconnect(str(exc))
+        if not chunk:
+            return
+        left -= len(chunk)
+        if left < 0:
+            raise SpecError('more than %d bytes after the end of the tar'
+                            % limit)
+
+
+def watch_hangup(environ, cancel):
+    """Wait until the request's connection becomes readable; if that is
+    its end (the proxy closed it: it hung up, or died), abort ``cancel``.
+    Run it in a green thread while the request body has been read and the
+    answer not yet started, and kill it before answering."""
+    sock = getattr(environ.get('eventlet.input'), '_sock', None)
+    if sock is None or not hasattr(sock, 'fileno'):
+        return
+    try:
+        hubs.trampoline(sock, read=True)
+        peek = sock.recv(1, socket.MSG_PEEK)
+    except OSError:
+        peek = b''
+    if not peek:
+        cancel.abort('the proxy closed the connection')
 
 
 def sweep_stale_work(devices, logger=None):

@@ -36,6 +36,11 @@ What happens, in order (nothing runs before the last step):
    the next one when a server is unreachable, busy or lacks the object,
    or when its answer is lost on the way (``doc/internals.rst``).
 
+A client that hangs up while its nodes run stops them: the filter closes
+their backend requests (each object server then stops its sandbox), aborts
+the gang, writes nothing and logs ``499``.  Once the outputs are being
+written, the commit completes, like a PUT whose client left.
+
 With ``X-Zerocloud-Dry-Run: 1`` the filter stops after step 4 and answers
 ``200`` with the plan as JSON (``zerocloud plan --json`` shape).
 
@@ -150,9 +155,12 @@ import collections
 import dataclasses
 import json
 import os
+import socket
 
 import eventlet
+import eventlet.hubs
 import eventlet.semaphore
+from eventlet import greenthread
 
 from swift.common import swob
 from swift.common.registry import register_swift_info
@@ -187,6 +195,10 @@ _STREAM_CHUNK = 64 * 1024
 RETRY_AFTER = 1
 #: Programs whose sha256 the filter remembers by (path, ETag).
 PROGRAMS_REMEMBERED = 1024
+
+
+class ClientGone(Exception):
+    """The client hung up while its job ran."""
 
 
 class _SpoolIter:
@@ -247,6 +259,8 @@ class ProxyFilter:
             resp = self.route(req, account, rest)
         except swob.HTTPException as err:
             resp = err
+        except ClientGone:
+            resp = http_error(499, 'client disconnected')
         except Exception:
             self.logger.exception('job request failed')
             resp = http_error(500, 'internal error running the job')
@@ -293,10 +307,17 @@ class ProxyFilter:
                 requests = self.node_requests(caller, plan, spool, gang)
             finally:
                 checking.wait()
-            outcomes = Dispatcher(
+            dispatcher = Dispatcher(
                 self.transport, self.conf.dispatch_concurrency, spool,
                 self.conf.node_max_output, self.logger,
-                req.environ.get('swift.trans_id'), gang).run(requests)
+                req.environ.get('swift.trans_id'), gang)
+            watcher = eventlet.spawn(
+                self.watch_client, req.environ, dispatcher, gang,
+                greenthread.getcurrent())
+            try:
+                outcomes = dispatcher.run(requests)
+            finally:
+                watcher.kill()
             if gang is not None:
                 gang.close()
             report = build_report(plan, outcomes,
@@ -313,6 +334,25 @@ class ProxyFilter:
                 gang.close()
             if not handed_over:
                 spool.cleanup()
+
+    def watch_client(self, environ, dispatcher, gang, handler):
+        """While the nodes run: if the client hangs up, stop them all and
+        end the request (nothing is committed).  The request body was read
+        already, so the connection turns readable only at its end."""
+        sock = getattr(environ.get('eventlet.input'), '_sock', None)
+        if sock is None or not hasattr(sock, 'fileno'):
+            return
+        try:
+            eventlet.hubs.trampoline(sock, read=True)
+            if sock.recv(1, socket.MSG_PEEK):
+                return      # more bytes, not an end: leave it alone
+        except OSError:
+            pass
+        self.logger.info('client went away: stopping the job')
+        if gang is not None:
+            gang.abort('the client went away')
+        dispatcher.stop()
+        greenthread.kill(handler, ClientGone())
 
     def gang(self, plan):
         """A listening :class:`Rendezvous` for the nodes joined by pipes,

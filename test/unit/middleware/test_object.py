@@ -87,7 +87,7 @@ class FakeExecutor(Executor):
         self.gate = gate
         self.error = error
 
-    def run(self, job):
+    def run(self, job, cancel=None):
         self.jobs.append(job)
         if self.gate is not None:
             self.gate.wait(10)
