@@ -15,6 +15,7 @@ reduce runs through ``cli.main(['run', ...])`` in this process (the same
 code without an interpreter start each, which keeps the file under 10 s).
 """
 import collections
+import json
 import os
 import random
 import re
@@ -409,20 +410,36 @@ def test_mapper_write_error_natively(bins, corpus, tmp_path):
 
 def test_mapper_write_error_in_sandbox(bins, tmp_path):
     # Enough distinct words to overflow the sandbox's relay: the write
-    # fails while the mapper still writes (SIGPIPE kills it: the sandbox's
-    # signal dispositions are virtual, so it cannot print its message).
+    # fails while the mapper still writes.  The mapper ignores SIGPIPE, so
+    # it sees EPIPE and reports it; the run's reason is the root cause.
     big = tmp_path / 'big.txt'
     big.write_bytes(b' '.join(b'w%06d' % i for i in range(50000)))
+    report = tmp_path / 'report.json'
     proc = zc_proc(['--input', str(big), '--out', 'reduce-1=/dev/full',
-                    bins['wc_map']])
-    assert proc.returncode != 0
+                    '--report', str(report), bins['wc_map']])
+    assert proc.returncode == 125
+    assert b'wc_map: cannot write /dev/out/reduce-1: Broken pipe' \
+        in proc.stderr
+    assert proc.stderr.endswith(b': output error: /dev/out/reduce-1: '
+                                b'write failed: ENOSPC\n')
+    result = json.loads(report.read_text())
+    assert result['reason'] == 'output-error'
+    assert result['exit_code'] == 1
 
 
-@pytest.mark.xfail(reason='the sandbox reports success when a write to an '
-                   'output fails after the guest handed over all its bytes',
-                   strict=False)
 def test_mapper_small_write_error_in_sandbox(bins, corpus, tmp_path):
+    # The mapper hands over all its bytes and exits 0 before the relay's
+    # write to the full disk fails: the run must still fail, and the report
+    # must not count the lost bytes.
     data, paths = corpus
+    report = tmp_path / 'report.json'
     proc = zc_proc(['--input', paths[0], '--out', 'reduce-1=/dev/full',
-                    bins['wc_map']])
-    assert proc.returncode != 0
+                    '--report', str(report), bins['wc_map']])
+    assert proc.returncode == 125
+    assert proc.stderr.endswith(b': output error: /dev/out/reduce-1: '
+                                b'write failed: ENOSPC\n')
+    result = json.loads(report.read_text())
+    assert result['reason'] == 'output-error'
+    out = [c for c in result['channels']
+           if c['path'] == '/dev/out/reduce-1'][0]
+    assert out['bytes_written'] == 0

@@ -38,6 +38,9 @@ class Reason(str, enum.Enum):
     INVALID_BINARY = 'invalid-binary'
     LAUNCHER_ERROR = 'launcher-error'
     ABORTED = 'aborted'         #: stopped from outside (the job was aborted)
+    #: writing an output to its destination failed (disk full, I/O error,
+    #: reader gone): the output is incomplete whatever the guest did
+    OUTPUT_ERROR = 'output-error'
 
 
 #: Every reason, in the header's order.

@@ -58,6 +58,8 @@
 #define POLLRDNORM 0x040
 #define POLLWRNORM 0x100
 #define SIGSYS_NR 31
+#define SIGPIPE_NR 13
+#define SIG_IGN_VALUE 1UL
 #define RLIM_INFINITY (~0UL)
 #define ERANGE 34
 #define ESRCH 3
@@ -96,6 +98,12 @@ static struct {
     uint64_t prng;
     long real_pid;
     uint64_t sigmask;   /* the guest's view; the real mask never blocks SIGSYS */
+    /* SIGPIPE's disposition as the guest set it (SIG_DFL 0, SIG_IGN 1, or a
+     * handler that will never run), and whether the trapped call being
+     * emulated generated a real SIGPIPE (a write that got EPIPE, or kill).
+     * See shim_sigsys(). */
+    uint64_t sigpipe_handler;
+    int sigpipe_raised;
     int nregions;
     struct region regions[MAX_REGIONS];
 } S;
@@ -112,6 +120,7 @@ struct kucontext {
         size_t size;
     } uc_stack;
     struct sigcontext mc;
+    uint64_t sigmask;   /* the real mask rt_sigreturn restores */
 };
 
 #define G0(n) zvm_gadget((n), 0, 0, 0, 0, 0, 0)
@@ -765,6 +774,8 @@ static long chan_write(int c, const char *buf, uint64_t n)
             wait_fd(c, 0x004 /* POLLOUT */);
         if (r == -EINTR || r == -EAGAIN)
             continue;
+        if (r == -EPIPE)
+            S.sigpipe_raised = 1;   /* the kernel queued a SIGPIPE too */
         if (r < 0) {
             if (!done)
                 return r;
@@ -965,6 +976,11 @@ static long sys_kill(long target, long sig)
         return -EPERM;  /* SIGSYS is the shim's; no stopping */
     if (sig == 17 || sig == 18 || sig == 23 || sig == 28)
         return 0;       /* CHLD, CONT, URG, WINCH: ignored by default */
+    if (sig == SIGPIPE_NR) {
+        if (S.sigpipe_handler == SIG_IGN_VALUE)
+            return 0;
+        S.sigpipe_raised = 1;
+    }
     return G3(__NR_tgkill, S.real_pid, S.real_pid, sig);
 }
 
@@ -1148,6 +1164,12 @@ static long emulate(long nr, long a, long b, long c, long d, long e, long f)
             return -EINVAL;
         if (c)
             memset((void *)c, 0, 32);
+        if (a == SIGPIPE_NR) {  /* remembered: SIG_IGN turns EPIPE's kill off */
+            if (c)
+                *(uint64_t *)c = S.sigpipe_handler;
+            if (b)
+                S.sigpipe_handler = *(const uint64_t *)b;
+        }
         return 0;               /* accepted, never delivered: signals only kill */
     case __NR_sigaltstack:
         if (b) {
@@ -1189,8 +1211,21 @@ void shim_sigsys(int sig, void *info, void *uctx)
     struct sigcontext *r = &uc->mc;
     int nr = *(int *)((char *)info + 24);     /* si_syscall */
     (void)sig;
+    S.sigpipe_raised = 0;
     r->rax = (uint64_t)emulate(nr, (long)r->rdi, (long)r->rsi, (long)r->rdx,
                                (long)r->r10, (long)r->r8, (long)r->r9);
+    /* The real SIGPIPE disposition stays SIG_DFL and the handler runs with
+     * every signal blocked, so a SIGPIPE raised during the call is pending
+     * now.  The real mask rt_sigreturn restores decides its fate: unblocked
+     * it kills the guest as SIG_DFL should; blocked it stays pending and
+     * harmless, as SIG_IGN should (a later SIGPIPE under SIG_DFL unblocks
+     * it and kills).  Only SIGPIPE's bit is touched. */
+    if (S.sigpipe_raised) {
+        if (S.sigpipe_handler == SIG_IGN_VALUE)
+            uc->sigmask |= 1ULL << (SIGPIPE_NR - 1);
+        else
+            uc->sigmask &= ~(1ULL << (SIGPIPE_NR - 1));
+    }
 }
 
 void shim_init(const struct loaded *ld)

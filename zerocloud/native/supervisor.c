@@ -34,6 +34,7 @@
 #define SIGHUP 1
 #define SIGINT 2
 #define SIGKILL 9
+#define SIGPIPE 13
 #define SIGTERM 15
 #define SIGSYS 31
 #define SIG_BLOCK 0
@@ -46,8 +47,9 @@ struct relay {
     int rd;             /* read end of the guest's pipe; -1 once at EOF */
     int dest;           /* the real destination */
     int broken;         /* destination gone: discard */
-    uint64_t bytes;     /* bytes accepted from the guest (forwarded) */
-    struct sha256 sha;
+    long err;           /* why it broke: the failed write's result (-errno, or 0) */
+    uint64_t bytes;     /* bytes that reached the destination */
+    struct sha256 sha;  /* of those same bytes */
 };
 
 struct rusage_k {
@@ -58,6 +60,7 @@ struct rusage_k {
 static char manifest_text[ZVM_MAX_MANIFEST + 1];
 static char relay_buf[64 * 1024];
 static char report_buf[256 * 1024];
+static char out_error_msg[ZVM_MAX_PATH + 64];
 static struct relay relays[ZVM_MAX_CHANNELS];
 static int child_fds[ZVM_MAX_CHANNELS];
 
@@ -68,6 +71,7 @@ static struct {
     int killed;             /* we sent SIGKILL */
     const char *kill_reason;
     uint64_t total_out;
+    int out_error;          /* the first channel whose destination failed, or -1 */
     char kill_detail[128];
 } R;
 
@@ -109,8 +113,11 @@ static void kill_guest(const char *reason, const char *detail)
         SC2(__NR_kill, R.pid, SIGKILL);
 }
 
-static void write_dest(struct relay *rl, const char *p, size_t n)
+/* Forward n bytes to the destination; count and hash only what the
+ * destination accepted, so the report never claims bytes that were lost. */
+static void write_dest(int i, const char *p, size_t n)
 {
+    struct relay *rl = &relays[i];
     while (n && !rl->broken) {
         long r = SC3(__NR_write, rl->dest, p, n);
         if (r == -EINTR)
@@ -121,13 +128,21 @@ static void write_dest(struct relay *rl, const char *p, size_t n)
             continue;
         }
         if (r <= 0) {
-            /* Reader gone (EPIPE) or a broken file: stop forwarding, and let
-             * the guest see EPIPE on its next write, as a Unix pipe would. */
+            /* Reader gone (EPIPE), disk full, I/O error: the output is
+             * incomplete.  Stop forwarding, remember why (the run ends with
+             * reason "output-error"), and let the guest see EPIPE on its
+             * next write, as a Unix pipe would. */
             rl->broken = 1;
+            rl->err = r;
+            if (R.out_error < 0)
+                R.out_error = i;
             SC1(__NR_close, rl->rd);
             rl->rd = -1;
             return;
         }
+        sha256_update(&rl->sha, p, (size_t)r);
+        rl->bytes += (uint64_t)r;
+        R.total_out += (uint64_t)r;
         p += r;
         n -= (size_t)r;
     }
@@ -158,12 +173,8 @@ static int pump(int i)
         kill_guest(ZVM_REASON_OUTPUT_LIMIT, M.ch[i].limit && rl->bytes + n == M.ch[i].limit
                    ? M.ch[i].path : "total output");
     }
-    if (n) {
-        sha256_update(&rl->sha, relay_buf, n);
-        rl->bytes += n;
-        R.total_out += n;
-        write_dest(rl, relay_buf, n);
-    }
+    if (n)
+        write_dest(i, relay_buf, n);
     return 1;
 }
 
@@ -356,6 +367,7 @@ int zvm_main(int argc, char **argv)
             MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (r < 0)
         die(ZVM_STATUS_LAUNCHER, "mapping the counters page: %s", errname(r));
+    R.out_error = -1;
     for (i = 0; i < M.nchannels; i++) {
         relays[i].rd = -1;
         child_fds[i] = M.ch[i].host_fd;
@@ -446,6 +458,24 @@ int zvm_main(int argc, char **argv)
         reason = ZVM_REASON_SIGNAL;
     } else {
         reason = exit_code ? ZVM_REASON_EXIT : ZVM_REASON_OK;
+    }
+    /* An output that did not reach its destination (the relay above, or the
+     * final drain after the exit) is the run's root cause when the guest
+     * merely went on: it exited 0 with its output lost, exited non-zero
+     * after seeing EPIPE, or died of that EPIPE's SIGPIPE.  A kill that
+     * says more about the guest (another signal, policy, memory, cpu,
+     * timeout, output-limit, aborted) keeps its reason. */
+    if (started && R.out_error >= 0 &&
+        (streq(reason, ZVM_REASON_OK) || streq(reason, ZVM_REASON_EXIT) ||
+         (streq(reason, ZVM_REASON_SIGNAL) && sig == SIGPIPE))) {
+        struct relay *rl = &relays[R.out_error];
+        struct sbuf b;
+        sb_init(&b, out_error_msg, sizeof(out_error_msg));
+        sb_puts(&b, M.ch[R.out_error].path);
+        sb_puts(&b, ": write failed: ");
+        sb_puts(&b, rl->err ? errname(rl->err) : "no progress");
+        reason = ZVM_REASON_OUTPUT_ERROR;
+        msg = out_error_msg;
     }
     if (write_report(reason, exit_code, sig, msg, &ru, wall))
         die(ZVM_STATUS_REPORT, "writing the report to fd %d failed", M.report_fd);

@@ -291,6 +291,11 @@ const char *errname(long err)
     case ENOSPC: return "ENOSPC";
     case ESPIPE: return "ESPIPE";
     case EPIPE: return "EPIPE";
+    case EFBIG: return "EFBIG";
+    case EDQUOT: return "EDQUOT";
+    case ECONNRESET: return "ECONNRESET";
+    case ENOTCONN: return "ENOTCONN";
+    case ETIMEDOUT: return "ETIMEDOUT";
     case ENOSYS: return "ENOSYS";
     case ENODEV: return "ENODEV";
     case ENOEXEC: return "ENOEXEC";

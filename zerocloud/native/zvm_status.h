@@ -43,5 +43,6 @@
 #define ZVM_REASON_INVALID_BINARY "invalid-binary"  /* refused by the loader */
 #define ZVM_REASON_LAUNCHER_ERROR "launcher-error"  /* the launcher failed */
 #define ZVM_REASON_ABORTED "aborted"                /* stopped from outside (SIGTERM/INT/HUP to zvm) */
+#define ZVM_REASON_OUTPUT_ERROR "output-error"      /* an output's destination write failed */
 
 #endif /* ZVM_STATUS_H */

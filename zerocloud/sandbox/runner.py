@@ -24,7 +24,9 @@ __all__ = ['DESCRIPTION', 'add_arguments', 'main', 'parse_size',
 #: Exit statuses of ``zerocloud run`` besides the program's own (the
 #: conventions of timeout(1) and env(1)).
 EXIT_TIMEOUT = 124      #: the wall-clock limit was reached
-EXIT_ERROR = 125        #: zerocloud itself failed: bad option, missing file
+#: zerocloud itself failed: bad option, missing file, or an output's
+#: destination refused the bytes (reason ``output-error``)
+EXIT_ERROR = 125
 EXIT_INVALID = 126      #: the program is not a valid static x86-64 ELF
 EXIT_NOT_FOUND = 127    #: the program does not exist
 
@@ -39,8 +41,9 @@ arguments, inputs and --seed give the same bytes.
 
 exit status: the program's exit status, or 128+N when killed by signal N;
 124 wall-clock timeout; 125 zerocloud error (bad option, missing file,
-launcher failure); 126 invalid program; 127 program not found.  When a limit
-ends the run, one line on stderr names it.
+launcher failure, or an output that could not be written: disk full, reader
+gone); 126 invalid program; 127 program not found.  When a limit ends the
+run, or an output is incomplete, one line on stderr names it.
 """
 
 _SIZE = re.compile(r'^\s*(\d+)\s*([kKmMgGtT]?)i?[bB]?\s*$')
@@ -230,6 +233,10 @@ def _status(result, program):
         return _err('sandbox failed: %s' % result.message, EXIT_ERROR)
     if r is Reason.TIMEOUT:
         return _err('%s: wall-clock timeout' % program, EXIT_TIMEOUT)
+    if r is Reason.OUTPUT_ERROR:
+        # The output is incomplete whatever the program's own status was.
+        return _err('%s: output error: %s' % (program, result.message),
+                    EXIT_ERROR)
     if r is Reason.MEMORY and result.exit_code is None and not result.signal:
         return _err('%s: %s' % (program, result.message), EXIT_ERROR)
     if r in (Reason.CPU, Reason.MEMORY, Reason.OUTPUT_LIMIT, Reason.POLICY):

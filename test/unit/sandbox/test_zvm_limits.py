@@ -105,7 +105,9 @@ def test_crash_is_a_signal(programs, sandbox):
     assert (result.reason, result.signal) == (Reason.SIGNAL, 11)
 
 
-def test_reader_gone_gives_sigpipe(programs):
+def test_reader_gone_gives_sigpipe_and_output_error(programs):
+    # The guest dies of SIGPIPE as on Unix; the run's reason is the root
+    # cause, the output that could not be delivered.
     r, w = os.pipe()
     os.close(r)
     try:
@@ -114,7 +116,9 @@ def test_reader_gone_gives_sigpipe(programs):
                                                    w)])
     finally:
         os.close(w)
-    assert (result.reason, result.signal) == (Reason.SIGNAL, 13)
+    assert (result.reason, result.signal) == (Reason.OUTPUT_ERROR, 13)
+    assert result.message == '/dev/stdout: write failed: EPIPE'
+    assert result.channel('/dev/stdout').bytes_written == 0
 
 
 def _children():
