@@ -169,6 +169,34 @@ def test_missing_input_is_404(env):
     assert b'absent.txt' in answer.body
 
 
+def test_a_listed_object_gone_from_its_servers_is_404(env, object_ring):
+    from swift.common import direct_client
+    from swift.common.utils import Timestamp
+    url, token = env['url'], env['token']
+    container = env['data'] + '-gone'
+    swiftclient.put_container(url, token, container)
+    for name in ('here.txt', 'gone.txt'):
+        swiftclient.put_object(url, token, container, name, b'a b c\n')
+    # Delete gone.txt on its object servers only: the container listing,
+    # which is all the proxy consults for a wildcard, still has it.
+    account = url.rsplit('/', 1)[1]
+    part, nodes = object_ring.get_nodes(account, container, 'gone.txt')
+    for node in nodes:
+        direct_client.direct_delete_object(
+            node, part, account, container, 'gone.txt',
+            headers={'X-Timestamp': Timestamp.now().internal})
+    job = [{'name': 'x',
+            'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
+            'devices': [{'name': 'stdin',
+                         'path': 'swift://~/%s/*.txt' % container},
+                        {'name': 'stdout',
+                         'path': 'swift://~/%s/*.count' % env['out']}]}]
+    answer = _post(env, job)
+    assert answer.status == 404, answer.body
+    assert b'gone.txt' in answer.body
+    assert 'here.count' not in _objects(env, env['out'])
+
+
 def test_other_account_cannot_read_without_acl(env, auth):
     url2, token2 = auth('tester2')
     account = env['url'].rsplit('/', 1)[1]

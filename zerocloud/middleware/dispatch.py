@@ -427,6 +427,12 @@ class Dispatcher:
                 resp.close()
         outcome.error = 'no object server could run node %s: tried %s' % (
             json.dumps(node.name), ', '.join(outcome.tried) or 'none')
+        if outcome.tried and all(t.endswith('(404)')
+                                 for t in outcome.tried):
+            outcome.status = 404
+            outcome.error = '%s is on none of its object servers (node %s)' \
+                % (node.attach.url if node.attach else 'the object',
+                   json.dumps(node.name))
         if in_gang and self.gang.aborted and \
                 self.gang.failure[0] != node.name:
             outcome.error = 'node %s did not run: %s' % (

@@ -121,6 +121,9 @@ class PlanNode:
     attach: Optional[SwiftPath] = None
     outputs: Tuple[SwiftPath, ...] = ()
     candidates: Tuple[Server, ...] = ()
+    #: ``attach`` came from a container listing (a wildcard match), which
+    #: already says that it exists.
+    listed: bool = False
 
     def channel(self, alias):
         """The channel with guest path ``alias``, or None."""

@@ -277,12 +277,14 @@ def _make_node(group, instance, pipes):
     channels.extend(pipes)
     channels.sort(key=_channel_rank)
     exe = group.exec
+    attach = _attach(group, channels)
     return PlanNode(
         name=name, group=group.name, index=index, exec=exe.path,
         argv=(exe.name or name,) + exe.args, env=exe.env,
-        channels=tuple(channels), attach=_attach(group, channels),
+        channels=tuple(channels), attach=attach,
         outputs=tuple(c.path for c in channels
-                      if c.kind == 'object' and c.direction == 'w'))
+                      if c.kind == 'object' and c.direction == 'w'),
+        listed=attach is not None and attach == matched)
 
 
 def _check_channels(nodes, limits):

@@ -11,9 +11,13 @@ of the most serious failure, in this order (the first that applies wins):
                               candidate object server was unreachable,
                               busy (503), missing the object (404) or
                               unmounted (507).  Retry later.
+404   Not Found               a node's object is on none of its object
+                              servers (every candidate answered 404: it
+                              was deleted after the listing matched it).
 500   Internal Server Error   the sandbox or an object server failed
                               (``launcher-error``, a malformed answer, an
-                              unexpected backend status).
+                              unexpected backend status, an
+                              ``output-error`` writing to its disk).
 422   Unprocessable Entity    a program was refused before it ran
                               (``invalid-binary``: the validator or the
                               loader).
@@ -24,7 +28,8 @@ of the most serious failure, in this order (the first that applies wins):
                               (``signal``), a forbidden system call
                               (``policy``), over its ``memory`` or
                               ``output-limit``; or it left bytes of a
-                              pipe from another node unread (``pipe``).
+                              pipe from another node unread, or its
+                              reader went away (``pipe``).
 ===== ======================= ===========================================
 
 Nodes joined by pipes run as one gang: when one fails the others are
@@ -51,7 +56,8 @@ __all__ = ['JobReport', 'build_report', 'header_value', 'node_failure',
            'STATUS_ORDER', 'NEXE_HEADERS', 'MAX_HEADER_VALUE']
 
 #: Failure kinds with their job status, most serious first.
-STATUS_ORDER = (('unavailable', 503), ('server-error', 500),
+STATUS_ORDER = (('unavailable', 503), ('missing', 404),
+                ('server-error', 500),
                 ('invalid-binary', 422), ('timeout', 504),
                 ('program', 424), ('pipe', 424))
 #: The per-node headers, in the order they are set.
@@ -112,6 +118,8 @@ def node_failure(outcome, result):
     if result is None:
         if outcome.status is None:
             return 'unavailable'
+        if outcome.status == 404 and not outcome.ran:
+            return 'missing'
         if outcome.status == 422:
             return 'invalid-binary'
         return 'server-error'
@@ -119,6 +127,12 @@ def node_failure(outcome, result):
         return 'invalid-binary'
     if result.ok and result.exit_code == 0:
         return 'pipe' if (outcome.report or {}).get('unread') else None
+    if result.reason is Reason.OUTPUT_ERROR:
+        # "ALIAS: write failed: ..." -- a pipe whose reader went away, or
+        # the object server's own disk.
+        chan = outcome.node.channel((result.message or '').split(':')[0])
+        return 'pipe' if chan is not None and chan.kind == 'pipe' \
+            else 'server-error'
     return _REASON_KIND.get(result.reason, 'program')
 
 

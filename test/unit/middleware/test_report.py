@@ -149,3 +149,74 @@ def test_forged_messages_stay_in_their_node(tmp_path):
     report = build_report(plan, outcomes, 10)
     assert len(report.headers['X-Nexe-Error'].split(',')) == 2
     assert report.headers['X-Nexe-Status'] == 'not-run,ok'
+
+
+def test_an_object_on_none_of_its_servers_is_404(tmp_path):
+    plan = plan_of()
+    outcomes = [ran(plan.nodes[0], tmp_path),
+                NodeOutcome(plan.nodes[1], status=404,
+                            error='swift://AUTH_t/c/o is on none of its '
+                                  'object servers')]
+    report = build_report(plan, outcomes, 10)
+    assert report.status == 404
+    assert report.nodes[1]['failure'] == 'missing'
+
+
+def _with_message(outcome, message):
+    outcome.report['result']['message'] = message
+    return outcome
+
+
+def test_output_error_on_disk_is_500_on_a_pipe_424(tmp_path):
+    job = parse_job(json.dumps([
+        {'name': 'a', 'exec': {'path': 'swift://~/e/x'},
+         'devices': [{'name': 'stdout'}], 'connect': ['b']},
+        {'name': 'b', 'exec': {'path': 'swift://~/e/x'},
+         'devices': [{'name': 'stdout'}]}]), 'AUTH_t')
+    plan = expand(job)
+    a, b = plan.nodes
+    disk = build_report(plan, [
+        _with_message(ran(a, tmp_path, 0, 'output-error'),
+                      '/dev/stdout: write failed: ENOSPC'),
+        ran(b, tmp_path)], 10)
+    assert disk.status == 500
+    assert disk.nodes[0]['failure'] == 'server-error'
+    pipe = build_report(plan, [
+        _with_message(ran(a, tmp_path, 0, 'output-error'),
+                      '/dev/out/b: write failed: EPIPE'),
+        ran(b, tmp_path)], 10)
+    assert pipe.status == 424
+    assert pipe.nodes[0]['failure'] == 'pipe'
+
+
+def test_unread_pipe_bytes_fail_the_reader(tmp_path):
+    plan = plan_of()
+    reader = ran(plan.nodes[1], tmp_path)
+    reader.report['unread'] = [{'alias': '/dev/in/n-1', 'peer': 'n-1',
+                                'sent': 100, 'read': 40}]
+    report = build_report(plan, [ran(plan.nodes[0], tmp_path), reader], 10)
+    assert report.status == 424
+    assert report.nodes[1]['failure'] == 'pipe'
+    assert '60 of the 100 bytes of /dev/in/n-1' in report.nodes[1]['error']
+
+
+@pytest.mark.parametrize('gang_status', [503, 504])
+def test_aborted_nodes_take_the_gangs_status(tmp_path, gang_status):
+    plan = plan_of()
+    outcomes = [ran(n, tmp_path, None, 'aborted') for n in plan.nodes]
+    report = build_report(plan, outcomes, 10,
+                          (None, gang_status, 'the job ran too long'))
+    assert report.status == gang_status
+    assert report.message == 'the job ran too long'
+
+
+def test_a_failed_node_names_the_gang_cause_too(tmp_path):
+    plan = plan_of()
+    outcomes = [ran(plan.nodes[0], tmp_path, 3),
+                ran(plan.nodes[1], tmp_path, None, 'aborted')]
+    report = build_report(plan, outcomes, 10,
+                          ('n-1', 424, 'node "n-1" failed: exit 3'))
+    assert report.status == 424
+    assert report.message.startswith('program: node "n-1"')
+    assert 'connected nodes stopped: node "n-1" failed' in report.message
+    assert report.nodes[1]['failure'] == 'aborted'
