@@ -1,8 +1,8 @@
 # Copyright (c) 2026 zerocloud developers
 # Licensed under the Apache License, Version 2.0
-"""Gang admission and the limits of jobs with pipes, on a cluster with few
-connected-node places (3 per object server, 9 in all) and small pipe and
-job limits.
+"""Admission and the limits of jobs with pipes, on a cluster with few
+places: one sandbox per object server and no queue for ordinary nodes, 3
+per server (9 in all) for connected ones, and small pipe and job limits.
 
 The cluster is built from a copy of etc/*.conf-sample in which only those
 options are changed, so it is the shipped pipeline."""
@@ -23,7 +23,7 @@ from .leaks import assert_nothing_left
 
 PROXY = {'max_pipe_bytes': '1000000', 'max_job_wall': '4',
          'rendezvous_timeout': '5'}
-OBJECT = {'max_connected': '3'}
+OBJECT = {'max_connected': '3', 'max_running': '1', 'max_queued': '0'}
 
 
 def _set(path, section, options):
@@ -142,4 +142,22 @@ def test_the_job_wall_clock_limit_stops_every_node(small):
     for node in answer.report()['nodes']:
         assert node['reason'] in ('timeout', 'aborted'), node
     assert _outputs(small, 'wall') == []
+    assert_nothing_left(cluster)
+
+
+def test_ordinary_nodes_beyond_every_servers_slots_get_503(small):
+    cluster = small[0]
+    job = [{'name': 'busy', 'count': 4,
+            'exec': {'path': 'swift://~/exec/pipes', 'args': 'busy 600'},
+            'devices': [{'name': 'stdout',
+                         'path': 'swift://~/out/busy-*.txt'}]}]
+    answer = _submit(small, job)
+    assert answer.status == 503, answer.body
+    assert answer.headers['retry-after'] == '1'
+    report = answer.report()
+    refused = [n for n in report['nodes'] if n['failure'] == 'unavailable']
+    assert refused, report
+    for node in refused:
+        assert '(503)' in node['error'], node
+    assert _outputs(small, 'busy') == []
     assert_nothing_left(cluster)
