@@ -139,7 +139,11 @@ def test_a_failing_node_stops_the_spinning_others(env, cluster):
                               prefix='spin-'))
     assert answer.status == 424, answer.body
     report = answer.report()
-    assert _failed_nodes(report, 'program') == ['sink-1', 'sink-2']
+    # The first sink to fail may stop the other before it fails too.
+    failed = _failed_nodes(report, 'program')
+    assert failed and set(failed) <= {'sink-1', 'sink-2'}, report
+    for node in report['nodes'][3:]:
+        assert node['reason'] in ('exit', 'aborted'), node
     for node in report['nodes'][:3]:
         assert node['reason'] == 'aborted', node
         assert 'sink-' in node['message'], node

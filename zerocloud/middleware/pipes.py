@@ -268,7 +268,8 @@ class PipeSet:
         if expected:
             for listener in (self._tcp, self._unix):
                 acceptors.append(eventlet.spawn(
-                    self._accept, listener, expected, accepted))
+                    self._accept, listener, expected, accepted, acceptors))
+        done = False
         try:
             with eventlet.Timeout(self.setup_timeout, PipeError(
                     'pipes were not all connected within %ss'
@@ -280,9 +281,13 @@ class PipeSet:
                     if self._control_says_abort():
                         raise Aborted(self.abort_message)
                     eventlet.sleep(0.005)
+            done = True
         finally:
-            for thread in acceptors:
+            for thread in list(acceptors):
                 thread.kill()
+            if not done:
+                for sock, _rest in accepted.values():
+                    sock.close()
             for listener in (self._tcp, self._unix):
                 if listener is not None:
                     listener.close()
@@ -343,16 +348,18 @@ class PipeSet:
         os.set_blocking(fd, True)
         return fd
 
-    def _accept(self, listener, expected, accepted):
+    def _accept(self, listener, expected, accepted, threads):
         while True:
             try:
                 sock, _addr = listener.accept()
             except OSError:
                 return
-            eventlet.spawn(self._handshake, sock, expected, accepted)
+            threads.append(eventlet.spawn(self._handshake, sock, expected,
+                                          accepted))
 
     def _handshake(self, sock, expected, accepted):
         data = b''
+        ok = False
         try:
             with eventlet.Timeout(self.setup_timeout):
                 while b'\n' not in data and len(data) <= _HANDSHAKE:
@@ -370,16 +377,20 @@ class PipeSet:
                   and key in expected and key not in accepted)
         except (OSError, ValueError, KeyError, TypeError, eventlet.Timeout):
             ok = False
+        finally:
+            if not ok:
+                sock.close()    # refused, or killed before it was checked
         if not ok:
             self.logger.warning('node %s: refused a pipe connection',
                                 self.spec.node)
-            sock.close()
             return
-        accepted[key] = (sock, rest)
         try:
             sock.sendall(b'ok\n')
         except OSError:
-            pass
+            sock.close()
+            return
+        # Only now: once every pipe is in, the handshakes are killed.
+        accepted[key] = (sock, rest)
 
     # -- while running
 
