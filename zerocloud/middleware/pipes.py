@@ -119,6 +119,8 @@ class Inbound:
                     break
                 if not self._store(data):
                     break
+                if self._wake.empty():
+                    self._wake.put(None)    # the feeder may be waiting
         except OSError as err:
             self.error = '%s broke: %s' % (self.label, err)
         finally:
