@@ -89,6 +89,7 @@ class Inbound:
         self.error = None
         self._spool = os.open(spool_path, os.O_RDWR | os.O_CREAT | os.O_EXCL
                               | os.O_CLOEXEC, 0o600)
+        os.unlink(spool_path)   # it lives as long as its fd
         self.read_fd, self._write_fd = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(self._write_fd, False)
         self._wake = eventlet.queue.LightQueue()
@@ -119,6 +120,8 @@ class Inbound:
                     break
                 if not self._store(data):
                     break
+                if self._wake.empty():
+                    self._wake.put(None)    # the feeder may be waiting
         except OSError as err:
             self.error = '%s broke: %s' % (self.label, err)
         finally:

@@ -247,6 +247,10 @@ class Rendezvous:
                                 if member else 'unknown peer', err)
         finally:
             reader.close()
+            if member is None:
+                # Never registered: refused, garbage, gone, or killed by
+                # close() while waiting for its hello.
+                sock.close()
         if member is not None and member.done is None:
             member.sock = None
             sock.close()
