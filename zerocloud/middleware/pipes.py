@@ -18,8 +18,9 @@ For a node with pipe channels the object filter builds a :class:`PipeSet`:
 A written pipe is the connected socket itself, handed to the sandbox as
 the channel's fd (``zvm`` relays and counts the bytes).  A read pipe is
 the read end of a local pipe fed by an :class:`Inbound` relay, which
-receives whatever the writer sends as soon as it comes, spools it in the
-node's work directory and feeds the sandbox as fast as it reads: a writer
+receives whatever the writer sends as soon as it comes, buffers it (in
+memory, then in a file in the node's work directory) and feeds the
+sandbox as fast as it reads: a writer
 never waits for a reader that reads its inputs in another order, so
 readers can take their inputs one after the other without a deadlock, and
 nothing about timing reaches the program (its reads return full buffers).
@@ -35,6 +36,7 @@ import secrets
 import socket
 
 import eventlet
+import eventlet.event
 import eventlet.queue
 from eventlet import hubs
 
@@ -68,8 +70,13 @@ def host_key():
     return '%s/%d' % (boot, netns)
 
 
+#: Bytes of one read pipe kept in memory before they spill to a file.
+MEMORY_BUFFER = 256 * 1024
+
+
 class Inbound:
-    """Relay of one read pipe: socket -> spool file -> local pipe.
+    """Relay of one read pipe: socket -> buffer -> local pipe.  The buffer
+    is memory up to :data:`MEMORY_BUFFER` unfed bytes, then a spool file.
 
     ``read_fd`` is the pipe end for the sandbox.  :meth:`start` spawns the
     receiver and the feeder; :meth:`stop` ends both and closes everything.
@@ -87,9 +94,10 @@ class Inbound:
         self.fed = 0
         self.eof = False
         self.error = None
-        self._spool = os.open(spool_path, os.O_RDWR | os.O_CREAT | os.O_EXCL
-                              | os.O_CLOEXEC, 0o600)
-        os.unlink(spool_path)   # it lives as long as its fd
+        self._spool_path = spool_path
+        self._spool = None      # the file, once the bytes spilled over
+        self._mem = bytearray()     # unfed bytes, until then
+        self._file_base = 0     # offset in the stream of the file's start
         self.read_fd, self._write_fd = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(self._write_fd, False)
         self._wake = eventlet.queue.LightQueue()
@@ -107,7 +115,20 @@ class Inbound:
                                                             self.limit)
             self.on_error(self.error)
             return False
-        os.pwrite(self._spool, data, self.received)
+        if self._spool is None and \
+                len(self._mem) + len(data) <= MEMORY_BUFFER:
+            self._mem += data
+        else:
+            if self._spool is None:
+                # Spill: the unfed bytes first, then everything after.
+                self._spool = os.open(self._spool_path, os.O_RDWR
+                                      | os.O_CREAT | os.O_EXCL
+                                      | os.O_CLOEXEC, 0o600)
+                os.unlink(self._spool_path)  # it lives as long as its fd
+                self._file_base = self.fed
+                os.pwrite(self._spool, bytes(self._mem), 0)
+                self._mem = bytearray()
+            os.pwrite(self._spool, data, self.received - self._file_base)
         self.received += len(data)
         return True
 
@@ -131,13 +152,21 @@ class Inbound:
         try:
             while True:
                 if self.fed < self.received:
-                    chunk = os.pread(self._spool,
-                                     min(_CHUNK, self.received - self.fed),
-                                     self.fed)
+                    if self._spool is None:
+                        chunk = bytes(self._mem[:_CHUNK])
+                    else:
+                        chunk = os.pread(
+                            self._spool,
+                            min(_CHUNK, self.received - self.fed),
+                            self.fed - self._file_base)
                     try:
-                        self.fed += os.write(self._write_fd, chunk)
+                        written = os.write(self._write_fd, chunk)
                     except BlockingIOError:
                         hubs.trampoline(self._write_fd, write=True)
+                        continue
+                    self.fed += written
+                    if self._spool is None:
+                        del self._mem[:written]
                     continue
                 if self.eof or self.error:
                     break
@@ -199,6 +228,7 @@ class PipeSet:
         self._unix_name = None
         self._outbound = []     # sockets of written pipes
         self._watch = None
+        self._wake = None       # set when setup may go on
 
     # -- channels
 
@@ -280,10 +310,12 @@ class PipeSet:
                 for index, chan in self._pipes('w'):
                     self.fds[index] = self._connect_one(chan,
                                                         peers.get(chan.alias))
-                while len(accepted) < len(expected):
-                    if self._control_says_abort():
-                        raise Aborted(self.abort_message)
-                    eventlet.sleep(0.005)
+                if len(accepted) < len(expected) and \
+                        self.abort_message is None:
+                    self._wake = eventlet.event.Event()
+                    self._wake.wait()   # all accepted, or an abort
+                if self.abort_message is not None:
+                    raise Aborted(self.abort_message)
             done = True
         finally:
             for thread in list(acceptors):
@@ -305,8 +337,9 @@ class PipeSet:
             self.fds[index] = relay.read_fd
             relay.start(rest)
 
-    def _control_says_abort(self):
-        return self.abort_message is not None
+    def _wake_setup(self):
+        if self._wake is not None and not self._wake.ready():
+            self._wake.send()
 
     def _connect_one(self, chan, peer):
         if not isinstance(peer, dict):
@@ -394,6 +427,8 @@ class PipeSet:
             return
         # Only now: once every pipe is in, the handshakes are killed.
         accepted[key] = (sock, rest)
+        if len(accepted) == len(expected):
+            self._wake_setup()
 
     # -- while running
 
@@ -416,6 +451,7 @@ class PipeSet:
             message = str(msg.get('abort') or 'aborted by the rendezvous')
         self._watch = None
         self.abort_message = message
+        self._wake_setup()
         if self.on_abort is not None:
             self.on_abort(message)
 

@@ -208,11 +208,26 @@ def test_reader_relay_spools_so_writers_never_wait(make_job):
     # ... which the relay takes at once, far more than a pipe holds.
     wait_for(lambda: job.relay('b', '/dev/in/a-1').received == len(one)
              and job.relay('b', '/dev/in/a-2').received == len(two))
-    assert os.fstat(job.relay('b', '/dev/in/a-2')._spool).st_size \
-        == len(two)
+    # Beyond MEMORY_BUFFER the unfed bytes went to a spool file.
+    relay = job.relay('b', '/dev/in/a-2')
+    assert relay._spool is not None
+    assert os.fstat(relay._spool).st_size == len(two) - relay._file_base
+    assert relay._file_base == relay.fed
     # The reader takes its inputs one after the other, in any order.
     assert read_fd(job.fd('b', '/dev/in/a-2')) == two
     assert read_fd(job.fd('b', '/dev/in/a-1')) == one
+
+
+def test_small_pipes_stay_in_memory(make_job):
+    job = make_job(FAN_IN)
+    job.start()
+    write_all(job.fd('a-1', '/dev/out/b'), b'small')
+    end_write(job.fd('a-1', '/dev/out/b'))
+    end_write(job.fd('a-2', '/dev/out/b'))
+    wait_for(lambda: job.relay('b', '/dev/in/a-1').eof)
+    assert job.relay('b', '/dev/in/a-1')._spool is None
+    assert read_fd(job.fd('b', '/dev/in/a-1')) == b'small'
+    assert read_fd(job.fd('b', '/dev/in/a-2')) == b''
 
 
 def test_pipe_limit_cancels_the_reader(make_job):
