@@ -519,9 +519,10 @@ class ObjectFilter:
         if wanted and checked.sha256 != wanted:
             raise SpecError('the exec member does not match exec.sha256')
 
-    def _validate_and_run(self, job, cancel):
+    def _validate_and_run(self, job, cancel, validated=False):
         # In a worker thread.
-        self._validate(job.program, job.spec)
+        if not validated:
+            self._validate(job.program, job.spec)
         return self.executor.run(job, cancel=cancel)
 
     def _run_connected(self, req, work, spec, program, inputs, limits):
@@ -576,9 +577,10 @@ class ObjectFilter:
         watcher = eventlet.spawn(watch_hangup, req.environ, cancel)
         try:
             if connected:
-                # Admitted by gang_admission: no max_running slot.
+                # Admitted by gang_admission: no max_running slot; the
+                # program was validated before the rendezvous.
                 outcome = self.pool.execute(self._validate_and_run, job,
-                                            cancel)
+                                            cancel, True)
             else:
                 outcome = self.pool.run(self._validate_and_run, job, cancel)
         except ValidationError as exc:
