@@ -7,8 +7,6 @@ per server (9 in all) for connected ones, and small pipe and job limits.
 The cluster is built from a copy of etc/*.conf-sample in which only those
 options are changed, so it is the shipped pipeline."""
 import json
-import os
-import shutil
 import threading
 import time
 import urllib.request
@@ -20,31 +18,18 @@ from zerocloud import client
 from zerocloud import saio
 
 from .leaks import assert_nothing_left
+from .samples import changed_samples
 
 PROXY = {'max_pipe_bytes': '1000000', 'max_job_wall': '4',
          'rendezvous_timeout': '5'}
 OBJECT = {'max_connected': '3', 'max_running': '1', 'max_queued': '0'}
 
 
-def _set(path, section, options):
-    text = path.read_text()
-    assert section in text
-    path.write_text(text.replace(section, section + ''.join(
-        '%s = %s\n' % kv for kv in options.items()), 1))
-
-
 @pytest.fixture(scope='module')
 def small(tmp_path_factory, programs):
-    here = os.path.dirname(os.path.abspath(__file__))
-    samples = tmp_path_factory.mktemp('gang-samples')
-    etc = os.path.join(os.path.dirname(os.path.dirname(here)), 'etc')
-    for name in os.listdir(etc):
-        shutil.copy(os.path.join(etc, name), samples)
-    _set(samples / 'proxy-server.conf-sample', '[filter:zerocloud_proxy]\n',
-         PROXY)
-    _set(samples / 'object-server.conf-sample',
-         '[filter:zerocloud_object]\n', OBJECT)
-    with saio.Cluster(sample_dir=str(samples)) as cluster:
+    samples = changed_samples(tmp_path_factory.mktemp('gang-samples'),
+                              proxy=PROXY, object_server=OBJECT)
+    with saio.Cluster(sample_dir=samples) as cluster:
         url, token = swiftclient.get_auth(cluster.auth_url, 'test:tester',
                                           'testing')
         for c in ('exec', 'out'):

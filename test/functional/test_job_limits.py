@@ -5,8 +5,6 @@
 The cluster is built from a copy of etc/*.conf-sample in which only the
 proxy filter's node limits are lowered, so it is the shipped pipeline."""
 import json
-import os
-import shutil
 import socket
 import time
 import urllib.parse
@@ -18,6 +16,7 @@ from zerocloud import client
 from zerocloud import saio
 
 from .leaks import assert_nothing_left
+from .samples import changed_samples
 
 LIMITS = {'node_wall': '3', 'node_cpu': '30', 'node_memory': '33554432',
           'node_max_output': '100000'}
@@ -25,19 +24,9 @@ LIMITS = {'node_wall': '3', 'node_cpu': '30', 'node_memory': '33554432',
 
 @pytest.fixture(scope='module')
 def small(tmp_path_factory, programs):
-    here = os.path.dirname(os.path.abspath(__file__))
-    samples = tmp_path_factory.mktemp('samples')
-    etc = os.path.join(os.path.dirname(os.path.dirname(here)), 'etc')
-    for name in os.listdir(etc):
-        shutil.copy(os.path.join(etc, name), samples)
-    path = samples / 'proxy-server.conf-sample'
-    text = path.read_text()
-    section = '[filter:zerocloud_proxy]\n'
-    assert section in text
-    text = text.replace(section, section + ''.join(
-        '%s = %s\n' % kv for kv in LIMITS.items()), 1)
-    path.write_text(text)
-    with saio.Cluster(sample_dir=str(samples)) as cluster:
+    samples = changed_samples(tmp_path_factory.mktemp('samples'),
+                              proxy=LIMITS)
+    with saio.Cluster(sample_dir=samples) as cluster:
         url, token = swiftclient.get_auth(cluster.auth_url, 'test:tester',
                                           'testing')
         for c in ('exec', 'data', 'out'):

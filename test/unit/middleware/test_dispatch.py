@@ -29,13 +29,6 @@ def plan_of(job):
     return place(expand(parse_job(json.dumps(job), 'AUTH_t')), ring)
 
 
-@pytest.fixture
-def spool(tmp_path):
-    spool = Spool(str(tmp_path))
-    yield spool
-    spool.cleanup()
-
-
 def requests_for(plan, spool):
     result = []
     for node in plan.nodes:

@@ -10,17 +10,13 @@ from eventlet import Timeout
 
 from proxy_fakes import FakeObjectServers, FakeResponse
 from swift.common.utils import get_logger
-from zerocloud.middleware.dispatch import (CONNECTED_HEADER, Dispatcher,
-                                           NodeRequest, Spool, node_spec,
-                                           write_request_tar)
+from test_dispatch import SERVERS, requests_for
+from zerocloud.middleware.dispatch import CONNECTED_HEADER, Dispatcher
 from zerocloud.job import parse_job
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand
 
 LOGGER = get_logger({}, log_route='test-dispatch-gang')
-LIMITS = {'memory': 1 << 28, 'cpu': 10, 'timeout': 60, 'max_output': 100}
-SERVERS = [{'id': i, 'ip': '10.0.0.%d' % i, 'port': 6200,
-            'device': 'sd%s' % 'abcd'[i]} for i in range(4)]
 #: Bound on every wait: a bug fails the test instead of hanging it.
 LIMIT = 2
 
@@ -75,23 +71,6 @@ def plan_of(writers=2, solo=0):
 def gang_of(plan):
     return FakeGang(n.name for n in plan.nodes
                     if any(c.kind == 'pipe' for c in n.channels))
-
-
-@pytest.fixture
-def spool(tmp_path):
-    spool = Spool(str(tmp_path))
-    yield spool
-    spool.cleanup()
-
-
-def requests_for(plan, spool):
-    result = []
-    for node in plan.nodes:
-        spec, _members = node_spec(node, plan.account, LIMITS)
-        body = spool.new_path('req')
-        write_request_tar(body, spec, None, [])
-        result.append(NodeRequest(node, '/AUTH_t/c/o', 0, body))
-    return result
 
 
 def dispatch(servers, spool, plan, gang, concurrency=4):
