@@ -1,7 +1,8 @@
 # Copyright (c) 2026 zerocloud developers
 # Licensed under the Apache License, Version 2.0
 """Leak checks shared by the functional tests: sandboxes still running
-under an object server, zerocloud temp files left on its devices."""
+under an object server, zerocloud temp files left on its devices, sockets
+left open by the cluster's servers."""
 import os
 import time
 
@@ -10,7 +11,7 @@ import pytest
 from zerocloud.middleware import object as objfilter
 
 __all__ = ['children', 'object_server_pids', 'tmp_entries',
-           'assert_nothing_left']
+           'assert_nothing_left', 'server_sockets', 'assert_sockets_back']
 
 
 def children(pid):
@@ -63,4 +64,73 @@ def assert_nothing_left(cluster, wait=10.0):
         if time.monotonic() > deadline:
             pytest.fail('left behind: files %s, processes %s'
                         % (files, procs))
+        time.sleep(0.05)
+
+
+def _tcp_table():
+    """{socket inode: (local address, remote address)} of TCP sockets."""
+    table = {}
+    for name in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            with open(name) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            table[fields[9]] = (fields[1], fields[2])
+    return table
+
+
+def _socket_inodes(pid):
+    inodes = []
+    try:
+        fds = os.listdir('/proc/%d/fd' % pid)
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            link = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith('socket:['):
+            inodes.append(link[len('socket:['):-1])
+    return inodes
+
+
+def server_sockets(detail=False):
+    """Open sockets of every server process of the embedded cluster(s)
+    this test process started, leaving out a process's connections to
+    itself (eventlet's thread pool makes one, once, on first use) and to
+    this test process (its clients' keep-alive connections).  With
+    ``detail``, a list of ``(pid, inode, (local, remote) or None)``."""
+    tcp = _tcp_table()
+    # The test's own client connections (swiftclient keeps some open).
+    mine = {tcp[i][0] for i in _socket_inodes(os.getpid()) if i in tcp}
+    found = []
+    for pid in children(os.getpid()):
+        try:
+            with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                if b'saio' not in f.read():
+                    continue
+        except OSError:
+            continue
+        inodes = _socket_inodes(pid)
+        local = {tcp[i][0] for i in inodes if i in tcp}
+        found += [(pid, i, tcp.get(i)) for i in inodes
+                  if i not in tcp or tcp[i][1] not in local | mine]
+    return found if detail else len(found)
+
+
+def assert_sockets_back(before, wait=10.0):
+    """The servers hold no more sockets than ``before`` (from
+    :func:`server_sockets`), within ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        now = server_sockets()
+        if now <= before:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail('servers hold %d sockets, %d before the job: %s'
+                        % (now, before, server_sockets(detail=True)))
         time.sleep(0.05)

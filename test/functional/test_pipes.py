@@ -14,7 +14,8 @@ import swiftclient
 
 from zerocloud import client
 
-from .leaks import assert_nothing_left, children, object_server_pids
+from .leaks import (assert_nothing_left, assert_sockets_back, children,
+                    object_server_pids, server_sockets)
 
 DATA = {'a.txt': b'alpha\n' * 3, 'b.txt': b'bravo\n', 'c.txt': b'charlie\n'}
 
@@ -70,6 +71,7 @@ def _gathered(sink, sources):
 
 
 def test_connect_makes_a_mesh_of_pipes(env, cluster):
+    sockets = server_sockets()
     answer = _post(env, _mesh(env, prefix='mesh-'))
     assert answer.status == 200, answer.body
     report = answer.report()
@@ -97,6 +99,7 @@ def test_connect_makes_a_mesh_of_pipes(env, cluster):
     for key, sides in ends.items():
         assert sides['w'] == sides['r'] > 0, (key, sides)
     assert_nothing_left(cluster)
+    assert_sockets_back(sockets)
 
 
 def _failed_nodes(report, kind):
@@ -104,6 +107,7 @@ def _failed_nodes(report, kind):
 
 
 def test_a_crashing_writer_stops_the_job_and_writes_nothing(env, cluster):
+    sockets = server_sockets()
     answer = _post(env, _mesh(env, src_args='crash', prefix='crash-'))
     assert answer.status == 424, answer.body
     report = answer.report()
@@ -117,9 +121,11 @@ def test_a_crashing_writer_stops_the_job_and_writes_nothing(env, cluster):
         assert node['reason'] in ('ok', 'aborted'), node
     assert not [o for o in _objects(env) if o.startswith('crash-')]
     assert_nothing_left(cluster)
+    assert_sockets_back(sockets)
 
 
 def test_a_reader_that_leaves_input_unread_fails_the_job(env, cluster):
+    sockets = server_sockets()
     answer = _post(env, _mesh(env, sink_args='early', prefix='early-'))
     assert answer.status == 424, answer.body
     report = answer.report()
@@ -131,9 +137,11 @@ def test_a_reader_that_leaves_input_unread_fails_the_job(env, cluster):
     assert any(n['failure'] == 'pipe' for n in sinks.values()), sinks
     assert not [o for o in _objects(env) if o.startswith('early-')]
     assert_nothing_left(cluster)
+    assert_sockets_back(sockets)
 
 
 def test_a_failing_node_stops_the_spinning_others(env, cluster):
+    sockets = server_sockets()
     start = time.monotonic()
     answer = _post(env, _mesh(env, src_args='spin', sink_args='fail',
                               prefix='spin-'))
@@ -152,6 +160,7 @@ def test_a_failing_node_stops_the_spinning_others(env, cluster):
     assert time.monotonic() - start < 50
     assert not [o for o in _objects(env) if o.startswith('spin-')]
     assert_nothing_left(cluster)
+    assert_sockets_back(sockets)
 
 
 def _running_sandboxes(cluster):
@@ -220,6 +229,7 @@ def _hang_up_while_running(env, cluster, job, sandboxes):
 
 @pytest.mark.parametrize('gang', [False, True])
 def test_a_client_hanging_up_stops_its_nodes_at_once(env, cluster, gang):
+    sockets = server_sockets()
     if gang:
         job, running = _mesh(env, src_args='spin', prefix='hup-'), 5
     else:
@@ -230,4 +240,5 @@ def test_a_client_hanging_up_stops_its_nodes_at_once(env, cluster, gang):
     _hang_up_while_running(env, cluster, job, running)
     # The spinning programs would run for node_wall (60 s) otherwise.
     assert_nothing_left(cluster, wait=10.0)
+    assert_sockets_back(sockets)
     assert not [o for o in _objects(env) if o.startswith('hup-')]
