@@ -115,6 +115,20 @@ class Inbound:
                                                             self.limit)
             self.on_error(self.error)
             return False
+        if self.fed == self.received and self._spool is None and \
+                self._write_fd is not None:
+            # Nothing waits to be fed: straight into the pipe, as far as
+            # it takes it, without waking the feeder (which gets what the
+            # pipe did not take, and any error the write hit).
+            try:
+                written = os.write(self._write_fd, data)
+            except OSError:
+                written = 0
+            self.received += written
+            self.fed += written
+            if written == len(data):
+                return True
+            data = data[written:]
         if self._spool is None and \
                 len(self._mem) + len(data) <= MEMORY_BUFFER:
             self._mem += data
@@ -141,7 +155,7 @@ class Inbound:
                     break
                 if not self._store(data):
                     break
-                if self._wake.empty():
+                if self.fed < self.received and self._wake.empty():
                     self._wake.put(None)    # the feeder may be waiting
         except OSError as err:
             self.error = '%s broke: %s' % (self.label, err)
