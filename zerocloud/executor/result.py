@@ -62,7 +62,12 @@ class ChannelReport:
     sha256: str = None
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        # dataclasses.asdict deep-copies every field; these are all str,
+        # int or None.
+        return {'path': self.path, 'mode': self.mode,
+                'bytes_read': self.bytes_read,
+                'bytes_written': self.bytes_written, 'reads': self.reads,
+                'writes': self.writes, 'sha256': self.sha256}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,11 +112,15 @@ class RunResult:
         raise KeyError(path)
 
     def to_dict(self):
-        d = dataclasses.asdict(self)
-        d['reason'] = self.reason.value
-        d['launcher_status'] = int(self.launcher_status)
-        d['channels'] = [c.to_dict() for c in self.channels]
-        return d
+        # As dataclasses.asdict, in field order, without its deep copies
+        # (the other fields are all str, int or None).
+        return {'reason': self.reason.value, 'exit_code': self.exit_code,
+                'signal': self.signal, 'message': self.message,
+                'cpu_user_ms': self.cpu_user_ms,
+                'cpu_sys_ms': self.cpu_sys_ms, 'wall_ms': self.wall_ms,
+                'max_rss_kb': self.max_rss_kb, 'seed': self.seed,
+                'channels': [c.to_dict() for c in self.channels],
+                'launcher_status': int(self.launcher_status)}
 
     def deterministic(self):
         """The report without host timings: equal for equal runs."""

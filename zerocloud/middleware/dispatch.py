@@ -38,10 +38,12 @@ import tarfile
 import tempfile
 from typing import Callable, Optional
 
+from zerocloud.middleware import tarstream
+
 __all__ = ['Transport', 'HTTPTransport', 'Spool', 'NodeRequest',
            'NodeOutcome', 'Dispatcher', 'node_spec', 'write_request_tar',
-           'read_answer', 'AnswerError', 'RETRY_STATUSES', 'SPEC_VERSION',
-           'CONNECTED_HEADER']
+           'spec_request_tar', 'read_answer', 'AnswerError',
+           'RETRY_STATUSES', 'SPEC_VERSION', 'CONNECTED_HEADER']
 
 #: Marks the request of a node joined to others by pipes: the object
 #: server admits it against its connected-node slots, without waiting.
@@ -230,12 +232,28 @@ def node_spec(node, account, limits, exec_info=None, rendezvous=None):
     return spec, members
 
 
+def spec_request_tar(spec):
+    """The request body of a node with neither program nor inputs, in
+    memory: the bytes :func:`write_request_tar` writes for it (those of
+    ``tarfile``: header, ``spec.json``, padding, two zero blocks, zeros
+    up to a whole record), without tarfile or a spool file."""
+    data = json.dumps(spec, sort_keys=True).encode('utf-8')
+    body = (tarstream.member_header('spec.json', len(data)) + data
+            + tarstream.padding(len(data)) + tarstream.END)
+    return body + b'\0' * (-len(body) % tarfile.RECORDSIZE)
+
+
 def write_request_tar(dest, spec, exec_file=None, inputs=()):
     """Write the execution request body to the file path ``dest``:
     ``spec.json``, ``exec`` (when ``exec_file`` is given), then each
     ``(member name, file path)`` of ``inputs``.  Returns its size."""
+    if exec_file is None and not inputs:
+        body = spec_request_tar(spec)
+        with open(dest, 'wb') as out:
+            out.write(body)
+        return len(body)
+    data = json.dumps(spec, sort_keys=True).encode('utf-8')
     with tarfile.open(dest, 'w', format=tarfile.PAX_FORMAT) as tar:
-        data = json.dumps(spec, sort_keys=True).encode('utf-8')
         info = tarfile.TarInfo('spec.json')
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
@@ -285,12 +303,12 @@ def read_answer(resp, spool, max_output):
 @dataclasses.dataclass
 class NodeRequest:
     """What to send for one node: backend path (``/a/c/o``), policy, and
-    the tar body in a spool file."""
+    the tar body: a spool file's path, or the bytes (a small body)."""
 
     node: object
     path: str
     policy_index: int
-    body: str
+    body: object
     #: Makes (once) and returns a body that includes the program, for a
     #: server that answered 428 to ``body``; None when ``body`` has it.
     with_program: Optional[Callable[[], str]] = None
@@ -443,6 +461,11 @@ class Dispatcher:
         return outcome
 
     def _send(self, request, server, body_path):
+        if isinstance(body_path, bytes):
+            return self.transport.request(
+                server, 'POST', request.path,
+                self.headers(request, len(body_path)),
+                io.BytesIO(body_path), len(body_path))
         length = os.path.getsize(body_path)
         with open(body_path, 'rb') as body:
             return self.transport.request(

@@ -217,14 +217,16 @@ class _TarAnswer:
     def __init__(self, work, members):
         self.work = work
         self.members = members      # [(name, bytes or path, size)]
+        self.headers = [tarstream.member_header(name, size)
+                        for name, _data, size in members]
         self.length = len(tarstream.END) + sum(
-            len(tarstream.member_header(name, size)) + size + (-size % 512)
-            for name, _data, size in members)
+            len(header) + size + (-size % 512)
+            for header, (_name, _data, size) in zip(self.headers, members))
         self._file = None
 
     def __iter__(self):
-        for name, data, size in self.members:
-            yield tarstream.member_header(name, size)
+        for header, (name, data, size) in zip(self.headers, self.members):
+            yield header
             if isinstance(data, bytes):
                 yield data
             elif size:

@@ -58,16 +58,25 @@ class Aborted(Exception):
     """The rendezvous aborted the job before this node started."""
 
 
+_host_keys = {}     # pid -> host_key(): asked per hello and per pipe
+
+
 def host_key():
     """Who this host is, for "same host" decisions: boot id plus network
-    namespace (an abstract Unix socket is only reachable within both)."""
+    namespace (an abstract Unix socket is only reachable within both).
+    Read once per process (a failure is not remembered)."""
+    pid = os.getpid()
+    key = _host_keys.get(pid)
+    if key is not None:
+        return key
     try:
         with open('/proc/sys/kernel/random/boot_id') as f:
             boot = f.read().strip()
         netns = os.stat('/proc/self/ns/net').st_ino
     except OSError:
         return None
-    return '%s/%d' % (boot, netns)
+    key = _host_keys[pid] = '%s/%d' % (boot, netns)
+    return key
 
 
 #: Bytes of one read pipe kept in memory before they spill to a file.
@@ -79,7 +88,9 @@ class Inbound:
     is memory up to :data:`MEMORY_BUFFER` unfed bytes, then a spool file.
 
     ``read_fd`` is the pipe end for the sandbox.  :meth:`start` spawns the
-    receiver and the feeder; :meth:`stop` ends both and closes everything.
+    receiver, which writes straight into the pipe while it takes every
+    chunk, and the feeder once bytes wait (the pipe was full); :meth:`stop`
+    ends both and closes everything.
     ``received`` counts the bytes that came; ``eof`` tells whether the
     writer closed; ``error`` is set when the pipe went over ``limit`` or
     broke.
@@ -102,12 +113,21 @@ class Inbound:
         os.set_blocking(self._write_fd, False)
         self._wake = eventlet.queue.LightQueue()
         self._threads = []
+        self._feeding = False   # the feeder was started
+        self._stopped = False
 
     def start(self, initial=b''):
         if initial:
             self._store(initial)
-        self._threads = [eventlet.spawn(self._receive),
-                         eventlet.spawn(self._feed)]
+        self._threads = [eventlet.spawn(self._receive)]
+        if self.fed < self.received:
+            self._start_feeder()
+
+    def _start_feeder(self):
+        # Only once something waits to be fed: while the pipe takes every
+        # chunk as it comes (_store), a relay needs no feeder.
+        self._feeding = True
+        self._threads.append(eventlet.spawn(self._feed))
 
     def _store(self, data):
         if self.received + len(data) > self.limit:
@@ -115,6 +135,20 @@ class Inbound:
                                                             self.limit)
             self.on_error(self.error)
             return False
+        if self.fed == self.received and self._spool is None and \
+                self._write_fd is not None:
+            # Nothing waits to be fed: straight into the pipe, as far as
+            # it takes it, without waking the feeder (which gets what the
+            # pipe did not take, and any error the write hit).
+            try:
+                written = os.write(self._write_fd, data)
+            except OSError:
+                written = 0
+            self.received += written
+            self.fed += written
+            if written == len(data):
+                return True
+            data = data[written:]
         if self._spool is None and \
                 len(self._mem) + len(data) <= MEMORY_BUFFER:
             self._mem += data
@@ -141,12 +175,23 @@ class Inbound:
                     break
                 if not self._store(data):
                     break
-                if self._wake.empty():
-                    self._wake.put(None)    # the feeder may be waiting
+                if self.fed < self.received:
+                    if not self._feeding:
+                        self._start_feeder()
+                    elif self._wake.empty():
+                        self._wake.put(None)    # the feeder may be waiting
         except OSError as err:
             self.error = '%s broke: %s' % (self.label, err)
         finally:
-            self._wake.put(None)
+            if self._feeding:
+                self._wake.put(None)
+            elif not self._stopped:
+                if self.fed < self.received:
+                    self._start_feeder()
+                elif self._write_fd is not None:
+                    # All fed: the end of the pipe, as the feeder would.
+                    os.close(self._write_fd)
+                    self._write_fd = None
 
     def _feed(self):
         try:
@@ -179,6 +224,7 @@ class Inbound:
             self._write_fd = None
 
     def stop(self):
+        self._stopped = True
         for thread in self._threads:
             thread.kill()
         self._threads = []

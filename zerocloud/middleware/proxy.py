@@ -173,7 +173,8 @@ from zerocloud.job import parse_job
 from zerocloud.middleware.caller import Caller, http_error, reason_phrase
 from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
                                            HTTPTransport, NodeRequest, Spool,
-                                           node_spec, write_request_tar)
+                                           node_spec, spec_request_tar,
+                                           write_request_tar)
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand, needs_listing
 from zerocloud.middleware.rendezvous import Rendezvous
@@ -458,10 +459,13 @@ class ProxyFilter:
             spec, members = node_spec(node, plan.account,
                                       self.conf.node_limits, exe, rendezvous)
             inputs = [(name, fetch(path).path) for name, path in members]
-            body = spool.new_path('request')
             # First without the program: object servers keep programs by
             # sha256 and answer 428 when they need it (doc/internals.rst).
-            write_request_tar(body, spec, None, inputs)
+            if inputs:
+                body = spool.new_path('request')
+                write_request_tar(body, spec, None, inputs)
+            else:
+                body = spec_request_tar(spec)   # ~10 KiB, in memory
             with_program = _lazy_body(
                 spool, spec, lambda p=node.exec: fetch(p).path, inputs) \
                 if exe else None

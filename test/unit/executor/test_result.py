@@ -46,3 +46,20 @@ def test_report_round_trip():
     d = r.deterministic()
     assert 'wall_ms' not in d and d['seed'] == 9
     assert r.to_dict()['channels'][0]['sha256'] == 'ab'
+
+
+def test_to_dict_is_asdict():
+    # to_dict is written out by hand (no deep copies): it must stay what
+    # dataclasses.asdict gives, field for field and in order.
+    import dataclasses
+    chan = result.ChannelReport('/dev/stdin', 'r', 1, 2, 3, 4, 'ab')
+    run = result.RunResult(result.Reason.EXIT, 3, 0, 'm', 1, 2, 3, 4, 5,
+                           (chan, chan), result.LauncherStatus.LAUNCHER)
+    assert chan.to_dict() == dataclasses.asdict(chan)
+    assert list(chan.to_dict()) == [
+        f.name for f in dataclasses.fields(result.ChannelReport)]
+    want = dataclasses.asdict(run)
+    want.update(reason='exit', launcher_status=70,
+                channels=[dataclasses.asdict(chan)] * 2)
+    assert run.to_dict() == want
+    assert list(run.to_dict()) == list(want)

@@ -318,3 +318,18 @@ def test_lost_answer_reruns_on_the_next_candidate(spool):
     assert [s['device'] for s in servers.sent] == ['sda', 'sdb']
     assert outcome.ran and outcome.server.device == 'sdb'
     assert 'answer lost: connection reset' in outcome.tried[0]
+
+
+@pytest.mark.parametrize('spec', [{}, {'node': 'n', 'argv': ['x'] * 200},
+                                  {'node': 'caf\u00e9', 'env': {'a': 'b'}}])
+def test_write_request_tar_spec_only_is_tarfiles(tmp_path, spec):
+    # A spec-only body is written without tarfile: the same bytes.
+    want = tmp_path / 'want'
+    with tarfile.open(want, 'w', format=tarfile.PAX_FORMAT) as tar:
+        data = json.dumps(spec, sort_keys=True).encode('utf-8')
+        info = tarfile.TarInfo('spec.json')
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    got = tmp_path / 'got'
+    assert write_request_tar(str(got), spec) == want.stat().st_size
+    assert got.read_bytes() == want.read_bytes()

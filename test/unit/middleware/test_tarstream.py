@@ -128,3 +128,19 @@ def test_written_members_read_back_with_tarfile():
     with tarfile.open(fileobj=Trickle(body), mode='r|') as t:
         assert [(m.name, len(t.extractfile(m).read())) for m in t] == \
             [('report.json', 2), ('out/3', 700)]
+
+
+@pytest.mark.parametrize('name', ['report.json', 'out/0', 'out/123',
+                                  'x' * 99, 'x' * 100, 'x' * 101,
+                                  'caf\u00e9/out'])
+def test_member_header_is_tarfiles(name):
+    # The fast path patches a cached size-0 header; it must give the bytes
+    # tarfile writes, PAX records (long or non-ASCII names, >= 8 GiB)
+    # included.
+    for size in (0, 1, 511, 512, 65536, 123456789, 8 ** 11 - 1, 8 ** 11,
+                 2 ** 40):
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = size, 0o644, 0
+        want = info.tobuf(tarfile.PAX_FORMAT, 'utf-8', 'surrogateescape')
+        assert tarstream.member_header(name, size) == want
+        assert tarstream.member_header(name, size) == want   # cached
