@@ -22,7 +22,11 @@ What it does with a ``POST /<device>/<partition>/<account>/<container>/
    directory under ``<devices>/<device>/tmp`` (``400`` for a malformed
    body or an ``exec`` that does not match the spec's ``sha256``, ``413``
    for a member over its bound, ``499`` when the client went away,
-   ``501`` for pipes and system images, which it does not run yet);
+   ``501`` for system images, which it does not run yet); a node with
+   pipes to other nodes (``X-Backend-Zerocloud-Connected``) is admitted
+   against ``max_connected`` instead, never waits, and meets the others
+   at the job's rendezvous before it runs (:mod:`zerocloud.middleware.
+   pipes`, ``doc/internals.rst``);
 3. opens the object's data file read-only when the node reads it
    (``404`` when this server has no copy, ``507`` when the device is
    missing or unmounted) -- the sandbox reads it in place, no copy;
