@@ -8,6 +8,11 @@ from this cache, or answers 428 and the proxy sends the program along
 Entries are files named by their digest in ``<device>/zerocloud-exec``; a
 job gets its own hard link, so evicting an entry never pulls a program
 from under a running node.  Least recently used entries go first.
+
+The directory is trusted like the rest of the device: an entry's name is
+taken to be its content's sha256, so a program the server's validator
+has accepted under that digest is not hashed again when it runs from
+here (only writable by the object server's user, as Swift's data is).
 """
 import os
 import re

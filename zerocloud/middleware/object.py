@@ -345,10 +345,10 @@ class ObjectFilter:
                         body='a node with pipes comes with %s'
                         % CONNECTED_HEADER, request=req)
                 job, outcome = self._run_connected(req, work, spec, program,
-                                                   inputs, limits)
+                                                   inputs, limits, cached)
             else:
                 job = NodeJob(spec, program, inputs, work.dir, limits)
-                outcome = self._run(req, job)
+                outcome = self._run(req, job, from_cache=cached)
             if not cached and spec.exec_sha256:
                 # Validated and matching its digest: keep it for the next
                 # request (a hard link, no copy).
@@ -517,27 +517,36 @@ class ObjectFilter:
             max_output=min(asked['max_output'] or c.max_output_bytes,
                            c.max_output_bytes))
 
-    def _validate(self, program, spec):
+    def _validate(self, program, spec, from_cache=False):
         # In a worker thread.
         with _VALIDATE_LOCK:
+            if from_cache and spec.exec_sha256 and isinstance(
+                    validator.DEFAULT_CACHE.get(spec.exec_sha256),
+                    validator.ValidationResult):
+                # The exec cache holds programs by their sha256, put there
+                # once validated; linking one into the request changes its
+                # ctime, so the validator would hash it again each time.
+                return
             checked = validator.validate_cached(program)
         wanted = spec.exec_sha256
         if wanted and checked.sha256 != wanted:
             raise SpecError('the exec member does not match exec.sha256')
 
-    def _validate_and_run(self, job, cancel, validated=False):
+    def _validate_and_run(self, job, cancel, validated=False,
+                          from_cache=False):
         # In a worker thread.
         if not validated:
-            self._validate(job.program, job.spec)
+            self._validate(job.program, job.spec, from_cache)
         return self.executor.run(job, cancel=cancel)
 
-    def _run_connected(self, req, work, spec, program, inputs, limits):
+    def _run_connected(self, req, work, spec, program, inputs, limits,
+                       from_cache=False):
         """Run a node with pipes (admitted by ``gang_admission``):
         validate, meet the others at the job's rendezvous, connect the
         pipes, run; an abort from the rendezvous stops the sandbox.
         Returns ``(NodeJob, NodeResult)``."""
         try:
-            self.pool.execute(self._validate, program, spec)
+            self.pool.execute(self._validate, program, spec, from_cache)
         except ValidationError as exc:
             raise swob.HTTPUnprocessableEntity(body=str(exc), request=req)
         except SpecError as exc:
@@ -576,7 +585,7 @@ class ObjectFilter:
         finally:
             pipes.close()
 
-    def _run(self, req, job, cancel=None):
+    def _run(self, req, job, cancel=None, from_cache=False):
         connected = cancel is not None
         cancel = cancel or launcher.Cancel()
         # A proxy that hung up will never read the answer: stop the run.
@@ -588,7 +597,8 @@ class ObjectFilter:
                 outcome = self.pool.execute(self._validate_and_run, job,
                                             cancel, True)
             else:
-                outcome = self.pool.run(self._validate_and_run, job, cancel)
+                outcome = self.pool.run(self._validate_and_run, job, cancel,
+                                        False, from_cache)
         except ValidationError as exc:
             self.logger.info('invalid program for node %s: %s',
                              job.spec.node, exc)

@@ -323,7 +323,8 @@ def test_bad_request_bodies_are_400(devices, members, message):
     assert fd_count() == fds
 
 
-def test_a_program_is_sent_once_then_run_from_the_cache(devices, program):
+def test_a_program_is_sent_once_then_run_from_the_cache(devices, program,
+                                                        monkeypatch):
     import hashlib
     put_object(devices)
     filt, _ = app_and_filter(devices, max_timeout='5')
@@ -342,11 +343,21 @@ def test_a_program_is_sent_once_then_run_from_the_cache(devices, program):
     assert resp.body    # the answer, read to its end and closed
     cache = os.path.join(devices, 'sda', 'zerocloud-exec')
     assert os.listdir(cache) == [digest]
-    # ... so the next request runs without it.
+    # ... so the next request runs without it, and without hashing it
+    # again: the exec cache holds validated programs by their digest.
+    calls = []
+    real = objfilter.validator.validate_cached
+    monkeypatch.setattr(objfilter.validator, 'validate_cached',
+                        lambda path: calls.append(path) or real(path))
     resp = post(filt, request_body(None, members=light))
     assert resp.status_int == 200, resp.body
     assert b'/dev/stdout:' in resp.body
+    assert calls == []
     assert tmp_entries(devices) == []
+    # A program sent in the request is always validated.
+    resp = post(filt, request_body(program, spec_value=value))
+    assert resp.status_int == 200, resp.body
+    assert len(calls) == 1
 
 
 def test_no_digest_no_cache(devices, program):
