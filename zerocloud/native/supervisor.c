@@ -76,6 +76,7 @@ static struct {
 } R;
 
 int zvm_main(int argc, char **argv);
+extern char _end[];
 
 static uint64_t now_ms(void)
 {
@@ -313,6 +314,20 @@ int zvm_main(int argc, char **argv)
     int rc = ZVM_STATUS_OK;
 
     long ppid = SC0(__NR_getppid);
+
+    {   /* The kernel places [vdso], [vvar] and [vvar_vclock] anywhere in
+         * its randomized mmap area, about the top terabyte below the host
+         * stack -- which holds our fixed shared page, shim stacks and guest
+         * stack.  Mapped there, they made MAP_FIXED_NOREPLACE fail with
+         * EEXIST once in ~10^5 starts.  zvm never uses the vDSO, and the
+         * child unmaps everything outside the layout anyway: clear the
+         * range between the launcher's image and the guest stack's top
+         * first (the host stack is always above it). */
+        uint64_t from = ((uint64_t)_end + ZVM_PAGE - 1) & ~(ZVM_PAGE - 1);
+        if ((r = SC2(__NR_munmap, from, ZVM_STACK_TOP - from)) < 0)
+            die(ZVM_STATUS_LAUNCHER, "munmap of the fixed layout: %s",
+                errname(r));
+    }
 
     /* Die with the parent.  PDEATHSIG fires when the *thread* that forked
      * zvm exits, not the process: the object server forks it from an
