@@ -13,6 +13,8 @@ import swiftclient
 
 from zerocloud import client
 
+from .workspace import workspace
+
 CORPUS = {
     'a.txt': b'the cat sat on the mat\nthe end\n',
     'b.txt': b'a dog and a cat\n',
@@ -31,17 +33,8 @@ def _count(text):
 @pytest.fixture(scope='module')
 def env(cluster, auth, programs):
     """Containers with a corpus and the programs, unique per module run."""
-    url, token = auth('tester')
-    tag = uuid.uuid4().hex[:8]
-    names = {k: '%s-%s' % (k, tag) for k in ('data', 'exec', 'out')}
-    for c in names.values():
-        swiftclient.put_container(url, token, c)
-    for name, body in CORPUS.items():
-        swiftclient.put_object(url, token, names['data'], name, body)
-    for prog in ('wordcount', 'probe', 'limits', 'determinism'):
-        with open(programs.build(prog), 'rb') as f:
-            swiftclient.put_object(url, token, names['exec'], prog, f)
-    return dict(names, url=url, token=token)
+    return workspace(auth, programs, CORPUS,
+                     ('wordcount', 'probe', 'limits', 'determinism'))
 
 
 def _post(env, job, user_token=None, json_report=True):

@@ -9,7 +9,6 @@ import os
 import random
 import re
 import subprocess
-import uuid
 
 import pytest
 import swiftclient
@@ -17,6 +16,7 @@ import swiftclient
 from zerocloud import client
 
 from .leaks import assert_nothing_left
+from .workspace import workspace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -57,20 +57,12 @@ def _python_count(corpus):
 
 @pytest.fixture(scope='module')
 def env(cluster, auth, programs):
-    url, token = auth('tester')
-    tag = uuid.uuid4().hex[:8]
-    names = {k: '%s-%s' % (k, tag) for k in ('data', 'exec', 'out', 'logs')}
-    for c in names.values():
-        swiftclient.put_container(url, token, c)
-    for name, body in CORPUS.items():
-        swiftclient.put_object(url, token, names['data'], name, body)
-    swiftclient.put_object(url, token, names['logs'], 'log.txt', LOG)
-    built = {}
-    for prog in ('wc_map', 'wc_reduce', 'grep', 'upper', 'sort'):
-        built[prog] = programs.build(prog)
-        with open(built[prog], 'rb') as f:
-            swiftclient.put_object(url, token, names['exec'], prog, f)
-    return dict(names, url=url, token=token, built=built)
+    env = workspace(auth, programs, CORPUS,
+                    ('wc_map', 'wc_reduce', 'grep', 'upper', 'sort'),
+                    ('data', 'exec', 'out', 'logs'))
+    swiftclient.put_object(env['url'], env['token'], env['logs'],
+                           'log.txt', LOG)
+    return env
 
 
 def _wordcount(env, reducers, prefix):

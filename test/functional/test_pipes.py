@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 import urllib.parse
-import uuid
 
 import pytest
 import swiftclient
@@ -16,22 +15,14 @@ from zerocloud import client
 
 from .leaks import (assert_nothing_left, assert_sockets_back, children,
                     object_server_pids, server_sockets)
+from .workspace import workspace
 
 DATA = {'a.txt': b'alpha\n' * 3, 'b.txt': b'bravo\n', 'c.txt': b'charlie\n'}
 
 
 @pytest.fixture(scope='module')
 def env(cluster, auth, programs):
-    url, token = auth('tester')
-    tag = uuid.uuid4().hex[:8]
-    names = {k: '%s-%s' % (k, tag) for k in ('data', 'exec', 'out')}
-    for c in names.values():
-        swiftclient.put_container(url, token, c)
-    for name, body in DATA.items():
-        swiftclient.put_object(url, token, names['data'], name, body)
-    with open(programs.build('pipes'), 'rb') as f:
-        swiftclient.put_object(url, token, names['exec'], 'pipes', f)
-    return dict(names, url=url, token=token)
+    return workspace(auth, programs, DATA, ('pipes',))
 
 
 def _post(env, job):
