@@ -4,6 +4,7 @@
 (examples/wc_map.c, wc_reduce.c, grep.c, upper.c, sort.c) on the shared
 cluster."""
 import collections
+import hashlib
 import json
 import os
 import random
@@ -149,6 +150,46 @@ def test_mappers_and_reducers_run_on_different_servers(env):
     # object servers (TCP), some stayed on one (a Unix socket).
     assert False in pairs and True in pairs, where
     assert len(set(where.values())) == 3, where
+
+
+def test_a_new_program_reaches_each_server_once_for_a_gang(env, cluster,
+                                                           tmp_path):
+    """Programs no server keeps yet (fresh builds, a unique build id): all
+    the gang's nodes are sent at once and refused (428), yet each server
+    is sent each program once -- by the first node refused there; the
+    others wait for its check-in -- not once per node."""
+    tag = os.urandom(8).hex()
+    digests = {}
+    for prog in ('wc_map', 'wc_reduce'):
+        out = str(tmp_path / prog)
+        subprocess.run(['gcc', '-static', '-O2', '-Wl,--build-id=0x' + tag,
+                        '-o', out,
+                        os.path.join(ROOT, 'examples', prog + '.c')],
+                       check=True)
+        with open(out, 'rb') as f:
+            body = f.read()
+        digests[prog] = hashlib.sha256(body).hexdigest()
+        swiftclient.put_object(env['url'], env['token'], env['exec'],
+                               '%s-%s' % (prog, tag), body)
+    text = json.dumps(_wordcount(env, 3, 'cold-'))
+    for prog in digests:
+        text = text.replace('/%s"' % prog, '/%s-%s"' % (prog, tag))
+    answer = client.submit(env['url'], env['token'], text,
+                           json_report=True)
+    assert answer.status == 200, answer.body
+    ran_on = collections.defaultdict(set)
+    for node in answer.report()['nodes']:
+        prog = 'wc_map' if node['name'].startswith('map-') else 'wc_reduce'
+        ran_on[prog].add(node['server'].rsplit('/', 1)[0].rsplit(':', 1)[1])
+    assert len(ran_on['wc_map']) == 3 and ran_on['wc_reduce'], ran_on
+    for server in cluster.object_servers:
+        with open(os.path.join(cluster.log_dir, server.name + '.log'),
+                  errors='replace') as f:
+            log = f.read()
+        for prog, digest in digests.items():
+            expected = 1 if str(server.port) in ran_on[prog] else 0
+            assert log.count('brought program %s' % digest) == expected, (
+                server.name, prog, ran_on)
 
 
 def test_three_stage_pipeline_equals_a_local_unix_pipeline(env, cluster):

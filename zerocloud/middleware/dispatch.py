@@ -312,6 +312,8 @@ class NodeRequest:
     #: Makes (once) and returns a body that includes the program, for a
     #: server that answered 428 to ``body``; None when ``body`` has it.
     with_program: Optional[Callable[[], str]] = None
+    #: The program's sha256 (what object servers keep programs by).
+    exec_sha256: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -359,6 +361,9 @@ class Dispatcher:
         self.trans_id = trans_id or ''
         self.gang = gang
         self._threads = []
+        # (address, device, sha256) -> Event: a gang node is bringing that
+        # program to that server (_after_428).
+        self._uploads = {}
 
     def _in_gang(self, node):
         return self.gang is not None and self.gang.in_gang(node.name)
@@ -418,8 +423,7 @@ class Dispatcher:
                 if resp.status == 428 and request.with_program:
                     # The server does not have the program yet.
                     resp.close()
-                    resp = self._send(request, server,
-                                      request.with_program())
+                    resp = self._after_428(request, server)
             except _connection_errors() as err:
                 self.logger.warning('node %s: %s unreachable: %s',
                                     node.name, where, err or 'timeout')
@@ -459,6 +463,44 @@ class Dispatcher:
         if in_gang:
             self.gang.node_failed(node.name, 503, outcome.error)
         return outcome
+
+    def _after_428(self, request, server):
+        """The request again, after ``server`` answered 428 (it does not
+        keep the node's program).
+
+        A gang's nodes arrive all at once, and each would be refused and
+        bring the program along: one copy per node.  Instead the first one
+        refused by a server brings it, and the others bound for that server
+        wait until that node has checked in at the rendezvous (its server
+        validated and kept the program by then, doc/internals.rst), then
+        are sent again without it: one copy per server.  Other nodes bring
+        it at once: waiting for another node's answer would mean waiting
+        for its whole run."""
+        import eventlet
+        import eventlet.event
+        if not self._in_gang(request.node) or not request.exec_sha256:
+            return self._send(request, server, request.with_program())
+        key = (server.address, server.device, request.exec_sha256)
+        upload = self._uploads.get(key)
+        if upload is None:
+            upload = self._uploads[key] = eventlet.event.Event()
+
+            def arrived():
+                if not upload.ready():
+                    upload.send()
+            self.gang.when_checked_in(request.node.name, arrived)
+            try:
+                return self._send(request, server, request.with_program())
+            finally:
+                arrived()   # failed or ended before its hello: stop waiting
+        with eventlet.Timeout(self.gang.register_timeout, False):
+            upload.wait()
+        resp = self._send(request, server, request.body)
+        if resp.status == 428:
+            # Not kept after all (the bringer failed, or it was evicted).
+            resp.close()
+            resp = self._send(request, server, request.with_program())
+        return resp
 
     def _send(self, request, server, body_path):
         if isinstance(body_path, bytes):

@@ -344,15 +344,14 @@ class ObjectFilter:
                     raise swob.HTTPBadRequest(
                         body='a node with pipes comes with %s'
                         % CONNECTED_HEADER, request=req)
-                job, outcome = self._run_connected(req, work, spec, program,
-                                                   inputs, limits, cached)
+                job, outcome = self._run_connected(
+                    req, work, spec, program, inputs, limits, cached,
+                    None if cached else cache)
             else:
                 job = NodeJob(spec, program, inputs, work.dir, limits)
                 outcome = self._run(req, job, from_cache=cached)
-            if not cached and spec.exec_sha256:
-                # Validated and matching its digest: keep it for the next
-                # request (a hard link, no copy).
-                cache.put(spec.exec_sha256, program)
+                if not cached:
+                    self._keep(cache, spec, program)
             work.close_fds()
             answer = self._answer(req, work, place, job, outcome)
         except BaseException:
@@ -384,6 +383,9 @@ class ObjectFilter:
             program = self._spool(reader, work, spec)
             _drain(req.environ['wsgi.input'])
             cached = program is None
+            if not cached:
+                self.logger.info('node %s brought program %s', spec.node,
+                                 spec.exec_sha256 or '(no digest)')
             if cached:
                 program = self._cached_program(req, work, spec, cache)
         except SpecError as exc:
@@ -532,6 +534,12 @@ class ObjectFilter:
         if wanted and checked.sha256 != wanted:
             raise SpecError('the exec member does not match exec.sha256')
 
+    def _keep(self, cache, spec, program):
+        """Keep a validated program, matching its digest, for the next
+        requests (a hard link, no copy)."""
+        if spec.exec_sha256:
+            cache.put(spec.exec_sha256, program)
+
     def _validate_and_run(self, job, cancel, validated=False,
                           from_cache=False):
         # In a worker thread.
@@ -540,7 +548,7 @@ class ObjectFilter:
         return self.executor.run(job, cancel=cancel)
 
     def _run_connected(self, req, work, spec, program, inputs, limits,
-                       from_cache=False):
+                       from_cache=False, keep_in=None):
         """Run a node with pipes (admitted by ``gang_admission``):
         validate, meet the others at the job's rendezvous, connect the
         pipes, run; an abort from the rendezvous stops the sandbox.
@@ -551,6 +559,11 @@ class ObjectFilter:
             raise swob.HTTPUnprocessableEntity(body=str(exc), request=req)
         except SpecError as exc:
             raise swob.HTTPBadRequest(body=str(exc), request=req)
+        if keep_in is not None:
+            # Kept now, before the rendezvous, not after the run: the proxy
+            # holds the gang's other nodes bound here until this one has
+            # checked in, then sends them without the program.
+            self._keep(keep_in, spec, program)
         pipes = PipeSet(spec, work.dir, req.remote_addr,
                         self.pipe_bind_ip, PIPE_CONNECT_TIMEOUT,
                         self.config.pipe_setup_timeout, self.logger)

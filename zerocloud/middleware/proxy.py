@@ -476,7 +476,8 @@ class ProxyFilter:
             requests.append(NodeRequest(
                 self._with_partitions(node, target, index),
                 '/%s/%s/%s' % (target.account, target.container,
-                               target.obj), index, body, with_program))
+                               target.obj), index, body, with_program,
+                exe.sha256 if exe else None))
         return requests
 
     def program(self, caller, path, fetch):

@@ -85,6 +85,12 @@ class _Member:
         self.endpoint = None    # {'tcp': [ip, port], 'unix': .., 'host': ..}
         self.done = None        # {'ok': bool, 'message': str}
         self.aborted = False
+        self.on_hello = []      # callbacks for when_checked_in()
+
+    def fire(self):
+        callbacks, self.on_hello = self.on_hello, []
+        for callback in callbacks:
+            callback()
 
 
 class Rendezvous:
@@ -133,6 +139,18 @@ class Rendezvous:
     def in_gang(self, name):
         return name in self.members
 
+    def when_checked_in(self, name, callback):
+        """Call ``callback()`` once node ``name`` has said hello -- at once
+        if it has -- or once the gang is aborted or closed, whichever comes
+        first.  (The dispatcher waits so for the node that brings a
+        program to its server: by its hello the server keeps it.)"""
+        member = self.members.get(name)
+        if member is None or member.endpoint is not None or self.aborted \
+                or self._listener is None:
+            callback()
+        else:
+            member.on_hello.append(callback)
+
     def spec(self, port, advertise_ip, pipe_limit):
         """The ``rendezvous`` object of a connected node's spec."""
         return {'port': port, 'ip': advertise_ip or None,
@@ -153,6 +171,7 @@ class Rendezvous:
                 thread.kill()
         self._threads = []
         for member in self.members.values():
+            member.fire()
             if member.sock is not None:
                 member.sock.close()
                 member.sock = None
@@ -180,6 +199,7 @@ class Rendezvous:
             self.failure = (node, status, message)
             self.logger.warning('aborting connected nodes: %s', message)
         for member in self.members.values():
+            member.fire()
             if member.done is None and not member.aborted \
                     and member.sock is not None:
                 member.aborted = True
@@ -278,6 +298,7 @@ class Rendezvous:
         member.endpoint = {'tcp': hello.get('tcp'),
                            'unix': hello.get('unix'),
                            'host': hello.get('host')}
+        member.fire()
         if all(m.endpoint is not None for m in self.members.values()):
             self._go()
         return member

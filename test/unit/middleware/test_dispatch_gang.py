@@ -2,6 +2,8 @@
 # Licensed under the Apache License, Version 2.0
 """The Dispatcher with a gang (nodes joined by pipes): a fake transport
 and a fake rendezvous."""
+import hashlib
+import io
 import json
 
 import eventlet
@@ -10,8 +12,10 @@ from eventlet import Timeout
 
 from proxy_fakes import FakeObjectServers, FakeResponse
 from swift.common.utils import get_logger
-from test_dispatch import SERVERS, requests_for
-from zerocloud.middleware.dispatch import CONNECTED_HEADER, Dispatcher
+from test_dispatch import LIMITS, SERVERS, requests_for
+from zerocloud.middleware.dispatch import (CONNECTED_HEADER, Dispatcher,
+                                           Fetched, NodeRequest, node_spec,
+                                           write_request_tar)
 from zerocloud.job import parse_job
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand
@@ -24,12 +28,27 @@ LIMIT = 2
 class FakeGang:
     """What the Dispatcher asks of a Rendezvous."""
 
+    register_timeout = LIMIT
+
     def __init__(self, names):
         self.names = set(names)
         self.armed = 0
         self.started = False
         self.failure = None
         self.failed = []
+        self.waiting = {}   # name -> callbacks (when_checked_in)
+        self.checked_in = set()
+
+    def when_checked_in(self, name, callback):
+        if name in self.checked_in:
+            callback()
+        else:
+            self.waiting.setdefault(name, []).append(callback)
+
+    def check_in(self, name):
+        self.checked_in.add(name)
+        for callback in self.waiting.pop(name, []):
+            callback()
 
     def in_gang(self, name):
         return name in self.names
@@ -255,3 +274,92 @@ def test_stop_kills_requests_in_flight(spool):
             runner.wait()
         except eventlet.greenlet.GreenletExit:
             pass
+
+
+def cold_requests(plan, spool, program=b'\x7fELF the program'):
+    """Requests as the proxy makes them for a Swift program: without it
+    first, and ``with_program`` for a server that answers 428."""
+    prog = spool.new_path('prog')
+    with open(prog, 'wb') as f:
+        f.write(program)
+    sha = hashlib.sha256(program).hexdigest()
+    exe = Fetched(prog, len(program), 'etag', sha)
+    result = []
+    for node in plan.nodes:
+        spec, _members = node_spec(node, plan.account, LIMITS, exe)
+        light, full = spool.new_path('req'), spool.new_path('req')
+        write_request_tar(light, spec, None, [])
+        write_request_tar(full, spec, prog, [])
+        result.append(NodeRequest(node, '/AUTH_t/c/o', 0, light,
+                                  lambda full=full: full, sha))
+    return result
+
+
+class ColdServers(FakeObjectServers):
+    """Servers that keep no program yet; a gang node that brings one
+    checks in (its server keeps the program) a moment later."""
+
+    def __init__(self, gang, **kwargs):
+        super().__init__(warm=False, **kwargs)
+        self.gang = gang
+
+    def request(self, server, method, path, headers, body, length):
+        eventlet.sleep(0)   # the network: every node is on its way at once
+        resp = super().request(server, method, path, headers, body, length)
+        sent = self.sent[-1]
+        if 'exec' in sent['members'] and CONNECTED_HEADER in headers:
+            eventlet.sleep(0.01)
+            self.gang.check_in(sent['spec']['node'])
+        return resp
+
+
+def brought(servers):
+    return [(s['device'], s['spec']['node']) for s in servers.sent
+            if 'exec' in s['members']]
+
+
+def test_a_cold_server_gets_the_program_once_for_a_gang(spool):
+    plan = plan_of(writers=6, solo=2)
+    gang = gang_of(plan)
+    servers = ColdServers(gang)
+    dispatcher = Dispatcher(servers, 4, spool, 100, LOGGER, 'tx1', gang)
+    with Timeout(LIMIT):
+        outcomes = dispatcher.run(cold_requests(plan, spool))
+    assert all(o.ran for o in outcomes), [o.error for o in outcomes]
+    first = SERVERS[0]['device']    # every node's first candidate
+    gang_uploads = [n for d, n in brought(servers) if gang.in_gang(n)]
+    solo_uploads = [n for d, n in brought(servers) if not gang.in_gang(n)]
+    # One gang node brought it; the 6 others were sent again without it.
+    assert len(gang_uploads) == 1, brought(servers)
+    assert {d for d, _ in brought(servers)} == {first}
+    for node in gang.names - set(gang_uploads):
+        tries = [s for s in servers.sent if s['spec']['node'] == node]
+        assert [('exec' in s['members']) for s in tries] == [False, False]
+    # Nodes outside the gang wait for nobody: each refused one brings it.
+    assert all(n.startswith('s-') for n in solo_uploads)
+    assert gang.failed == []
+
+
+def test_when_the_bringer_fails_the_others_bring_it_themselves(spool):
+    plan = plan_of(writers=3)
+    gang = gang_of(plan)
+    failed = []
+
+    class FirstUploadLost(ColdServers):
+        def request(self, server, method, path, headers, body, length):
+            data = body.read(length)
+            if not failed and b'\x7fELF the program' in data:
+                failed.append(server.device)
+                raise ConnectionRefusedError('gone')
+            return super().request(server, method, path, headers,
+                                   io.BytesIO(data), length)
+    servers = FirstUploadLost(gang)
+    dispatcher = Dispatcher(servers, 4, spool, 100, LOGGER, 'tx1', gang)
+    with Timeout(LIMIT):
+        outcomes = dispatcher.run(cold_requests(plan, spool))
+    assert all(o.ran for o in outcomes), [o.error for o in outcomes]
+    assert failed == [SERVERS[0]['device']]
+    # Nobody waited past the bringer's failure: the others, refused again,
+    # brought the program to that server themselves.
+    assert SERVERS[0]['device'] in {d for d, _ in brought(servers)}
+    assert gang.failed == []

@@ -256,6 +256,41 @@ def test_abort_before_a_late_hello(gang):
     assert not g.rdv.started and not g.rdv.may_retry('a-2')
 
 
+def test_when_checked_in_fires_at_the_hello_or_at_once(gang):
+    g = gang()
+    called = []
+    g.rdv.when_checked_in('a-1', lambda: called.append('a-1'))
+    g.rdv.when_checked_in('a-1', lambda: called.append('a-1 again'))
+    a1 = g.node('a-1')
+    assert a1.quiet() and called == []
+    a1.hello()
+    wait_for(lambda: len(called) == 2)
+    assert called == ['a-1', 'a-1 again']
+    # Checked in already: at once.  Not a member: at once (nothing to wait
+    # for).  Each callback is called once.
+    g.rdv.when_checked_in('a-1', lambda: called.append('late'))
+    g.rdv.when_checked_in('nobody', lambda: called.append('nobody'))
+    g.node('a-2').hello()
+    wait_for(lambda: g.rdv.members['a-2'].endpoint is not None)
+    assert called == ['a-1', 'a-1 again', 'late', 'nobody']
+
+
+def test_when_checked_in_fires_on_abort_and_on_close(gang):
+    g = gang()
+    called = []
+    g.rdv.when_checked_in('a-1', lambda: called.append('a-1'))
+    g.rdv.abort('stop')
+    assert called == ['a-1']
+    g.rdv.when_checked_in('a-2', lambda: called.append('a-2'))
+    assert called == ['a-1', 'a-2']     # aborted: nothing to wait for
+    h = gang()
+    h.rdv.when_checked_in('b', lambda: called.append('b'))
+    h.rdv.close()
+    assert called == ['a-1', 'a-2', 'b']
+    h.rdv.when_checked_in('a-1', lambda: called.append('closed'))
+    assert called[-1] == 'closed'
+
+
 def test_done_not_ok_aborts_the_others(gang):
     g = gang()
     a1, a2, b = g.all_hello()
