@@ -13,6 +13,9 @@ or per node, the milliseconds of CPU used by the process hosting the proxy
 
 * a plain GET of a 1 KB object, and a plain PUT of a 200-byte object
   (swiftclient, 8 at a time): what Swift itself costs per request here;
+* a backend HEAD of a missing object sent straight to an object server
+  (a new connection each, as the proxy does): the least any request costs
+  an object server, whatever it asks;
 * a per-object map node (``examples/wordcount.c`` on a tiny object,
   answers in the response body, nothing written back);
 * a connected node: a MapReduce word count over tiny objects
@@ -27,6 +30,7 @@ bench/jobs.py) spend what is not the programs' own work.  Medians of
 """
 import argparse
 import concurrent.futures
+import http.client
 import json
 import os
 import shutil
@@ -128,6 +132,26 @@ def bench(args, tmp):
             _parallel(lambda local, i: _conn(local, url, token).get_object(
                 'plain', 'o%05d' % i), range(args.requests))
 
+        servers = cluster.object_servers
+
+        def head(local, i):
+            server = servers[i % len(servers)]
+            conn = http.client.HTTPConnection(server.ip, server.port)
+            try:
+                conn.request('HEAD', '/%s/0/AUTH_test/plain/missing-%d'
+                             % (server.device, i),
+                             headers={'X-Backend-Storage-Policy-Index': '0'})
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status != 404:
+                    raise SystemExit('backend HEAD answered %d'
+                                     % resp.status)
+            finally:
+                conn.close()
+
+        def heads():
+            _parallel(head, range(args.requests))
+
         def puts():
             _parallel(lambda local, i: _conn(local, url, token).put_object(
                 'put', 'p%05d' % i, b'y' * 200), range(args.requests))
@@ -151,6 +175,8 @@ def bench(args, tmp):
         batches = [
             ('plain GET, 1 KB (per request)', gets, args.requests),
             ('plain PUT, 200 B (per request)', puts, args.requests),
+            ('backend HEAD, missing object (per request)', heads,
+             args.requests),
             ('map node, tiny input (per node)', job(map_job), args.nodes),
             ('connected node, MapReduce (per node)', job(mr_job),
              args.nodes + 3),
