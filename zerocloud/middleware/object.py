@@ -383,11 +383,11 @@ class ObjectFilter:
             program = self._spool(reader, work, spec)
             _drain(req.environ['wsgi.input'])
             cached = program is None
-            if not cached:
-                self.logger.info('node %s brought program %s', spec.node,
-                                 spec.exec_sha256 or '(no digest)')
             if cached:
                 program = self._cached_program(req, work, spec, cache)
+            else:
+                self.logger.info('node %s brought program %s', spec.node,
+                                 spec.exec_sha256 or '(no digest)')
         except SpecError as exc:
             self.logger.warning('bad execution request %s: %s', req.path,
                                 exc)
@@ -536,9 +536,15 @@ class ObjectFilter:
 
     def _keep(self, cache, spec, program):
         """Keep a validated program, matching its digest, for the next
-        requests (a hard link, no copy)."""
-        if spec.exec_sha256:
+        requests (a hard link, no copy).  Best effort: a program that could
+        not be kept is asked for again (428), the node runs anyway."""
+        if not spec.exec_sha256:
+            return
+        try:
             cache.put(spec.exec_sha256, program)
+        except OSError as exc:
+            self.logger.warning('could not keep program %s in %s: %s',
+                                spec.exec_sha256, cache.root, exc)
 
     def _validate_and_run(self, job, cancel, validated=False,
                           from_cache=False):

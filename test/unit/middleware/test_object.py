@@ -29,6 +29,7 @@ from swift.common.storage_policy import POLICIES
 from zerocloud import config
 from zerocloud.exceptions import SandboxError
 from zerocloud.executor.base import Executor, NodeResult
+from zerocloud.executor.cache import ExecCache
 from zerocloud.executor.result import Reason, RunResult
 from zerocloud.middleware import object as objfilter
 
@@ -358,6 +359,28 @@ def test_a_program_is_sent_once_then_run_from_the_cache(devices, program,
     resp = post(filt, request_body(program, spec_value=value))
     assert resp.status_int == 200, resp.body
     assert len(calls) == 1
+
+
+def test_a_program_that_cannot_be_kept_still_runs(devices, program,
+                                                  monkeypatch):
+    """Keeping a program is an optimization: a full device (or any OSError
+    from the cache) costs a 428 next time, not the node."""
+    put_object(devices)
+    filt, _ = app_and_filter(devices, max_timeout='5')
+    digest = hashlib.sha256(program).hexdigest()
+    value = spec(exec={'path': 'swift://AUTH_test/exec/wc',
+                       'sha256': digest})
+
+    def full(self, sha256, src):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(ExecCache, 'put', full)
+    resp = post(filt, request_body(program, spec_value=value))
+    assert resp.status_int == 200, resp.body
+    assert b'/dev/stdout:' in resp.body
+    assert tmp_entries(devices) == []
+    light = [('spec.json', json.dumps(value).encode()), ('in/1', b'x')]
+    resp = post(filt, request_body(None, members=light))
+    assert resp.status_int == 428, resp.body
 
 
 def test_no_digest_no_cache(devices, program):
