@@ -87,7 +87,7 @@ class Sandbox:
     """Runs programs in the real launcher with in-memory channels."""
 
     def run(self, program, args=(), stdin=b'', env=None, seed=0,
-            limits=None, extra=(), argv0=None):
+            limits=None, extra=(), argv0=None, time_slice_ms=None):
         fds = []
         try:
             i, o, e = _memfd(stdin), _memfd(), _memfd()
@@ -97,7 +97,8 @@ class Sandbox:
                         mf.Channel('/dev/stderr', mf.WRITE, e)]
             channels += list(extra)
             argv = [argv0 or os.path.basename(program)] + list(args)
-            result = launcher.run(program, argv, env, channels, seed, limits)
+            result = launcher.run(program, argv, env, channels, seed, limits,
+                                  time_slice_ms=time_slice_ms)
             return result, _read(o), _read(e)
         finally:
             for fd in fds:

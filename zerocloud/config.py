@@ -371,6 +371,11 @@ DEFAULT_MAX_CONNECTED = 64
 #: Seconds a connected node waits, after the rendezvous said go, for all
 #: of its pipes to be connected.
 DEFAULT_PIPE_SETUP_TIMEOUT = 10
+#: CPU time slice each sandbox asks the kernel's scheduler for, in ms (0:
+#: the kernel's default, about 3 ms); at most :data:`MAX_TIME_SLICE_MS`.
+DEFAULT_TIME_SLICE_MS = 20
+#: The kernel clamps a requested slice to 100 ms.
+MAX_TIME_SLICE_MS = 100
 
 
 def _is_zero(value):
@@ -405,24 +410,32 @@ class ObjectFilterConfig:
     max_connected: int = DEFAULT_MAX_CONNECTED
     pipe_setup_timeout: int = DEFAULT_PIPE_SETUP_TIMEOUT
     pipe_bind_ip: str = ''
+    time_slice_ms: int = DEFAULT_TIME_SLICE_MS
+
+    #: The options that may be 0.
+    _MAY_BE_ZERO = ('max_queued', 'max_connected', 'time_slice_ms')
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if field.type is str:
                 continue
-            low = 0 if field.name in ('max_queued', 'max_connected') else 1
+            low = 0 if field.name in self._MAY_BE_ZERO else 1
             if (not isinstance(value, int) or isinstance(value, bool)
                     or value < low):
                 raise ConfigError('%s must be an integer >= %d, not %r'
                                   % (field.name, low, value))
+        if self.time_slice_ms > MAX_TIME_SLICE_MS:
+            raise ConfigError('time_slice_ms must be at most %d (the '
+                              'kernel clamps it), not %d'
+                              % (MAX_TIME_SLICE_MS, self.time_slice_ms))
 
     @classmethod
     def from_conf(cls, conf):
         """Read the options from a paste.deploy style ``conf`` dict.
 
-        ``max_queued`` may be 0 (no queue); every other option is a positive
-        integer.
+        ``max_queued``, ``max_connected`` and ``time_slice_ms`` may be 0;
+        every other number is a positive integer.
 
         :raises ConfigError: on a bad value, naming the option.
         """
@@ -432,7 +445,7 @@ class ObjectFilterConfig:
             if field.type is str:
                 values[field.name] = (conf.get(field.name) or '').strip()
                 continue
-            if field.name in ('max_queued', 'max_connected') and \
+            if field.name in cls._MAY_BE_ZERO and \
                     _is_zero(conf.get(field.name)):
                 values[field.name] = 0
                 continue

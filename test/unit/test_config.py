@@ -158,3 +158,25 @@ def test_object_filter_max_queued_may_not_be_negative():
     from zerocloud.config import ObjectFilterConfig
     with pytest.raises(ConfigError, match='max_queued'):
         ObjectFilterConfig.from_conf({'max_queued': '-1'})
+
+
+def test_object_filter_time_slice():
+    from zerocloud.config import ObjectFilterConfig
+    assert ObjectFilterConfig().time_slice_ms == config.DEFAULT_TIME_SLICE_MS
+    assert ObjectFilterConfig.from_conf(
+        {'time_slice_ms': '0'}).time_slice_ms == 0
+    assert ObjectFilterConfig.from_conf(
+        {'time_slice_ms': '100'}).time_slice_ms == 100
+    for bad in ('101', '-1', '2.5', 'x'):
+        with pytest.raises(ConfigError, match='time_slice_ms'):
+            ObjectFilterConfig.from_conf({'time_slice_ms': bad})
+
+
+def test_object_filter_gives_its_executor_the_slice():
+    from zerocloud.middleware.object import ObjectFilter
+    app = ObjectFilter(lambda env, sr: [], {'time_slice_ms': '35',
+                                            'devices': '/nonexistent'})
+    assert app.executor.time_slice_ms == 35
+    app = ObjectFilter(lambda env, sr: [], {'time_slice_ms': '0',
+                                            'devices': '/nonexistent'})
+    assert app.executor.time_slice_ms is None

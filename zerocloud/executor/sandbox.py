@@ -30,10 +30,13 @@ class SandboxExecutor(Executor):
     :param zvm: the launcher binary.  By default it is found (or built)
         here, once, so that a missing launcher stops the server at start-up
         and worker threads never enter the launcher's lookup lock.
+    :param time_slice_ms: the CPU time slice every guest asks the kernel's
+        scheduler for (``None`` or 0: the kernel's default).
     """
 
-    def __init__(self, zvm=None):
+    def __init__(self, zvm=None, time_slice_ms=None):
         self.zvm = zvm or launcher.find_zvm()
+        self.time_slice_ms = time_slice_ms or None
 
     def run(self, job, cancel=None):
         opened = []
@@ -54,7 +57,8 @@ class SandboxExecutor(Executor):
                                            fd, channel.limit))
             result = launcher.run(job.program, list(job.spec.argv),
                                   job.spec.env, channels, job.spec.seed,
-                                  job.limits, zvm=self.zvm, cancel=cancel)
+                                  job.limits, zvm=self.zvm, cancel=cancel,
+                                  time_slice_ms=self.time_slice_ms)
         finally:
             for fd in opened:
                 os.close(fd)

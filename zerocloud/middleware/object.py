@@ -100,6 +100,13 @@ server)::
     # Address the pipes this server's nodes read listen on (TCP, an ephemeral
     # port); empty: the bind_ip of [DEFAULT], else every address.
     # pipe_bind_ip =
+    # CPU time slice each sandbox asks the kernel's scheduler for, in ms
+    # (1-100; 0: the kernel's default, about 3 ms).  Sandboxes computing side
+    # by side then switch, and refill their caches, less often; the servers
+    # keep the default and still preempt them when they wake.  Linux 6.12
+    # and later (older kernels ignore it); it never changes what a program
+    # computes.
+    # time_slice_ms = 20
     # Swift's logging options (log_name, log_level, ...) apply; the log
     # route is zerocloud-object.
 
@@ -267,7 +274,8 @@ class ObjectFilter:
         self.logger = logger or get_logger(conf, log_route='zerocloud-object')
         self.config = ObjectFilterConfig.from_conf(conf)
         self.router = DiskFileRouter(conf, self.logger)
-        self.executor = executor or SandboxExecutor()
+        self.executor = executor or SandboxExecutor(
+            time_slice_ms=self.config.time_slice_ms)
         self.pool = pool or Pool(self.config.max_running,
                                  self.config.max_queued,
                                  self.config.queue_timeout,

@@ -14,6 +14,8 @@
  *   seed N | memory N | cpu N | timeout_ms N | max_output N | clock N
  *   parent PID                        optional: the caller's pid; zvm exits at
  *                                     once when its parent is no longer it
+ *   slice_us N                        optional: the CPU time slice the guest
+ *                                     asks the scheduler for, 1..100000 us
  *
  * Numbers are decimal.  Unknown keys and duplicates of single-valued keys
  * are errors: a manifest is generated, so anything unexpected is a bug.
@@ -135,10 +137,10 @@ static int split(char *line, char **words, int n)
 int manifest_parse(char *text, size_t len, char *err, size_t errcap)
 {
     enum { S_PROGRAM, S_REPORT, S_SEED, S_MEMORY, S_CPU, S_TIMEOUT,
-           S_MAXOUT, S_CLOCK, S_PARENT, S_N };
+           S_MAXOUT, S_CLOCK, S_PARENT, S_SLICE, S_N };
     static const char *const single[S_N] = {
         "program", "report", "seed", "memory", "cpu", "timeout_ms",
-        "max_output", "clock", "parent"};
+        "max_output", "clock", "parent", "slice_us"};
     int seen[S_N] = {0};
     int lineno = 0;
     char *p = text, *end = text + len;
@@ -248,6 +250,11 @@ int manifest_parse(char *text, size_t len, char *err, size_t errcap)
             case S_MAXOUT: M.max_output = v; break;
             case S_CLOCK: M.clock = v; break;
             case S_PARENT: M.parent = v; break;
+            case S_SLICE:
+                if (v == 0 || v > ZVM_MAX_SLICE_US)
+                    return fail(err, errcap, lineno, "slice_us must be 1..100000");
+                M.slice_us = v;
+                break;
             }
         }
     }

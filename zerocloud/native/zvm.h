@@ -56,6 +56,7 @@
 #define ZVM_MAX_VFDS 512
 #define ZVM_MAX_MANIFEST (1UL << 20)
 #define ZVM_MAX_PATH 256
+#define ZVM_MAX_SLICE_US 100000UL           /* the kernel clamps a slice to 100 ms */
 #define ZVM_FD_BASE 100                      /* channel i is real fd ZVM_FD_BASE+i in the child */
 #define ZVM_STATUS_FD 99                     /* child -> supervisor start-up status */
 
@@ -84,6 +85,7 @@ struct manifest {
     uint64_t max_output;        /* total bytes over all write channels; 0 = none */
     uint64_t clock;             /* virtual epoch, seconds */
     uint64_t parent;            /* the caller's pid; 0 = not given */
+    uint64_t slice_us;          /* the guest's CPU time slice; 0 = the kernel's */
 };
 
 /* Counters the shim keeps for the report (the guest could scribble on them;

@@ -227,7 +227,7 @@ def _read_all(fd):
 
 
 def run(program, argv=None, env=None, channels=(), seed=0, limits=None,
-        clock=None, zvm=None, cancel=None):
+        clock=None, zvm=None, cancel=None, time_slice_ms=None):
     """Run ``program`` (a path to a static x86-64 ELF) in the sandbox.
 
     ``channels`` are :class:`zerocloud.sandbox.manifest.Channel` objects
@@ -240,6 +240,10 @@ def run(program, argv=None, env=None, channels=(), seed=0, limits=None,
     aborted run's result has reason ``aborted`` and the abort's message.
     A Cancel aborted before the call makes it return such a result at once,
     without looking at the arguments or starting anything.
+
+    ``time_slice_ms`` is the CPU time slice the guest asks the scheduler
+    for (1-100 ms; ``None``: the kernel's default).  It changes when the
+    guest is switched out, never what it computes.
     """
     if cancel is not None and cancel.cancelled:
         return _synthetic(Reason.ABORTED, cancel.message, seed, 0,
@@ -265,7 +269,9 @@ def run(program, argv=None, env=None, channels=(), seed=0, limits=None,
             opened.append(d)
             moved.append(mf.Channel(c.path, c.mode, d, c.limit))
         text = mf.build(prog_fd, report, argv, env, moved, seed, limits,
-                        clock, parent=os.getpid())
+                        clock, parent=os.getpid(),
+                        slice_us=int(time_slice_ms * 1000)
+                        if time_slice_ms else None)
         os.write(mfd, text)
         os.lseek(mfd, 0, os.SEEK_SET)
         pass_fds = [prog_fd, report, mfd] + [c.fd for c in moved]

@@ -35,6 +35,8 @@ MIN_MEMORY = 9 * 1024 * 1024
 MAX_CHANNELS = 256
 MAX_ARGS = 1024
 MAX_ENV = 1024
+#: Mirrors ZVM_MAX_SLICE_US: the kernel clamps a time slice to 100 ms.
+MAX_SLICE_US = 100000
 
 _NAME = re.compile(r'^[A-Za-z0-9_.-]+$')
 _ENV_KEY = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
@@ -105,13 +107,15 @@ def _enc(s):
 
 
 def build(program_fd, report_fd, argv, env=None, channels=(), seed=0,
-          limits=None, clock=None, parent=None):
+          limits=None, clock=None, parent=None, slice_us=None):
     """Return the manifest as bytes.
 
     ``env`` is a mapping; ``channels`` a sequence of :class:`Channel`.
     ``parent`` is the pid of the process that starts the launcher: zvm
     exits at once if, when it reads the manifest, its parent is already
-    another process (the caller died in between).
+    another process (the caller died in between).  ``slice_us`` is the CPU
+    time slice the guest asks the scheduler for (1 to
+    :data:`MAX_SLICE_US` microseconds; ``None`` or 0: the kernel's default).
     Raises :class:`ManifestError` for anything the launcher would refuse.
     """
     limits = limits or Limits()
@@ -154,4 +158,9 @@ def build(program_fd, report_fd, argv, env=None, channels=(), seed=0,
         lines.append('clock %d' % clock)
     if parent is not None:
         lines.append('parent %d' % parent)
+    if slice_us:
+        if not isinstance(slice_us, int) or not 0 < slice_us <= MAX_SLICE_US:
+            raise ManifestError('slice_us must be an integer in 1..%d'
+                                % MAX_SLICE_US)
+        lines.append('slice_us %d' % slice_us)
     return ('\n'.join(lines) + '\n').encode('ascii')

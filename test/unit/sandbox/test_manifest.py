@@ -25,6 +25,12 @@ def test_layout():
         'max_output 99']
 
 
+def test_slice_is_optional():
+    assert 'slice_us' not in _build()
+    assert 'slice_us' not in _build(slice_us=0)
+    assert _build(slice_us=20000).splitlines()[-1] == 'slice_us 20000'
+
+
 @pytest.mark.parametrize('kw,msg', [
     (dict(argv=[]), 'argv'),
     (dict(argv=['a\0b']), 'NUL'),
@@ -42,6 +48,9 @@ def test_layout():
     (dict(channels=[mf.Channel('/dev/stdout', 'w', 1)] * 2), 'twice'),
     (dict(channels=[mf.Channel('/dev/out/%d' % i, 'w', 1)
                     for i in range(257)]), 'too many'),
+    (dict(slice_us=100001), 'slice_us'),
+    (dict(slice_us=-5), 'slice_us'),
+    (dict(slice_us=2.5), 'slice_us'),
 ])
 def test_refusals(kw, msg):
     with pytest.raises(ManifestError, match=msg):
