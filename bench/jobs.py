@@ -3,15 +3,19 @@
 # Licensed under the Apache License, Version 2.0
 """Jobs against the embedded cluster, against plain Swift baselines.
 
-    python3 bench/jobs.py [--objects 1000] [--runs 30]
+    python3 bench/jobs.py [--objects 1000] [--runs 30] [--rounds 3]
 
 1. Latency: a single-object job (examples/wordcount.c on one 10 KB object,
-   the answer in the body) against a plain GET of the same object; medians.
-   Target: at most 3x the GET.
+   the answer in the body) against a plain GET of the same object, one of
+   each in turn --runs times; medians.  Target: at most 3x the GET.
 2. Throughput: a per-object map over N small objects (one sandbox per
    object, outputs written back) against doing the same from a client with
    swiftclient: download each object, run the same program natively,
-   upload the result.  Target: at least 2x the client's objects/s.
+   upload the result.  Target: at least 2x the client's objects/s.  The
+   two are timed in --rounds rounds, one of each per round (which goes
+   first alternates), so that both see the same machine: this VM's speed
+   drifts by 20-40% within minutes.  The ratio is the median of the
+   rounds' ratios.
 """
 import argparse
 import json
@@ -35,13 +39,16 @@ from zerocloud.saio import Cluster  # noqa: E402
 WORDS = b'the quick brown fox jumps over the lazy dog and runs away\n'
 
 
-def _timed(fn, runs):
-    out = []
+def _timed_in_turn(fns, runs):
+    """Run the functions one after the other, ``runs`` times; the median
+    seconds of each."""
+    times = [[] for _ in fns]
     for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return statistics.median(out)
+        for fn, out in zip(fns, times):
+            t = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t)
+    return [statistics.median(t) for t in times]
 
 
 def latency(url, token, runs):
@@ -62,10 +69,11 @@ def latency(url, token, runs):
         assert answer.status == 200, answer.body
 
     get(), run()    # warm up: the validator cache, connections
-    return _timed(get, runs), _timed(run, runs)
+    return _timed_in_turn([get, run], runs)
 
 
-def throughput(url, token, program, n, tmp):
+def throughput(url, token, program, n, rounds):
+    """(job objects/s, client objects/s, ratio) as medians over rounds."""
     for i in range(n):
         swiftclient.put_object(url, token, 'many', 'o%05d.txt' % i,
                                WORDS * (1 + i % 7))
@@ -75,20 +83,32 @@ def throughput(url, token, program, n, tmp):
                            {'name': 'stdin', 'path': 'swift://~/many/*.txt'},
                            {'name': 'stdout',
                             'path': 'swift://~/counts/*.count'}]}])
-    t = time.perf_counter()
-    answer = client.submit(url, token, job)
-    job_secs = time.perf_counter() - t
-    assert answer.status == 200, answer.body[:500]
-
     conn = swiftclient.Connection(preauthurl=url, preauthtoken=token)
-    t = time.perf_counter()
-    for i in range(n):
-        _, body = conn.get_object('many', 'o%05d.txt' % i)
-        out = subprocess.run([program], input=body, check=True,
-                             stdout=subprocess.PIPE).stdout
-        conn.put_object('clientcounts', 'o%05d.count' % i, out)
-    client_secs = time.perf_counter() - t
-    return n / job_secs, n / client_secs
+
+    def run_job():
+        answer = client.submit(url, token, job)
+        assert answer.status == 200, answer.body[:500]
+
+    def run_client():
+        for i in range(n):
+            _, body = conn.get_object('many', 'o%05d.txt' % i)
+            out = subprocess.run([program], input=body, check=True,
+                                 stdout=subprocess.PIPE).stdout
+            conn.put_object('clientcounts', 'o%05d.count' % i, out)
+
+    job_rates, client_rates = [], []
+    for r in range(rounds):
+        order = ((run_job, job_rates), (run_client, client_rates))
+        for fn, rates in order if r % 2 == 0 else order[::-1]:
+            t = time.perf_counter()
+            fn()
+            rates.append(n / (time.perf_counter() - t))
+        print('round %d: job %.0f objects/s, client %.0f objects/s, %.2fx'
+              % (r + 1, job_rates[-1], client_rates[-1],
+                 job_rates[-1] / client_rates[-1]), flush=True)
+    return (statistics.median(job_rates), statistics.median(client_rates),
+            statistics.median(j / c for j, c in zip(job_rates,
+                                                    client_rates)))
 
 
 def _samples(tmp, overrides):
@@ -113,11 +133,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--objects', type=int, default=1000)
     ap.add_argument('--runs', type=int, default=30)
+    ap.add_argument('--rounds', type=int, default=3,
+                    help='rounds of the map and the client (default 3)')
     ap.add_argument('--proxy-option', action='append', default=[],
                     metavar='NAME=VALUE',
                     help='override a [filter:zerocloud_proxy] option of the '
                          'sample for this run')
     args = ap.parse_args()
+    if args.objects < 1 or args.runs < 1 or args.rounds < 1:
+        ap.error('--objects, --runs and --rounds must be at least 1')
     tmp = tempfile.mkdtemp(prefix='zc-bench-')
     try:
         program = os.path.join(tmp, 'wordcount')
@@ -133,15 +157,16 @@ def main():
             with open(program, 'rb') as f:
                 swiftclient.put_object(url, token, 'exec', 'wordcount', f)
             get, job = latency(url, token, args.runs)
-            zc_rate, client_rate = throughput(url, token, program,
-                                              args.objects, tmp)
+            zc_rate, client_rate, ratio = throughput(
+                url, token, program, args.objects, args.rounds)
         print('| measure | baseline | zerocloud | ratio |')
         print('|---|---|---|---|')
         print('| single-object job vs GET (median ms) | %.1f | %.1f | '
               '%.2fx |' % (get * 1000, job * 1000, job / get))
-        print('| per-object map over %d objects (objects/s) vs client '
-              'download-run-upload | %.0f | %.0f | %.2fx |'
-              % (args.objects, client_rate, zc_rate, zc_rate / client_rate))
+        print('| per-object map over %d objects (objects/s, medians of '
+              '%d rounds) vs client download-run-upload | %.0f | %.0f | '
+              '%.2fx |' % (args.objects, args.rounds, client_rate, zc_rate,
+                           ratio))
     finally:
         shutil.rmtree(tmp)
 
