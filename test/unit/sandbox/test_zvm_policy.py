@@ -70,6 +70,9 @@ ANSWERS = [
     ('prctl', r'err ENOSYS'),
     ('prctl_tsc', r'err ENOSYS'),          # rdtsc stays faulting
     ('seccomp', r'err ENOSYS'),
+    ('sched_setattr', r'err ENOSYS'),      # the slice is the operator's
+    ('sched_setscheduler', r'err ENOSYS'),
+    ('setpriority', r'err ENOSYS'),
     ('socket', r'err ENOSYS'),
     ('statx', r'err ENOSYS'),
     ('unknown', r'err ENOSYS'),
