@@ -12,6 +12,16 @@
     ``sandbox.run(path, args, stdin=b'', **kw)`` runs a program in the real
     zvm with stdin from memory and stdout/stderr captured; returns
     ``(RunResult, stdout bytes, stderr bytes)``.
+``memfd``
+    ``memfd(data)`` -> an fd holding ``data``, closed after the test.
+``children_of``
+    ``children_of(pid)`` -> the pids whose parent is ``pid`` (whichever of
+    its threads forked them).
+``zvm_manifest``
+    ``zvm_manifest(program, argv, extra=b'', **build_kwargs)`` runs the
+    launcher itself on the manifest ``manifest.build`` makes, with
+    ``extra`` lines appended; returns ``(CompletedProcess with stderr,
+    report bytes)``.
 """
 import os
 import shutil
@@ -123,3 +133,39 @@ def memfd():
     yield make
     for fd in opened:
         os.close(fd)
+
+
+def _children_of(pid):
+    out = []
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open('/proc/%s/stat' % entry) as f:
+                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == pid:
+                out.append(int(entry))
+    return out
+
+
+@pytest.fixture(scope='session')
+def children_of():
+    return _children_of
+
+
+@pytest.fixture
+def zvm_manifest(memfd):
+    def run(program, argv, extra=b'', **build_kwargs):
+        prog = os.open(program, os.O_RDONLY)
+        report = memfd()
+        try:
+            text = mf.build(prog, report, argv, **build_kwargs) + extra
+            man = memfd(text)
+            proc = subprocess.run([launcher.find_zvm(), str(man)],
+                                  pass_fds=[prog, report, man], timeout=30,
+                                  stderr=subprocess.PIPE)
+        finally:
+            os.close(prog)
+        return proc, memfd.read(report)
+    return run

@@ -42,20 +42,6 @@ def _alive(pid):
         return False
 
 
-def _children(pid):
-    out = []
-    for entry in os.listdir('/proc'):
-        if entry.isdigit():
-            try:
-                with open('/proc/%s/stat' % entry) as f:
-                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if ppid == pid:
-                out.append(int(entry))
-    return out
-
-
 def _wait_for(predicate, seconds=10.0):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -172,7 +158,7 @@ def test_a_cancel_that_is_never_used(programs, memfd):
 
 
 def test_a_launcher_deaf_to_sigterm_is_killed(programs, launched,
-                                              monkeypatch):
+                                              monkeypatch, children_of):
     """zvm stopped (SIGSTOP) cannot act on SIGTERM: SIGKILL after the grace,
     and its guest dies with it."""
     monkeypatch.setattr(launcher, 'ABORT_GRACE', 0.2)
@@ -182,7 +168,7 @@ def test_a_launcher_deaf_to_sigterm_is_killed(programs, launched,
 
     def stop_then_abort():
         zvm = _wait_for(lambda: launched and launched[0].pid)
-        guests.extend(_wait_for(lambda: _children(zvm)))
+        guests.extend(_wait_for(lambda: children_of(zvm)))
         os.kill(zvm, signal.SIGSTOP)
         cancel.abort('job aborted')
     t = threading.Thread(target=stop_then_abort)
@@ -203,7 +189,8 @@ def test_a_launcher_deaf_to_sigterm_is_killed(programs, launched,
 
 @pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT,
                                  signal.SIGHUP])
-def test_stop_signal_to_zvm_writes_a_report(programs, memfd, launched, sig):
+def test_stop_signal_to_zvm_writes_a_report(programs, memfd, launched, sig,
+                                            children_of):
     prog = programs.build('limits')
     launcher.find_zvm()
     out = memfd()
@@ -211,7 +198,7 @@ def test_stop_signal_to_zvm_writes_a_report(programs, memfd, launched, sig):
     def stop():
         # Once zvm has forked its guest it reads its stop signals.
         zvm = _wait_for(lambda: launched and launched[0].pid)
-        _wait_for(lambda: _children(zvm))
+        _wait_for(lambda: children_of(zvm))
         time.sleep(0.1)
         launched[0].send_signal(sig)
     t = threading.Thread(target=stop)
@@ -254,21 +241,13 @@ def test_executor_passes_cancel_through(tmp_path, programs):
     assert out.result.message == 'another node failed'
 
 
-def test_zvm_exits_when_its_parent_is_already_gone(programs, memfd):
+def test_zvm_exits_when_its_parent_is_already_gone(programs, zvm_manifest):
     """The manifest names a parent that is not zvm's: zvm stops at once."""
-    prog = os.open(programs.build('limits'), os.O_RDONLY)
-    report = memfd()
-    try:
-        text = mf.build(prog, report, ['limits', 'spin'], parent=1 << 22)
-        man = memfd(text)
-        proc = subprocess.run([launcher.find_zvm(), str(man)],
-                              pass_fds=[prog, report, man], timeout=30,
-                              stderr=subprocess.PIPE)
-    finally:
-        os.close(prog)
+    proc, report = zvm_manifest(programs.build('limits'), ['limits', 'spin'],
+                                parent=1 << 22)
     assert proc.returncode == LauncherStatus.LAUNCHER
     assert b'parent process is gone' in proc.stderr
-    assert memfd.read(report) == b''
+    assert report == b''
 
 
 PARENT = textwrap.dedent('''
@@ -287,14 +266,14 @@ PARENT = textwrap.dedent('''
 ''')
 
 
-def test_zvm_and_guest_die_with_their_parent(programs):
+def test_zvm_and_guest_die_with_their_parent(programs, children_of):
     env = dict(os.environ, PYTHONPATH=ROOT)
     parent = subprocess.Popen([sys.executable, '-c', PARENT,
                                programs.build('limits')],
                               stdout=subprocess.PIPE, env=env)
     try:
         zvm = int(parent.stdout.readline())
-        guests = _wait_for(lambda: _children(zvm))
+        guests = _wait_for(lambda: children_of(zvm))
         assert guests and _alive(zvm)
     finally:
         parent.kill()

@@ -10,7 +10,6 @@ import ctypes
 import json
 import os
 import struct
-import subprocess
 import threading
 import time
 
@@ -36,29 +35,12 @@ def _sched(pid):
     return policy, nice, runtime
 
 
-def _children(pid):
-    """Children of every thread of ``pid`` (a child belongs to the thread
-    that forked it)."""
-    out = []
-    try:
-        tasks = os.listdir('/proc/%d/task' % pid)
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open('/proc/%d/task/%s/children' % (pid, tid)) as f:
-                out += [int(p) for p in f.read().split()]
-        except OSError:
-            pass
-    return out
-
-
 def _state(pid):
     with open('/proc/%d/stat' % pid) as f:
         return f.read().rsplit(')', 1)[1].split()[0]
 
 
-def _while_blocked(programs, start):
+def _while_blocked(programs, children_of, start):
     """Start the ``limits block`` guest with ``start(program, stdin_fd)``
     (which runs it to its end), read zvm's and the guest's sched attributes
     while the guest waits on stdin, then end it with EOF.
@@ -66,7 +48,7 @@ def _while_blocked(programs, start):
     :returns: (zvm's attributes, the guest's, what ``start`` returned).
     """
     program = programs.build('limits')     # no compiler among the children
-    before = set(_children(os.getpid()))
+    before = set(children_of(os.getpid()))
     r, w = os.pipe()
     box = {}
 
@@ -79,8 +61,8 @@ def _while_blocked(programs, start):
         zvm = guest = None
         deadline = time.monotonic() + 20
         while guest is None and time.monotonic() < deadline:
-            for pid in set(_children(os.getpid())) - before:
-                kids = _children(pid)
+            for pid in set(children_of(os.getpid())) - before:
+                kids = children_of(pid)
                 if kids:
                     zvm, guest = pid, kids[0]
             time.sleep(0.01)
@@ -106,8 +88,8 @@ def _launch(**kwargs):
     return start
 
 
-def test_a_guest_gets_the_slice_it_was_given(programs):
-    supervisor, guest, result = _while_blocked(programs,
+def test_a_guest_gets_the_slice_it_was_given(programs, children_of):
+    supervisor, guest, result = _while_blocked(programs, children_of,
                                                _launch(time_slice_ms=20))
     assert result.ok
     assert guest[0] == 0 and guest[2] == 20 * 1000 * 1000
@@ -118,13 +100,14 @@ def test_a_guest_gets_the_slice_it_was_given(programs):
     assert guest[:2] == supervisor[:2] == _sched(0)[:2]
 
 
-def test_without_a_slice_the_guest_keeps_the_default(programs):
-    supervisor, guest, result = _while_blocked(programs, _launch())
+def test_without_a_slice_the_guest_keeps_the_default(programs, children_of):
+    supervisor, guest, result = _while_blocked(programs, children_of,
+                                               _launch())
     assert result.ok
     assert guest[2] == supervisor[2] == _sched(0)[2]
 
 
-def test_the_executor_passes_the_slice_on(programs, tmp_path):
+def test_the_executor_passes_the_slice_on(programs, children_of, tmp_path):
     spec = parse_spec(json.dumps({
         'version': 1, 'node': 'n-1', 'argv': ['limits', 'block'],
         'channels': [{'alias': '/dev/stdin', 'direction': 'r',
@@ -135,27 +118,18 @@ def test_the_executor_passes_the_slice_on(programs, tmp_path):
             spec, program, {0: stdin}, str(tmp_path),
             mf.Limits(timeout=30)))
 
-    _, guest, out = _while_blocked(programs, start)
+    _, guest, out = _while_blocked(programs, children_of, start)
     assert out.result.ok
     assert guest[2] == 7 * 1000 * 1000
 
 
-@pytest.mark.parametrize('value', ['0', '100001', '12x', '-1'])
-def test_zvm_refuses_a_bad_slice(programs, memfd, value):
-    prog = os.open(programs.build('limits'), os.O_RDONLY)
-    report = memfd()
-    try:
-        text = mf.build(prog, report, ['limits']) + b'slice_us %s\n' % (
-            value.encode())
-        man = memfd(text)
-        proc = subprocess.run([launcher.find_zvm(), str(man)],
-                              pass_fds=[prog, report, man], timeout=30,
-                              stderr=subprocess.PIPE)
-    finally:
-        os.close(prog)
+@pytest.mark.parametrize('value', [b'0', b'100001', b'12x', b'-1'])
+def test_zvm_refuses_a_bad_slice(programs, zvm_manifest, value):
+    proc, _ = zvm_manifest(programs.build('limits'), ['limits'],
+                           extra=b'slice_us %s\n' % value)
     assert proc.returncode == LauncherStatus.MANIFEST
-    assert b'slice_us must be 1..100000' in proc.stderr or \
-        b'bad number' in proc.stderr
+    assert (b'slice_us must be 1..100000' in proc.stderr
+            or b'bad number' in proc.stderr)
 
 
 def test_the_slice_never_changes_what_a_guest_computes(programs, sandbox):
