@@ -372,7 +372,8 @@ DEFAULT_MAX_CONNECTED = 64
 #: of its pipes to be connected.
 DEFAULT_PIPE_SETUP_TIMEOUT = 10
 #: CPU time slice each sandbox asks the kernel's scheduler for, in ms (0:
-#: the kernel's default, about 3 ms); at most :data:`MAX_TIME_SLICE_MS`.
+#: the kernel's default, 1.4 ms on a 2-CPU host); at most
+#: :data:`MAX_TIME_SLICE_MS`.
 DEFAULT_TIME_SLICE_MS = 20
 #: The kernel clamps a requested slice to 100 ms.
 MAX_TIME_SLICE_MS = 100

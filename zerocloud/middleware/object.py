@@ -101,10 +101,11 @@ server)::
     # port); empty: the bind_ip of [DEFAULT], else every address.
     # pipe_bind_ip =
     # CPU time slice each sandbox asks the kernel's scheduler for, in ms
-    # (1-100; 0: the kernel's default, about 3 ms).  Sandboxes computing side
-    # by side then switch, and refill their caches, less often; the servers
-    # keep the default and still preempt them when they wake.  Linux 6.12
-    # and later (older kernels ignore it); it never changes what a program
+    # (1-100; 0: the kernel's default, 1.4 ms on a 2-CPU host).  Sandboxes
+    # computing side by side then switch, and refill their caches, less
+    # often; the servers keep the default, and the scheduler lets a task
+    # with a shorter slice preempt them when it wakes.  Linux 6.12 and later
+    # (older kernels keep their default); it never changes what a program
     # computes.
     # time_slice_ms = 20
     # Swift's logging options (log_name, log_level, ...) apply; the log

@@ -63,9 +63,9 @@ struct sched_attr0 {
 };
 
 /* Ask for a CPU time slice of M.slice_us (EEVDF's request size, Linux 6.12
- * and later; older kernels accept and ignore it).  Many guests computing
+ * and later; older kernels keep their default).  Many guests computing
  * on few CPUs then switch less often and refill their caches less; a
- * server that wakes, with the default slice, still preempts them.  The
+ * server that wakes, with its shorter default slice, may preempt them.  The
  * policy and nice value stay the caller's (an unchanged nice needs no
  * privilege).  Best effort: a kernel that refuses leaves the default. */
 static void ask_for_slice(void)

@@ -48,6 +48,7 @@ def _while_blocked(programs, children_of, start):
     :returns: (zvm's attributes, the guest's, what ``start`` returned).
     """
     program = programs.build('limits')     # no compiler among the children
+    launcher.find_zvm()                     # nor zvm's build
     before = set(children_of(os.getpid()))
     r, w = os.pipe()
     box = {}
