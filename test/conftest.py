@@ -22,10 +22,18 @@
     launcher itself on the manifest ``manifest.build`` makes, with
     ``extra`` lines appended; returns ``(CompletedProcess with stderr,
     report bytes)``.
+``statsd``
+    A UDP socket on 127.0.0.1 standing for a StatsD server:
+    ``statsd.conf`` is the ``log_statsd_*`` options that send to it,
+    ``statsd.metrics(wait)`` the ``(name, value, type)`` received since
+    the last call (``module_statsd``: the same, one per test module, for
+    the servers of a module's cluster).
 """
 import os
 import shutil
+import socket
 import subprocess
+import time
 
 import pytest
 
@@ -169,3 +177,50 @@ def zvm_manifest(memfd):
             os.close(prog)
         return proc, memfd.read(report)
     return run
+
+
+class StatsdServer:
+    """Collects StatsD datagrams (``name:value|type``, one or more lines
+    each) sent to a UDP port on 127.0.0.1."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(('127.0.0.1', 0))
+        self.conf = {'log_statsd_host': '127.0.0.1',
+                     'log_statsd_port': str(self.sock.getsockname()[1])}
+
+    def metrics(self, wait=0.2):
+        """Everything received until nothing came for ``wait`` seconds."""
+        found = []
+        deadline = time.monotonic() + wait
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return found
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return found
+            for line in data.decode().splitlines():
+                name, _, rest = line.partition(':')
+                value, _, kind = rest.partition('|')
+                found.append((name, float(value), kind.split('|')[0]))
+            deadline = time.monotonic() + wait
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def statsd():
+    server = StatsdServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope='module')
+def module_statsd():
+    server = StatsdServer()
+    yield server
+    server.close()

@@ -108,13 +108,19 @@ server)::
     # (older kernels keep their default); it never changes what a program
     # computes.
     # time_slice_ms = 20
-    # Swift's logging options (log_name, log_level, ...) apply; the log
-    # route is zerocloud-object.
+    # Swift's logging and StatsD options (log_name, log_level,
+    # log_statsd_host, ...) apply; the log route and the metrics' prefix
+    # are zerocloud-object.
 
 Logging: one line per execution request at INFO (node, object, reason,
 exit code, wall time), refusals at INFO or WARNING, failures with a
 traceback at ERROR; every line carries the transaction id.  Object data,
 program bytes, arguments and environments are never logged.
+
+Metrics, when ``log_statsd_host`` is set: ``executions.<status>.timing``
+per execution request, ``runs.<reason>`` and ``runs.timing`` per program
+run, ``queue.timing`` (the wait for a sandbox), ``programs.received`` and
+``programs.cached``, all under ``zerocloud-object.`` (``doc/operator.rst``).
 """
 import errno
 import json
@@ -123,6 +129,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 
 import eventlet
 from eventlet import hubs, patcher, tpool
@@ -150,8 +157,8 @@ from zerocloud.sandbox import launcher
 from zerocloud.sandbox import manifest as mf
 from zerocloud.sandbox import validator
 
-__all__ = ['EXECUTE_HEADER', 'CLIENT_HEADER', 'TMP_PREFIX', 'ObjectFilter',
-           'filter_factory']
+__all__ = ['EXECUTE_HEADER', 'CLIENT_HEADER', 'TMP_PREFIX', 'STATSD_PREFIX',
+           'ObjectFilter', 'filter_factory']
 
 #: Marks the proxy's execution request (stripped from client requests).
 EXECUTE_HEADER = 'X-Backend-Zerocloud-Execute'
@@ -159,6 +166,8 @@ EXECUTE_HEADER = 'X-Backend-Zerocloud-Execute'
 CLIENT_HEADER = 'X-Zerovm-Execute'
 #: Name prefix of the per-request temp directories in a device's tmp dir.
 TMP_PREFIX = 'zerocloud-'
+#: The filter's StatsD metrics are named ``zerocloud-object.<metric>``.
+STATSD_PREFIX = 'zerocloud-object'
 
 _CHUNK = 64 * 1024
 _WORK_RE = re.compile(re.escape(TMP_PREFIX) + r'([0-9]+)-.+')
@@ -272,7 +281,9 @@ class ObjectFilter:
 
     def __init__(self, app, conf, logger=None, executor=None, pool=None):
         self.app = app
-        self.logger = logger or get_logger(conf, log_route='zerocloud-object')
+        self.logger = logger or get_logger(
+            conf, log_route='zerocloud-object',
+            statsd_tail_prefix=STATSD_PREFIX)
         self.config = ObjectFilterConfig.from_conf(conf)
         self.router = DiskFileRouter(conf, self.logger)
         self.executor = executor or SandboxExecutor(
@@ -299,6 +310,7 @@ class ObjectFilter:
         else:
             return self.app(env, start_response)
         self.logger.txn_id = req.headers.get('X-Trans-Id')
+        start = time.time()
         try:
             resp = handler(req)
         except swob.HTTPException as err:
@@ -307,6 +319,9 @@ class ObjectFilter:
             self.logger.exception('execution request failed')
             resp = swob.HTTPInternalServerError(
                 body='zerocloud: internal error', request=req)
+        # Until the answer starts (the run included; a 200's tar follows).
+        self.logger.timing_since('executions.%d.timing' % resp.status_int,
+                                 start)
         return resp(env, start_response)
 
     # -- the handlers
@@ -394,7 +409,9 @@ class ObjectFilter:
             cached = program is None
             if cached:
                 program = self._cached_program(req, work, spec, cache)
+                self.logger.increment('programs.cached')
             else:
+                self.logger.increment('programs.received')
                 self.logger.info('node %s brought program %s', spec.node,
                                  spec.exec_sha256 or '(no digest)')
         except SpecError as exc:
@@ -625,8 +642,16 @@ class ObjectFilter:
                 outcome = self.pool.execute(self._validate_and_run, job,
                                             cancel, True)
             else:
-                outcome = self.pool.run(self._validate_and_run, job, cancel,
+                queued = time.time()
+                started = []
+
+                def validate_and_run(*args):
+                    started.append(time.time())     # holds a slot now
+                    return self._validate_and_run(*args)
+                outcome = self.pool.run(validate_and_run, job, cancel,
                                         False, from_cache)
+                self.logger.timing('queue.timing',
+                                   (started[0] - queued) * 1000)
         except ValidationError as exc:
             self.logger.info('invalid program for node %s: %s',
                              job.spec.node, exc)
@@ -641,6 +666,8 @@ class ObjectFilter:
         finally:
             watcher.kill()
         result = outcome.result
+        self.logger.increment('runs.%s' % result.reason.value)
+        self.logger.timing('runs.timing', result.wall_ms)
         self.logger.info('node %s on %s: %s exit=%s wall=%sms',
                          job.spec.node, req.path, result.reason.value,
                          result.exit_code, result.wall_ms)

@@ -150,12 +150,19 @@ to be admitted and reach the rendezvous; ``rendezvous_bind_ip`` and
 servers are told (default: the proxy's address as they see it).
 ``swift_dir`` and the log options come from ``[DEFAULT]`` as for any Swift
 filter.  The public limits appear in ``/info`` under ``zerocloud``.
+
+Metrics, when ``log_statsd_host`` is set (Swift's StatsD options):
+``jobs.<status>.timing`` (``dry_runs.<status>.timing``) per job request,
+``nodes.ran``, ``nodes.not_run`` and ``nodes.failover`` per job,
+``commit.timing``, ``outputs.written`` and ``commit.failed`` per commit,
+all under ``zerocloud-proxy.`` (``doc/operator.rst``).
 """
 import collections
 import dataclasses
 import json
 import os
 import socket
+import time
 
 import eventlet
 import eventlet.hubs
@@ -182,7 +189,7 @@ from zerocloud.middleware.report import build_report
 from zerocloud.paths import SwiftPath
 
 __all__ = ['ProxyFilter', 'filter_factory', 'EXECUTE_HEADER',
-           'DRY_RUN_HEADER', 'API_VERSION']
+           'DRY_RUN_HEADER', 'API_VERSION', 'STATSD_PREFIX']
 
 #: The header that marks a job request; its value is the API version.
 EXECUTE_HEADER = 'X-Zerovm-Execute'
@@ -194,6 +201,8 @@ DRY_RUN_HEADER = 'X-Zerocloud-Dry-Run'
 _STREAM_CHUNK = 64 * 1024
 #: Retry-After (seconds) of a job answered 503.
 RETRY_AFTER = 1
+#: The filter's StatsD metrics are named ``zerocloud-proxy.<metric>``.
+STATSD_PREFIX = 'zerocloud-proxy'
 #: Programs whose sha256 the filter remembers by (path, ETag).
 PROGRAMS_REMEMBERED = 1024
 
@@ -235,7 +244,8 @@ class ProxyFilter:
                  ring_loader=None):
         self.app = app
         self.conf = conf
-        self.logger = logger or get_logger({}, log_route='zerocloud-proxy')
+        self.logger = logger or get_logger(
+            {}, log_route='zerocloud-proxy', statsd_tail_prefix=STATSD_PREFIX)
         self.transport = transport or HTTPTransport(conf.conn_timeout,
                                                     conf.node_timeout)
         #: (program url, ETag) -> sha256 of programs seen, newest last.
@@ -256,6 +266,7 @@ class ProxyFilter:
         if not account:
             return self.app(env, start_response)
         self.logger.txn_id = env.get('swift.trans_id')
+        start = time.time()
         try:
             resp = self.route(req, account, rest)
         except swob.HTTPException as err:
@@ -265,6 +276,10 @@ class ProxyFilter:
         except Exception:
             self.logger.exception('job request failed')
             resp = http_error(500, 'internal error running the job')
+        # Until the answer starts (a stdout body is streamed after).
+        self.logger.timing_since('%s.%d.timing' % (
+            'dry_runs' if config_true_value(req.headers.get(DRY_RUN_HEADER))
+            else 'jobs', resp.status_int), start)
         return resp(env, start_response)
 
     def route(self, req, account, rest):
@@ -321,6 +336,7 @@ class ProxyFilter:
                 watcher.kill()
             if gang is not None:
                 gang.close()
+            self.count_nodes(outcomes)
             report = build_report(plan, outcomes,
                                   self.conf.report_stderr_bytes,
                                   gang.failure if gang else None)
@@ -335,6 +351,17 @@ class ProxyFilter:
                 gang.close()
             if not handed_over:
                 spool.cleanup()
+
+    def count_nodes(self, outcomes):
+        """StatsD: nodes that ran, that did not, and the servers that
+        could not run a node (each a move to the next replica holder)."""
+        ran = sum(1 for outcome in outcomes if outcome.ran)
+        moves = sum(len(outcome.tried) for outcome in outcomes)
+        for metric, count in (('nodes.ran', ran),
+                              ('nodes.not_run', len(outcomes) - ran),
+                              ('nodes.failover', moves)):
+            if count:
+                self.logger.update_stats(metric, count)
 
     def watch_client(self, environ, dispatcher, gang, handler):
         """While the nodes run: if the client hangs up, stop them all and
@@ -534,6 +561,15 @@ class ProxyFilter:
         if problem:
             report.fail(*problem)
             return
+        if not outputs:
+            return
+        start = time.time()
+        try:
+            self._commit(caller, outputs, report)
+        finally:
+            self.logger.timing_since('commit.timing', start)
+
+    def _commit(self, caller, outputs, report):
         # Concurrently, bounded like the dispatch: one PUT at a time made a
         # 200-output job spend most of its time here.
         pool = eventlet.GreenPool(self.conf.dispatch_concurrency)
@@ -551,8 +587,10 @@ class ProxyFilter:
                                     in zip(outputs, results)
                                     if r.is_success])
             report.outputs[:] = []
+            self.logger.increment('commit.failed')
             return
         report.outputs.extend(chan.path.url for chan, _ in outputs)
+        self.logger.update_stats('outputs.written', len(outputs))
 
     @staticmethod
     def _put_output(caller, chan, path):
@@ -611,7 +649,8 @@ def filter_factory(global_conf, **local_conf):
     public limits in ``/info``, return the filter maker."""
     conf = dict(global_conf, **local_conf)
     config = ProxyConfig.from_conf(conf)
-    logger = get_logger(conf, log_route='zerocloud-proxy')
+    logger = get_logger(conf, log_route='zerocloud-proxy',
+                        statsd_tail_prefix=STATSD_PREFIX)
     limits = config.limits
     register_swift_info('zerocloud', version=API_VERSION,
                         max_job_bytes=limits.max_job_bytes,

@@ -87,6 +87,7 @@ class FakeExecutor(Executor):
         self.seen_inputs = []
         self.gate = gate
         self.error = error
+        self.result = run_result()
 
     def run(self, job, cancel=None):
         self.jobs.append(job)
@@ -112,7 +113,7 @@ class FakeExecutor(Executor):
                 with open(path, 'wb') as f:
                     f.write(channel.alias.encode() + b':' + data)
                 outputs[index] = path
-        return NodeResult(run_result(), outputs)
+        return NodeResult(self.result, outputs)
 
 
 def spec(**kw):
@@ -586,3 +587,61 @@ def test_bad_option_stops_the_filter(devices):
     from zerocloud.exceptions import ConfigError
     with pytest.raises(ConfigError, match='max_running'):
         app_and_filter(devices, max_running='0')
+
+
+# --- StatsD metrics -------------------------------------------------------
+
+def sent(statsd):
+    """{metric name without the prefix: [(value, type)]} received."""
+    found = {}
+    for name, value, kind in statsd.metrics():
+        assert name.startswith(objfilter.STATSD_PREFIX + '.'), name
+        found.setdefault(name[len(objfilter.STATSD_PREFIX) + 1:],
+                         []).append((value, kind))
+    return found
+
+
+def test_metrics_of_runs_and_program_cache(devices, program, statsd):
+    put_object(devices)
+    filt, _ = app_and_filter(devices, **statsd.conf)
+    digest = hashlib.sha256(program).hexdigest()
+    value = spec(exec={'path': 'swift://AUTH_test/exec/wc',
+                       'sha256': digest})
+    light = [('spec.json', json.dumps(value).encode()), ('in/1', b'x')]
+    assert post(filt, request_body(None, members=light)).status_int == 428
+    assert sorted(sent(statsd)) == ['executions.428.timing']
+    resp = post(filt, request_body(program, spec_value=value))
+    assert resp.status_int == 200 and resp.body
+    metrics = sent(statsd)
+    assert sorted(metrics) == ['executions.200.timing', 'programs.received',
+                               'queue.timing', 'runs.ok', 'runs.timing']
+    assert metrics['runs.ok'] == [(1, 'c')]
+    assert metrics['runs.timing'] == [(2, 'ms')]    # the report's wall_ms
+    assert metrics['queue.timing'][0][1] == 'ms'
+    filt.executor.result = run_result(reason=Reason.TIMEOUT,
+                                      exit_code=None, wall_ms=7)
+    resp = post(filt, request_body(None, members=light))
+    assert resp.status_int == 200 and resp.body
+    metrics = sent(statsd)
+    assert metrics['programs.cached'] == [(1, 'c')]
+    assert metrics['runs.timeout'] == [(1, 'c')]
+    assert 'programs.received' not in metrics and 'runs.ok' not in metrics
+
+
+def test_metrics_of_refused_requests(devices, program, statsd):
+    put_object(devices)
+    filt, _ = app_and_filter(devices, max_running='1', max_queued='0',
+                             **statsd.conf)
+    with filt.pool.admission():
+        assert post(filt, request_body(program)).status_int == 503
+    req = swob.Request.blank(PATH, environ={'REQUEST_METHOD': 'POST'},
+                             headers={'X-Zerovm-Execute': '1.0'}, body=b'x')
+    assert req.get_response(filt).status_int == 403
+    assert post(filt, b'garbage').status_int == 400
+    assert sorted(sent(statsd)) == ['executions.400.timing',
+                                    'executions.403.timing',
+                                    'executions.503.timing']
+    # What is not an execution request is not counted.
+    req = swob.Request.blank(PATH, environ={'REQUEST_METHOD': 'GET'})
+    assert req.get_response(filt).status_int == 202
+    assert sent(statsd) == {}

@@ -656,3 +656,94 @@ def test_stdout_iterator_closed_early_still_cleans(swift, spool_dir):
     assert os.listdir(spool_dir)
     app_iter.close()
     assert os.listdir(spool_dir) == []
+
+
+# --- StatsD metrics -------------------------------------------------------
+
+def sent(statsd):
+    """{metric name without the prefix: [(value, type)]} received."""
+    found = {}
+    for name, value, kind in statsd.metrics():
+        assert name.startswith(proxy.STATSD_PREFIX + '.'), name
+        found.setdefault(name[len(proxy.STATSD_PREFIX) + 1:], []).append(
+            (value, kind))
+    return found
+
+
+def test_metrics_of_a_job_that_ran_and_wrote(swift, statsd):
+    app, _ = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'1'})), **statsd.conf)
+    resp, _ = call(app, job_request(wordcount_job()))
+    assert resp.status_int == 200
+    metrics = sent(statsd)
+    assert sorted(metrics) == ['commit.timing', 'jobs.200.timing',
+                               'nodes.ran', 'outputs.written']
+    assert metrics['nodes.ran'] == [(2, 'c')]
+    assert metrics['outputs.written'] == [(2, 'c')]
+    assert metrics['jobs.200.timing'][0][1] == 'ms'
+    assert metrics['jobs.200.timing'][0][0] >= \
+        metrics['commit.timing'][0][0]
+
+
+def test_metrics_of_refused_and_failed_jobs(swift, statsd):
+    app, _ = make(swift, FakeObjectServers(
+        lambda spec, members: (3, {'/dev/stdout': b'x'})), **statsd.conf)
+    assert call(app, job_request(b'[{"name": '))[0].status_int == 422
+    assert call(app, job_request([group(
+        'g', devices=[{'name': 'nope'}])]))[0].status_int == 400
+    assert call(app, job_request(wordcount_job()))[0].status_int == 424
+    metrics = sent(statsd)
+    assert sorted(metrics) == ['jobs.400.timing', 'jobs.422.timing',
+                               'jobs.424.timing', 'nodes.ran']
+    # Requests that are not jobs are not counted.
+    call(app, swob.Request.blank(EXEC, environ={'REMOTE_USER': ACCOUNT}))
+    assert sent(statsd) == {}
+
+
+def test_metrics_of_a_dry_run(swift, statsd):
+    app, _ = make(swift, **statsd.conf)
+    resp, _ = call(app, job_request([group('sort', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/*.txt'}])],
+        headers={'X-Zerocloud-Dry-Run': '1'}))
+    assert resp.status_int == 200
+    assert list(sent(statsd)) == ['dry_runs.200.timing']
+
+
+def test_metrics_count_failovers_and_nodes_not_run(swift, statsd):
+    tried = []
+
+    def behave(device, spec):
+        tried.append(device)
+        return 503 if len(tried) == 1 else None
+    app, _ = make(swift, FakeObjectServers(behave=behave), **statsd.conf)
+    call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'}])]))
+    metrics = sent(statsd)
+    assert metrics['nodes.failover'] == [(1, 'c')]
+    assert metrics['nodes.ran'] == [(1, 'c')]
+
+    def refuse(device, spec):
+        return OSError('connection refused') if device == 'sdb' else 507
+    app, _ = make(swift, FakeObjectServers(behave=refuse), **statsd.conf)
+    resp, _ = call(app, job_request([group('lonely', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'}])]))
+    assert resp.status_int == 503
+    metrics = sent(statsd)
+    assert metrics['nodes.failover'] == [(2, 'c')]
+    assert metrics['nodes.not_run'] == [(1, 'c')]
+    assert 'nodes.ran' not in metrics and 'jobs.503.timing' in metrics
+
+
+def test_metrics_of_a_failed_commit(swift, statsd):
+    original = swift.handle
+    swift.handle = lambda req, body: swob.HTTPRequestEntityTooLarge() \
+        if req.method == 'PUT' else original(req, body)
+    app, _ = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'ab'})), **statsd.conf)
+    resp, _ = call(app, job_request([group('g', devices=[
+        {'name': 'stdout', 'path': 'swift://~/out/x'}])]))
+    assert resp.status_int == 413
+    metrics = sent(statsd)
+    assert metrics['commit.failed'] == [(1, 'c')]
+    assert 'outputs.written' not in metrics
+    assert {'commit.timing', 'jobs.413.timing'} <= set(metrics)

@@ -1,0 +1,102 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""StatsD metrics end to end: a cluster whose two filters send their
+metrics (``log_statsd_host``/``log_statsd_port``, Swift's own options) to a
+UDP socket of the test, jobs run on it, and what arrives.
+
+The cluster is built from a copy of etc/*.conf-sample in which only those
+two options are added to the filters' sections."""
+import collections
+import json
+
+import pytest
+import swiftclient
+
+from zerocloud import client
+from zerocloud import saio
+from zerocloud.middleware import object as objfilter
+from zerocloud.middleware import proxy
+
+from .samples import changed_samples
+
+TEXTS = {'a.txt': b'one two\n', 'b.txt': b'two three\n', 'c.txt': b'four\n'}
+
+
+@pytest.fixture(scope='module')
+def metered(tmp_path_factory, programs, module_statsd):
+    samples = changed_samples(tmp_path_factory.mktemp('samples'),
+                              proxy=module_statsd.conf,
+                              object_server=module_statsd.conf)
+    with saio.Cluster(sample_dir=samples) as cluster:
+        url, token = swiftclient.get_auth(cluster.auth_url, 'test:tester',
+                                          'testing')
+        for c in ('exec', 'data', 'out'):
+            swiftclient.put_container(url, token, c)
+        for name, body in TEXTS.items():
+            swiftclient.put_object(url, token, 'data', name, body)
+        for prog in ('wordcount', 'limits'):
+            with open(programs.build(prog), 'rb') as f:
+                swiftclient.put_object(url, token, 'exec', prog, f)
+        module_statsd.metrics()     # nothing of ours yet, but drain
+        yield url, token, module_statsd
+
+
+def received(statsd):
+    """{(prefix, metric): [values]} of everything received."""
+    found = collections.defaultdict(list)
+    for name, value, _kind in statsd.metrics(wait=0.5):
+        prefix, _, metric = name.partition('.')
+        found[(prefix, metric)].append(value)
+    return found
+
+
+def test_a_map_job_reports_its_nodes_runs_and_outputs(metered):
+    url, token, statsd = metered
+    job = [{'name': 'wc', 'exec': {'path': 'swift://~/exec/wordcount'},
+            'devices': [{'name': 'stdin', 'path': 'swift://~/data/*.txt'},
+                        {'name': 'stdout',
+                         'path': 'swift://~/out/*.count'}]}]
+    answer = client.submit(url, token, json.dumps(job))
+    assert answer.status == 200, answer.body
+    got = received(statsd)
+    p, o = proxy.STATSD_PREFIX, objfilter.STATSD_PREFIX
+    # The proxy filter: one job, its three nodes, their three outputs.
+    assert len(got[(p, 'jobs.200.timing')]) == 1
+    assert sum(got[(p, 'nodes.ran')]) == 3
+    assert sum(got[(p, 'outputs.written')]) == 3
+    assert len(got[(p, 'commit.timing')]) == 1
+    assert (p, 'nodes.not_run') not in got
+    # The object servers: three runs, each an answered execution request
+    # (the first request a server gets for a program it has not kept is
+    # answered 428, and the program comes with the next).
+    assert sum(got[(o, 'runs.ok')]) == 3
+    assert len(got[(o, 'executions.200.timing')]) == 3
+    assert len(got[(o, 'runs.timing')]) == 3
+    assert len(got[(o, 'queue.timing')]) == 3
+    assert sum(got[(o, 'programs.received')]) + \
+        sum(got[(o, 'programs.cached')]) == 3
+    assert len(got[(o, 'executions.428.timing')]) == \
+        sum(got[(o, 'programs.received')])
+    assert {prefix for prefix, _ in got} == {p, o}
+
+
+def test_a_failed_job_reports_why(metered):
+    url, token, statsd = metered
+    job = [{'name': 'crash', 'exec': {'path': 'swift://~/exec/limits',
+                                      'args': 'crash'},
+            'devices': [{'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+                        {'name': 'stdout', 'path': 'swift://~/out/x'}]}]
+    answer = client.submit(url, token, json.dumps(job))
+    assert answer.status == 424, answer.body
+    got = received(statsd)
+    p, o = proxy.STATSD_PREFIX, objfilter.STATSD_PREFIX
+    assert len(got[(p, 'jobs.424.timing')]) == 1
+    assert sum(got[(p, 'nodes.ran')]) == 1
+    assert (p, 'outputs.written') not in got
+    assert (p, 'commit.timing') not in got
+    assert sum(got[(o, 'runs.signal')]) == 1
+    # A job the proxy refuses never reaches an object server.
+    answer = client.submit(url, token, '[{"name": ')
+    assert answer.status == 422
+    got = received(statsd)
+    assert list(got) == [(p, 'jobs.422.timing')]
