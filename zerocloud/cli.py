@@ -215,7 +215,9 @@ def _add_submit(sub):
         'submit', help='POST a job description to a Swift account',
         description='POST JOB.json to your Swift account with '
         'X-Zerovm-Execute: 1.0. Prints the job\'s stdout body, or a '
-        'per-node table from its report; exits 1 when the job failed. '
+        'per-node table from its report; exits 1 when the job failed, '
+        'saying why on stderr (each failed node, and the end of its '
+        'stderr when the job keeps one). '
         'Credentials as for the swift command.')
     p.add_argument('job', metavar='JOB.json')
     p.add_argument('-A', '--auth', help='auth URL (or ST_AUTH)')
@@ -256,6 +258,8 @@ def _cmd_submit(args):
         sys.stdout.write(client.format_nodes(report))
     if not answer.ok:
         _err('job failed: %d %s' % (answer.status, answer.reason))
+        if report is not None and not args.json:
+            sys.stderr.write(client.format_failures(report))
         return 1
     return 0
 

@@ -15,7 +15,7 @@ import urllib.parse
 from zerocloud.exceptions import ZeroCloudError
 
 __all__ = ['ClientError', 'Answer', 'authenticate', 'submit',
-           'format_nodes']
+           'format_nodes', 'format_failures']
 
 
 class ClientError(ZeroCloudError):
@@ -122,3 +122,38 @@ def format_nodes(report):
     lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
              for r in rows]
     return '\n'.join(lines) + '\n'
+
+
+#: Lines of a failed node's stderr that :func:`format_failures` shows.
+STDERR_LINES = 10
+
+
+def _why(node):
+    """One line on why a node failed, from its report entry."""
+    if node.get('error'):
+        return node['error']
+    reason = node.get('reason')
+    if reason == 'exit':
+        why = 'exit code %s' % node.get('exit_code')
+    elif reason == 'signal':
+        why = 'killed by signal %s' % node.get('signal')
+    else:
+        why = reason or node.get('failure') or 'failed'
+    message = node.get('message')
+    return '%s: %s' % (why, message) if message else why
+
+
+def format_failures(report, stderr_lines=STDERR_LINES):
+    """Why a failed job failed: its message, then each failed node with the
+    reason and the last ``stderr_lines`` lines of its stderr (when the job
+    kept a path-less stderr).  Empty for a job that did not fail."""
+    nodes = report.get('nodes') or []
+    failed = [n for n in nodes if isinstance(n, dict) and n.get('failure')]
+    if not failed and report.get('ok', True):
+        return ''
+    lines = [report['message']] if report.get('message') else []
+    for node in failed:
+        lines.append('node %s: %s' % (node.get('name'), _why(node)))
+        tail = (node.get('stderr') or '').splitlines()[-stderr_lines:]
+        lines.extend('  stderr: ' + line for line in tail)
+    return ''.join(line + '\n' for line in lines)

@@ -72,3 +72,32 @@ def test_submit_posts_the_job_and_reads_the_report():
 def test_unreachable_cluster_is_a_client_error():
     with pytest.raises(client.ClientError, match='cannot reach'):
         client.submit('http://127.0.0.1:9/v1/AUTH_x', 't', [], timeout=2)
+
+
+def test_failures_name_each_failed_node_and_the_end_of_its_stderr():
+    report = {'status': 424, 'ok': False,
+              'message': 'program failed: nodes "a", "b"', 'nodes': [
+                  {'name': 'ok-1', 'failure': None, 'reason': 'ok'},
+                  {'name': 'a', 'failure': 'program', 'reason': 'exit',
+                   'exit_code': 3, 'message': '',
+                   'stderr': ''.join('line %d\n' % i for i in range(12))},
+                  {'name': 'b', 'failure': 'program', 'reason': 'signal',
+                   'signal': 11, 'message': 'SIGSEGV', 'stderr': None},
+                  {'name': 'c', 'failure': 'unavailable', 'reason': None,
+                   'error': 'no object server could run node "c": tried '
+                            'x (503)'}]}
+    lines = client.format_failures(report).splitlines()
+    assert lines[0] == 'program failed: nodes "a", "b"'
+    assert lines[1] == 'node a: exit code 3'
+    assert lines[2:12] == ['  stderr: line %d' % i for i in range(2, 12)]
+    assert lines[12] == 'node b: killed by signal 11: SIGSEGV'
+    assert lines[13] == 'node c: no object server could run node "c": ' \
+        'tried x (503)'
+    assert len(lines) == 14
+
+
+def test_no_failures_for_a_job_that_did_not_fail():
+    assert client.format_failures({'status': 200, 'ok': True,
+                                   'message': 'every node exited 0',
+                                   'nodes': [{'name': 'a', 'failure': None}]
+                                   }) == ''

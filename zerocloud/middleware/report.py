@@ -53,13 +53,19 @@ from typing import Optional
 from zerocloud.executor.result import Reason, RunResult
 
 __all__ = ['JobReport', 'build_report', 'header_value', 'node_failure',
-           'STATUS_ORDER', 'NEXE_HEADERS', 'MAX_HEADER_VALUE']
+           'STATUS_ORDER', 'KIND_WORDS', 'NEXE_HEADERS', 'MAX_HEADER_VALUE']
 
 #: Failure kinds with their job status, most serious first.
 STATUS_ORDER = (('unavailable', 503), ('missing', 404),
                 ('server-error', 500),
                 ('invalid-binary', 422), ('timeout', 504),
                 ('program', 424), ('pipe', 424))
+#: How the job's message says each failure kind, before the nodes' names.
+KIND_WORDS = {'unavailable': 'no object server could run',
+              'missing': 'object missing', 'server-error': 'server error',
+              'invalid-binary': 'invalid program',
+              'timeout': 'out of time', 'program': 'program failed',
+              'pipe': 'pipe failed', 'aborted': 'stopped'}
 #: The per-node headers, in the order they are set.
 NEXE_HEADERS = ('X-Nexe-System', 'X-Nexe-Status', 'X-Nexe-Retcode',
                 'X-Nexe-Etag', 'X-Nexe-Validation', 'X-Nexe-Cdr-Line',
@@ -276,6 +282,13 @@ def _header_row(outcome, result, kind):
             _etag(result), validation, _cdr(result), error or '-')
 
 
+def _failed(kind, names):
+    """``'program failed: node "a"'``, ``'...: nodes "a", "b"'``."""
+    return '%s: node%s %s' % (KIND_WORDS[kind], 's' if len(names) > 1
+                              else '', ', '.join(json.dumps(n)
+                                                 for n in names))
+
+
 def build_report(plan, outcomes, stderr_bytes, gang_failure=None):
     """Merge the :class:`~zerocloud.middleware.dispatch.NodeOutcome` of
     every node (in plan order) into a :class:`JobReport`.
@@ -297,15 +310,13 @@ def build_report(plan, outcomes, stderr_bytes, gang_failure=None):
         failed = [name for k, name in kinds if k == kind]
         if failed:
             status = code
-            message = '%s: node %s' % (kind, ', '.join(
-                json.dumps(n) for n in failed))
+            message = _failed(kind, failed)
             break
     aborted = [name for k, name in kinds if k == 'aborted']
     if status == 200 and (aborted or gang_failure):
         # Only aborted nodes: the gang's cause is the job's.
         status, message = gang_failure[1:] if gang_failure else (
-            503, 'aborted: node %s' % ', '.join(
-                json.dumps(n) for n in aborted))
+            503, _failed('aborted', aborted))
     elif gang_failure is not None:
         message += '; connected nodes stopped: ' + gang_failure[2]
     stdout, stdout_type = None, 'text/plain'

@@ -70,21 +70,26 @@ def test_no_stdout_declared_means_no_stdout_body(tmp_path):
     assert report.stdout is None
 
 
-@pytest.mark.parametrize('outcomes, status', [
-    ([('exit', 1), ('ok', 0)], 424),
-    ([('timeout', None), ('exit', 1)], 504),
-    ([('cpu', None), ('ok', 0)], 504),
-    ([('invalid-binary', None), ('timeout', None)], 422),
-    ([('launcher-error', None), ('invalid-binary', None)], 500),
-    ([('signal', None), ('memory', None)], 424),
-    ([('output-limit', None), ('policy', None)], 424),
+@pytest.mark.parametrize('outcomes, status, message', [
+    ([('exit', 1), ('ok', 0)], 424, 'program failed: node "n-1"'),
+    ([('timeout', None), ('exit', 1)], 504, 'out of time: node "n-1"'),
+    ([('cpu', None), ('ok', 0)], 504, 'out of time: node "n-1"'),
+    ([('invalid-binary', None), ('timeout', None)], 422,
+     'invalid program: node "n-1"'),
+    ([('launcher-error', None), ('invalid-binary', None)], 500,
+     'server error: node "n-1"'),
+    ([('signal', None), ('memory', None)], 424,
+     'program failed: nodes "n-1", "n-2"'),
+    ([('output-limit', None), ('policy', None)], 424,
+     'program failed: nodes "n-1", "n-2"'),
 ])
-def test_status_precedence(tmp_path, outcomes, status):
+def test_status_precedence(tmp_path, outcomes, status, message):
     plan = plan_of()
     report = build_report(plan, [
         ran(n, tmp_path, code, reason)
         for n, (reason, code) in zip(plan.nodes, outcomes)], 10)
     assert report.status == status
+    assert report.message == message
     assert not report.ok
 
 
@@ -97,7 +102,7 @@ def test_unavailable_wins(tmp_path):
     assert report.headers['X-Nexe-Status'] == 'launcher-error,not-run'
     assert report.headers['X-Nexe-Retcode'] == '-,-'
     assert report.headers['X-Nexe-Error'] == '-,no object server'
-    assert 'n-2' in report.message
+    assert report.message == 'no object server could run: node "n-2"'
 
 
 def test_validator_refusal_is_422(tmp_path):
@@ -217,6 +222,6 @@ def test_a_failed_node_names_the_gang_cause_too(tmp_path):
     report = build_report(plan, outcomes, 10,
                           ('n-1', 424, 'node "n-1" failed: exit 3'))
     assert report.status == 424
-    assert report.message.startswith('program: node "n-1"')
+    assert report.message.startswith('program failed: node "n-1"')
     assert 'connected nodes stopped: node "n-1" failed' in report.message
     assert report.nodes[1]['failure'] == 'aborted'
