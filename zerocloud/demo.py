@@ -176,16 +176,13 @@ def _say(out, text=''):
 
 
 def _failed(out, answer):
-    body = answer.body.decode('utf-8', 'replace').strip()
     report = answer.report()
     if report:
-        body = (report.get('error') or report.get('message') or '').strip()
-        for n in report.get('nodes') or []:
-            if n.get('reason') not in (None, 'ok') and n.get('stderr'):
-                body += '\n%s stderr: %s' % (n.get('name'),
-                                             str(n['stderr']).strip())
-    if body:
-        _say(out, body[:2000])
+        text = client.format_failures(report)
+    else:
+        text = answer.body.decode('utf-8', 'replace')
+    if text.strip():
+        _say(out, text.strip()[:2000])
     _say(out, 'zerocloud demo: the MapReduce job failed: %d %s'
          % (answer.status, answer.reason))
     return 1

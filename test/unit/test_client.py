@@ -101,3 +101,21 @@ def test_no_failures_for_a_job_that_did_not_fail():
                                    'message': 'every node exited 0',
                                    'nodes': [{'name': 'a', 'failure': None}]
                                    }) == ''
+
+
+def test_the_demo_says_why_its_job_failed_the_same_way():
+    import io
+    from zerocloud import demo
+    report = {'status': 424, 'ok': False, 'message': 'program failed: '
+              'node "map-1"', 'nodes': [
+                  {'name': 'map-1', 'failure': 'program', 'reason': 'exit',
+                   'exit_code': 1, 'stderr': 'wc_map: out of memory\n'}]}
+    answer = client.Answer(424, 'Failed Dependency',
+                           {'content-type': 'application/json'},
+                           json.dumps(report).encode())
+    out = io.StringIO()
+    assert demo._failed(out, answer) == 1
+    assert out.getvalue().splitlines() == [
+        'program failed: node "map-1"', 'node map-1: exit code 1',
+        '  stderr: wc_map: out of memory',
+        'zerocloud demo: the MapReduce job failed: 424 Failed Dependency']
