@@ -34,7 +34,7 @@ def metered(tmp_path_factory, programs, module_statsd):
             swiftclient.put_container(url, token, c)
         for name, body in TEXTS.items():
             swiftclient.put_object(url, token, 'data', name, body)
-        for prog in ('wordcount', 'limits'):
+        for prog in ('wordcount', 'limits', 'wc_map', 'wc_reduce'):
             with open(programs.build(prog), 'rb') as f:
                 swiftclient.put_object(url, token, 'exec', prog, f)
         module_statsd.metrics()     # nothing of ours yet, but drain
@@ -100,3 +100,29 @@ def test_a_failed_job_reports_why(metered):
     assert answer.status == 422
     got = received(statsd)
     assert list(got) == [(p, 'jobs.422.timing')]
+
+
+def test_a_mapreduce_reports_its_gang(metered):
+    url, token, statsd = metered
+    job = [{'name': 'map', 'exec': {'path': 'swift://~/exec/wc_map'},
+            'devices': [{'name': 'stdin', 'path': 'swift://~/data/*.txt'}],
+            'connect': ['reduce']},
+           {'name': 'reduce', 'exec': {'path': 'swift://~/exec/wc_reduce'},
+            'count': 2,
+            'devices': [{'name': 'stdout', 'path': 'swift://~/out/r*.txt'}]}]
+    answer = client.submit(url, token, json.dumps(job))
+    assert answer.status == 200, answer.body
+    got = received(statsd)
+    p, o = proxy.STATSD_PREFIX, objfilter.STATSD_PREFIX
+    assert len(got[(p, 'gangs.assembly.timing')]) == 1
+    assert sum(got[(p, 'nodes.ran')]) == 5
+    assert sum(got[(p, 'outputs.written')]) == 2
+    assert sum(got[(o, 'runs.ok')]) == 5
+    assert not [m for _, m in got if m.startswith('gangs.aborted')]
+    # A reducer that refuses its arguments fails the job: the gang is
+    # aborted, and counted so, once.
+    job[1]['exec']['args'] = '--bogus'
+    answer = client.submit(url, token, json.dumps(job))
+    assert answer.status == 424, answer.body
+    got = received(statsd)
+    assert got[(p, 'gangs.aborted.424')] == [1]

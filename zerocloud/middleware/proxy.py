@@ -155,7 +155,8 @@ Metrics, when ``log_statsd_host`` is set (Swift's StatsD options):
 ``jobs.<status>.timing`` (``dry_runs.<status>.timing``) per job request,
 ``nodes.ran``, ``nodes.not_run`` and ``nodes.failover`` per job,
 ``commit.timing``, ``outputs.written`` and ``commit.failed`` per commit,
-all under ``zerocloud-proxy.`` (``doc/operator.rst``).
+``gangs.assembly.timing`` and ``gangs.aborted.<status>`` per job with
+pipes, all under ``zerocloud-proxy.`` (``doc/operator.rst``).
 """
 import collections
 import dataclasses

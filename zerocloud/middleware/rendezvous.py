@@ -36,6 +36,7 @@ import hmac
 import json
 import secrets
 import socket
+import time
 
 import eventlet
 from eventlet import greenthread
@@ -118,6 +119,7 @@ class Rendezvous:
         self._listener = None
         self._threads = []
         self._timer = None
+        self._since = None          # listening or armed: for the metric
 
     # --- life cycle -------------------------------------------------------
 
@@ -127,12 +129,14 @@ class Rendezvous:
         self._listener = eventlet.listen((self.bind_ip, 0), family=family,
                                          backlog=max(64, len(self.members)))
         self._threads.append(eventlet.spawn(self._accept_loop))
+        self._since = time.time()
         return self._listener.getsockname()[1]
 
     def arm(self):
         """The nodes are being sent: from now on they have
         ``register_timeout`` seconds to say hello."""
         if self._timer is None and not self.started:
+            self._since = time.time()
             self._timer = eventlet.spawn_after(
                 self.register_timeout, self._registration_expired)
 
@@ -198,6 +202,7 @@ class Rendezvous:
         if self.failure is None:
             self.failure = (node, status, message)
             self.logger.warning('aborting connected nodes: %s', message)
+            self.logger.increment('gangs.aborted.%d' % status)
         for member in self.members.values():
             member.fire()
             if member.done is None and not member.aborted \
@@ -305,6 +310,9 @@ class Rendezvous:
 
     def _go(self):
         self.started = True
+        if self._since is not None:
+            # From dispatch to the last hello: all admitted, all set up.
+            self.logger.timing_since('gangs.assembly.timing', self._since)
         if self._timer is not None:
             self._timer.cancel()
         self._timer = eventlet.spawn_after(self.wall, self._wall_expired)

@@ -39,6 +39,11 @@ class FakeLogger:
 
     warning = info = error = _log
 
+    def increment(self, metric, *args):
+        pass
+
+    timing_since = increment
+
 
 class Job:
     """A rendezvous and one PipeSet per node (each its own workdir)."""

@@ -4,6 +4,7 @@
 "nodes" are green threads on 127.0.0.1 speaking the line protocol."""
 import json
 import os
+import time
 
 import eventlet
 import pytest
@@ -21,9 +22,17 @@ QUIET = 0.05
 class FakeLogger:
     def __init__(self):
         self.lines = []
+        self.metrics = []       # (method, metric)
 
     def _log(self, level, msg, *args):
         self.lines.append((level, msg % args if args else msg))
+
+    def increment(self, metric):
+        self.metrics.append(('increment', metric))
+
+    def timing_since(self, metric, since):
+        assert since <= time.time()
+        self.metrics.append(('timing_since', metric))
 
     def warning(self, msg, *args):
         self._log('warning', msg, *args)
@@ -144,6 +153,7 @@ def test_go_only_after_the_last_hello_with_reader_endpoints(gang):
                                                alias='/dev/in/a-2')}}
     assert go_b == {'go': {}}       # b writes nothing
     assert g.rdv.started and g.rdv.failure is None
+    assert g.rdv.logger.metrics == [('timing_since', 'gangs.assembly.timing')]
 
 
 def test_go_for_a_two_way_connect_names_each_reader():
@@ -219,6 +229,7 @@ def test_registration_deadline(gang):
     assert message == msg['abort']
     assert '"a-2", "b"' in message and '"a-1"' not in message
     assert not g.rdv.may_retry('a-2')
+    assert g.rdv.logger.metrics == [('increment', 'gangs.aborted.503')]
     # A late hello is aborted at once, and never gets go.
     late = g.node('a-2')
     late.hello()
@@ -300,6 +311,9 @@ def test_done_not_ok_aborts_the_others(gang):
     assert b.read() == {'abort': 'node "a-1" failed: exit 1'}
     assert g.rdv.failure == ('a-1', 424, 'node "a-1" failed: exit 1')
     assert a1.quiet()                   # the node that ended is left alone
+    assert g.rdv.logger.metrics == [
+        ('timing_since', 'gangs.assembly.timing'),
+        ('increment', 'gangs.aborted.424')]     # counted once
 
 
 def test_done_ok_aborts_nobody(gang):
@@ -356,6 +370,7 @@ def test_wall_limit_after_go(gang):
     assert a2.read() == msg
     assert g.rdv.failure == (None, 504, msg['abort'])
     assert a1.quiet()
+    assert g.rdv.logger.metrics[-1] == ('increment', 'gangs.aborted.504')
 
 
 def test_may_retry(gang):
