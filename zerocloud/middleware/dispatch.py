@@ -4,7 +4,7 @@
 
 The proxy side of ``doc/internals.rst``.  For each node of a placed plan the
 proxy filter builds a *node request* (:func:`node_spec` and
-:func:`write_request_tar`: ``spec.json``, ``exec``, ``in/<n>``) and a
+:class:`RequestBody`: ``spec.json``, ``exec``, ``in/<n>``) and a
 :class:`Dispatcher` sends them to the object servers, at most
 ``concurrency`` at a time (an eventlet ``GreenPool``), each to its
 candidates in order:
@@ -41,7 +41,7 @@ from typing import Callable, Optional
 from zerocloud.middleware import tarstream
 
 __all__ = ['Transport', 'HTTPTransport', 'Spool', 'NodeRequest',
-           'NodeOutcome', 'Dispatcher', 'node_spec', 'write_request_tar',
+           'NodeOutcome', 'Dispatcher', 'node_spec', 'RequestBody',
            'spec_request_tar', 'read_answer', 'AnswerError',
            'RETRY_STATUSES', 'SPEC_VERSION', 'CONNECTED_HEADER']
 
@@ -234,7 +234,7 @@ def node_spec(node, account, limits, exec_info=None, rendezvous=None):
 
 def spec_request_tar(spec):
     """The request body of a node with neither program nor inputs, in
-    memory: the bytes :func:`write_request_tar` writes for it (those of
+    memory: the bytes a :class:`RequestBody` streams for it (those of
     ``tarfile``: header, ``spec.json``, padding, two zero blocks, zeros
     up to a whole record), without tarfile or a spool file."""
     data = json.dumps(spec, sort_keys=True).encode('utf-8')
@@ -243,25 +243,83 @@ def spec_request_tar(spec):
     return body + b'\0' * (-len(body) % tarfile.RECORDSIZE)
 
 
-def write_request_tar(dest, spec, exec_file=None, inputs=()):
-    """Write the execution request body to the file path ``dest``:
-    ``spec.json``, ``exec`` (when ``exec_file`` is given), then each
-    ``(member name, file path)`` of ``inputs``.  Returns its size."""
-    if exec_file is None and not inputs:
-        body = spec_request_tar(spec)
-        with open(dest, 'wb') as out:
-            out.write(body)
-        return len(body)
-    data = json.dumps(spec, sort_keys=True).encode('utf-8')
-    with tarfile.open(dest, 'w', format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo('spec.json')
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-        if exec_file is not None:
-            tar.add(exec_file, 'exec', recursive=False)
-        for name, path in inputs:
-            tar.add(path, name, recursive=False)
-    return os.path.getsize(dest)
+class RequestBody:
+    """An execution request's tar (``spec.json``, ``exec``, ``in/<n>``),
+    streamed from its parts each time it is sent: the program and the
+    inputs are read from their spool files, never copied per node (a job
+    whose 1000 nodes read one fetched object spools it once, not 1001
+    times).  The bytes are those of :func:`spec_request_tar` for a spec
+    alone: PAX headers as ``tarfile`` writes them (mode 0644, mtime 0),
+    the end blocks, zeros up to a whole record.
+
+    :param exec_file: the program's spool file, or None.
+    :param inputs: ``[(member name, spool file path)]``.
+    """
+
+    def __init__(self, spec, exec_file=None, inputs=()):
+        data = json.dumps(spec, sort_keys=True).encode('utf-8')
+        parts = [tarstream.member_header('spec.json', len(data)) + data
+                 + tarstream.padding(len(data))]
+        members = ([('exec', exec_file)] if exec_file else []) \
+            + list(inputs)
+        for name, path in members:
+            size = os.path.getsize(path)
+            parts[-1] += tarstream.member_header(name, size)
+            parts += [(path, size), tarstream.padding(size)]
+        done = sum(p[1] if isinstance(p, tuple) else len(p) for p in parts)
+        done += len(tarstream.END)
+        parts[-1] += tarstream.END + b'\0' * (-done % tarfile.RECORDSIZE)
+        self.parts = tuple(p for p in parts if p)
+        self.length = sum(p[1] if isinstance(p, tuple) else len(p)
+                          for p in self.parts)
+
+    def open(self):
+        """A new reader (``read(n)``, ``close()``) of the whole body."""
+        return _PartsReader(self.parts)
+
+
+class _PartsReader:
+    """Reads bytes parts and ``(path, size)`` file parts one after the
+    other; a file shorter than its size is an ``OSError`` (the length was
+    announced already)."""
+
+    def __init__(self, parts):
+        self._parts = parts
+        self._index = 0
+        self._offset = 0
+        self._file = None
+
+    def read(self, size=-1):
+        chunks = []
+        want = size if size >= 0 else float('inf')
+        while want > 0 and self._index < len(self._parts):
+            part = self._parts[self._index]
+            if isinstance(part, bytes):
+                chunk = part[self._offset:self._offset + int(min(
+                    want, len(part)))]
+                end = len(part)
+            else:
+                path, end = part
+                if self._file is None:
+                    self._file = open(path, 'rb')
+                chunk = self._file.read(int(min(want, end - self._offset,
+                                                _CHUNK)))
+                if not chunk:
+                    raise OSError('%s ended before its %d bytes'
+                                  % (path, end))
+            self._offset += len(chunk)
+            want -= len(chunk)
+            chunks.append(chunk)
+            if self._offset == end:
+                self.close()
+                self._index += 1
+                self._offset = 0
+        return b''.join(chunks)
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def read_answer(resp, spool, max_output):
@@ -303,11 +361,12 @@ def read_answer(resp, spool, max_output):
 @dataclasses.dataclass
 class NodeRequest:
     """What to send for one node: backend path (``/a/c/o``), policy, and
-    the tar body: a spool file's path, or the bytes (a small body)."""
+    the tar body: the bytes (a spec alone), or a :class:`RequestBody`."""
 
     node: object
     path: str
     policy_index: int
+    #: bytes, or a :class:`RequestBody`.
     body: object
     #: Makes (once) and returns a body that includes the program, for a
     #: server that answered 428 to ``body``; None when ``body`` has it.
@@ -502,17 +561,17 @@ class Dispatcher:
             resp = self._send(request, server, request.with_program())
         return resp
 
-    def _send(self, request, server, body_path):
-        if isinstance(body_path, bytes):
+    def _send(self, request, server, body):
+        if isinstance(body, bytes):
+            reader, length = io.BytesIO(body), len(body)
+        else:
+            reader, length = body.open(), body.length
+        try:
             return self.transport.request(
                 server, 'POST', request.path,
-                self.headers(request, len(body_path)),
-                io.BytesIO(body_path), len(body_path))
-        length = os.path.getsize(body_path)
-        with open(body_path, 'rb') as body:
-            return self.transport.request(
-                server, 'POST', request.path,
-                self.headers(request, length), body, length)
+                self.headers(request, length), reader, length)
+        finally:
+            reader.close()
 
     def _answered(self, outcome, resp, where):
         """Fill ``outcome`` from a server's answer; False when the answer

@@ -180,9 +180,9 @@ from zerocloud.exceptions import JobError
 from zerocloud.job import parse_job
 from zerocloud.middleware.caller import Caller, http_error, reason_phrase
 from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
-                                           HTTPTransport, NodeRequest, Spool,
-                                           node_spec, spec_request_tar,
-                                           write_request_tar)
+                                           HTTPTransport, NodeRequest,
+                                           RequestBody, Spool, node_spec,
+                                           spec_request_tar)
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand, needs_listing
 from zerocloud.middleware.rendezvous import Rendezvous
@@ -489,13 +489,11 @@ class ProxyFilter:
             inputs = [(name, fetch(path).path) for name, path in members]
             # First without the program: object servers keep programs by
             # sha256 and answer 428 when they need it (doc/internals.rst).
-            if inputs:
-                body = spool.new_path('request')
-                write_request_tar(body, spec, None, inputs)
-            else:
-                body = spec_request_tar(spec)   # ~10 KiB, in memory
+            # Inputs are streamed from their spool files, not copied.
+            body = RequestBody(spec, None, inputs) if inputs \
+                else spec_request_tar(spec)     # ~10 KiB, in memory
             with_program = _lazy_body(
-                spool, spec, lambda p=node.exec: fetch(p).path, inputs) \
+                spec, lambda p=node.exec: fetch(p).path, inputs) \
                 if exe else None
             target = node.attach or (node.exec if isinstance(
                 node.exec, SwiftPath) else SwiftPath(
@@ -631,16 +629,14 @@ class ProxyFilter:
                              content_type='application/json'), False
 
 
-def _lazy_body(spool, spec, program, inputs):
+def _lazy_body(spec, program, inputs):
     """A maker of the request body with the program (``program()`` gives
-    its spool file), written once."""
+    its spool file, fetching it the first time), made once."""
     made = []
 
     def make():
         if not made:
-            path = spool.new_path('request')
-            write_request_tar(path, spec, program(), inputs)
-            made.append(path)
+            made.append(RequestBody(spec, program(), inputs))
         return made[0]
     return make
 

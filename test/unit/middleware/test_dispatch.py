@@ -13,8 +13,10 @@ from proxy_fakes import (FakeObjectServers, FakeResponse, answer_tar,
 from swift.common.utils import get_logger
 from zerocloud.job import parse_job
 from zerocloud.middleware.dispatch import (AnswerError, Dispatcher,
-                                           NodeRequest, Spool, node_spec,
-                                           read_answer, write_request_tar)
+                                           NodeRequest, RequestBody, Spool,
+                                           node_spec, read_answer,
+                                           spec_request_tar)
+from zerocloud.middleware.tarstream import TarReader
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand
 
@@ -33,9 +35,7 @@ def requests_for(plan, spool):
     result = []
     for node in plan.nodes:
         spec, members = node_spec(node, plan.account, LIMITS)
-        body = spool.new_path('req')
-        write_request_tar(body, spec, None, [])
-        result.append(NodeRequest(node, '/AUTH_t/c/o', 0, body))
+        result.append(NodeRequest(node, '/AUTH_t/c/o', 0, RequestBody(spec)))
     return result
 
 
@@ -73,18 +73,64 @@ def test_node_spec_marks_local_and_members():
     assert spec['version'] == 1 and spec['limits'] == LIMITS
 
 
+def read_all(body, size=-1):
+    reader = body.open()
+    try:
+        chunks = []
+        while True:
+            chunk = reader.read(size)
+            if not chunk:
+                return b''.join(chunks)
+            chunks.append(chunk)
+    finally:
+        reader.close()
+
+
 def test_request_tar_order(tmp_path):
     exe = tmp_path / 'exe'
     exe.write_bytes(b'ELF')
     data = tmp_path / 'data'
-    data.write_bytes(b'123')
-    dest = str(tmp_path / 'req')
-    size = write_request_tar(dest, {'node': 'n'}, str(exe),
-                             [('in/2', str(data))])
-    assert size == os.path.getsize(dest)
-    with tarfile.open(dest) as tar:
-        assert tar.getnames() == ['spec.json', 'exec', 'in/2']
-        assert tar.extractfile('in/2').read() == b'123'
+    data.write_bytes(b'123' * 1000)
+    inputs = [('in/2', str(data)), ('in/3', str(exe))]
+    body = RequestBody({'node': 'n'}, str(exe), inputs)
+    for size in (-1, 1, 511, 4096):
+        raw = read_all(body, size)
+        assert len(raw) == body.length
+        assert len(raw) % tarfile.RECORDSIZE == 0
+        with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+            assert tar.getnames() == ['spec.json', 'exec', 'in/2', 'in/3']
+            assert tar.extractfile('in/2').read() == b'123' * 1000
+            assert tar.extractfile('in/3').read() == b'ELF'
+            assert json.loads(tar.extractfile('spec.json').read()) == \
+                {'node': 'n'}
+
+
+def test_request_body_reads_the_same_bytes_again(tmp_path):
+    data = tmp_path / 'data'
+    data.write_bytes(os.urandom(200000))
+    body = RequestBody({'node': 'n'}, None, [('in/1', str(data))])
+    assert read_all(body) == read_all(body, 999)    # a retry sends again
+    # The object server reads it as the proxy's old tarfile bodies.
+    members = []
+    reader = TarReader(body.open())
+    while True:
+        member = reader.next()
+        if member is None:
+            break
+        members.append((member[0], reader.read_bytes(1 << 20)))
+    assert members[1] == ('in/1', data.read_bytes())
+
+
+def test_request_body_with_a_shrunk_file_is_an_error(tmp_path):
+    data = tmp_path / 'data'
+    data.write_bytes(b'x' * 5000)
+    body = RequestBody({'node': 'n'}, None, [('in/1', str(data))])
+    data.write_bytes(b'x' * 10)
+    reader = body.open()
+    with pytest.raises(OSError, match='ended before its 5000 bytes'):
+        while reader.read(4096):
+            pass
+    reader.close()
 
 
 def test_read_answer_spools_outputs(spool):
@@ -322,14 +368,13 @@ def test_lost_answer_reruns_on_the_next_candidate(spool):
 
 @pytest.mark.parametrize('spec', [{}, {'node': 'n', 'argv': ['x'] * 200},
                                   {'node': 'caf\u00e9', 'env': {'a': 'b'}}])
-def test_write_request_tar_spec_only_is_tarfiles(tmp_path, spec):
-    # A spec-only body is written without tarfile: the same bytes.
+def test_spec_only_bodies_are_tarfiles(tmp_path, spec):
+    # Bodies are made without tarfile: the same bytes.
     want = tmp_path / 'want'
     with tarfile.open(want, 'w', format=tarfile.PAX_FORMAT) as tar:
         data = json.dumps(spec, sort_keys=True).encode('utf-8')
         info = tarfile.TarInfo('spec.json')
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-    got = tmp_path / 'got'
-    assert write_request_tar(str(got), spec) == want.stat().st_size
-    assert got.read_bytes() == want.read_bytes()
+    assert spec_request_tar(spec) == want.read_bytes()
+    assert read_all(RequestBody(spec)) == want.read_bytes()

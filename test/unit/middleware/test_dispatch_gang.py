@@ -14,8 +14,8 @@ from proxy_fakes import FakeObjectServers, FakeResponse
 from swift.common.utils import get_logger
 from test_dispatch import LIMITS, SERVERS, requests_for
 from zerocloud.middleware.dispatch import (CONNECTED_HEADER, Dispatcher,
-                                           Fetched, NodeRequest, node_spec,
-                                           write_request_tar)
+                                           Fetched, NodeRequest, RequestBody,
+                                           node_spec)
 from zerocloud.job import parse_job
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand
@@ -287,10 +287,8 @@ def cold_requests(plan, spool, program=b'\x7fELF the program'):
     result = []
     for node in plan.nodes:
         spec, _members = node_spec(node, plan.account, LIMITS, exe)
-        light, full = spool.new_path('req'), spool.new_path('req')
-        write_request_tar(light, spec, None, [])
-        write_request_tar(full, spec, prog, [])
-        result.append(NodeRequest(node, '/AUTH_t/c/o', 0, light,
+        full = RequestBody(spec, prog)
+        result.append(NodeRequest(node, '/AUTH_t/c/o', 0, RequestBody(spec),
                                   lambda full=full: full, sha))
     return result
 

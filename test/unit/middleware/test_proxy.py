@@ -747,3 +747,34 @@ def test_metrics_of_a_failed_commit(swift, statsd):
     assert metrics['commit.failed'] == [(1, 'c')]
     assert 'outputs.written' not in metrics
     assert {'commit.timing', 'jobs.413.timing'} <= set(metrics)
+
+
+def test_a_shared_input_is_spooled_once_whatever_the_node_count(
+        swift, spool_dir):
+    """Every node gets the non-local input in its request, streamed from
+    the one spool file the proxy fetched it into: the spool does not grow
+    with the number of nodes."""
+    table = os.urandom(300000)
+    swift.add('/v1/AUTH_test/data/table', table)
+    for i in range(8):
+        swift.add('/v1/AUTH_test/many/o%d' % i, b'%d' % i)
+    spooled = []
+
+    def program(spec, members):
+        spooled.append(sum(
+            os.path.getsize(os.path.join(root, name))
+            for root, _dirs, names in os.walk(spool_dir) for name in names))
+        inputs = [v for k, v in members.items() if k.startswith('in/')]
+        assert inputs == [table]
+        return 0, {'/dev/stdout': table[:1]}
+    app, servers = make(swift, FakeObjectServers(program),
+                        spool_dir=spool_dir)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/many/*'},
+        {'name': 'input', 'path': 'swift://~/data/table'},
+        {'name': 'stdout'}])]))
+    assert resp.status_int == 200, body
+    assert len(servers.sent) == 8
+    # The table once (and answers of a few bytes), not once per node.
+    assert max(spooled) < 2 * len(table)
+    assert os.listdir(spool_dir) == []
