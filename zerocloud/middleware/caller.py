@@ -21,7 +21,8 @@ from swift.common.utils import quote
 from swift.common.wsgi import make_subrequest
 from swift.proxy.controllers.base import get_container_info, get_object_info
 
-from zerocloud.middleware.dispatch import AnswerError, Fetched, copy_bounded
+from zerocloud.middleware.dispatch import (AnswerError, Fetched, SpoolError,
+                                           copy_bounded, open_spool_file)
 
 __all__ = ['Caller', 'http_error', 'SWIFT_SOURCE']
 
@@ -215,12 +216,15 @@ class Caller:
             if not resp.is_success:
                 raise http_error(503, 'could not read %s: %s'
                                  % (path.url, resp.status))
-            with open(dest, 'wb') as dst:
+            with open_spool_file(dest) as dst:
                 size, md5, sha = copy_bounded(_IterFile(resp.app_iter), dst,
                                               limit, path.url)
         except AnswerError:
             raise http_error(413, 'object %s is larger than the limit of %d '
                              'bytes' % (path.url, limit)) from None
+        except SpoolError as err:
+            raise http_error(507, 'the proxy has no room to fetch %s: %s'
+                             % (path.url, err)) from None
         finally:
             _close(resp)
         return Fetched(dest, size, md5, sha)

@@ -42,7 +42,8 @@ from zerocloud.middleware import tarstream
 
 __all__ = ['Transport', 'HTTPTransport', 'Spool', 'NodeRequest',
            'NodeOutcome', 'Dispatcher', 'node_spec', 'RequestBody',
-           'spec_request_tar', 'read_answer', 'AnswerError',
+           'spec_request_tar', 'read_answer', 'AnswerError', 'SpoolError',
+           'open_spool_file',
            'RETRY_STATUSES', 'SPEC_VERSION', 'CONNECTED_HEADER']
 
 #: Marks the request of a node joined to others by pipes: the object
@@ -63,6 +64,53 @@ _OUT_RE = re.compile(r'out/(0|[1-9][0-9]{0,5})')
 
 class AnswerError(Exception):
     """An object server's answer is not what the protocol says."""
+
+
+class SpoolError(Exception):
+    """The proxy could not write to its spool (``temp_dir``): disk full,
+    quota, I/O error.  Not the object server's fault: the node is not
+    tried elsewhere, and the job answers ``507``."""
+
+
+def open_spool_file(path):
+    """A new spool file open for writing, unbuffered: a full disk says so
+    at the ``write`` that does not fit (:class:`SpoolError`), never later
+    when the file is closed."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                     | os.O_CLOEXEC, 0o600)
+    except OSError as err:
+        raise SpoolError('cannot create %s: %s' % (path, err)) from None
+    return _SpoolFile(fd)
+
+
+class _SpoolFile:
+    def __init__(self, fd):
+        self._fd = fd
+
+    def write(self, data):
+        view = memoryview(data)
+        while view:
+            try:
+                done = os.write(self._fd, view)
+            except OSError as err:
+                raise SpoolError(str(err)) from None
+            view = view[done:]
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 # --- transport ------------------------------------------------------------
@@ -145,7 +193,12 @@ class Spool:
     it and everything in it (call it exactly when the job is done)."""
 
     def __init__(self, temp_dir=None):
-        self.path = tempfile.mkdtemp(prefix='zerocloud-', dir=temp_dir)
+        try:
+            self.path = tempfile.mkdtemp(prefix='zerocloud-', dir=temp_dir)
+        except OSError as err:
+            raise SpoolError('cannot create a spool directory in %s: %s'
+                             % (temp_dir or tempfile.gettempdir(), err)) \
+                from None
         self._count = 0
 
     def new_path(self, label='f'):
@@ -161,6 +214,8 @@ def copy_bounded(src, dst, limit, what):
     ``limit`` bytes; returns (size, md5 hex, sha256 hex).
 
     :raises AnswerError: when there is more than ``limit``.
+    :raises SpoolError: when ``dst`` cannot be written (a buffered file
+        may only fail when closed: use :func:`open_spool_file`).
     """
     md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
     size = 0
@@ -173,7 +228,10 @@ def copy_bounded(src, dst, limit, what):
             raise AnswerError('%s is larger than %d bytes' % (what, limit))
         md5.update(chunk)
         sha.update(chunk)
-        dst.write(chunk)
+        try:
+            dst.write(chunk)
+        except OSError as err:
+            raise SpoolError(str(err)) from None
 
 
 # --- the node request -----------------------------------------------------
@@ -345,7 +403,7 @@ def read_answer(resp, spool, max_output):
                                       % max_output)
                 left -= member.size
                 path = spool.new_path('out')
-                with open(path, 'wb') as dst:
+                with open_spool_file(path) as dst:
                     copy_bounded(tar.extractfile(member), dst, member.size,
                                  member.name)
                 outputs[int(match.group(1))] = path
@@ -500,8 +558,10 @@ class Dispatcher:
                 outcome.status = resp.status
                 if self._answered(outcome, resp, where):
                     if in_gang and outcome.error:
-                        self.gang.node_failed(node.name, resp.status,
-                                              outcome.error)
+                        # A 200 with a bad answer is the server's error.
+                        self.gang.node_failed(
+                            node.name, 500 if outcome.status == 200
+                            else outcome.status, outcome.error)
                     return outcome
                 outcome.server = outcome.status = None
             finally:
@@ -598,6 +658,13 @@ class Dispatcher:
         except AnswerError as err:
             outcome.error = 'object server %s: %s' % (where, err)
             self.logger.error('node %s: %s', node.name, outcome.error)
+            return True
+        except SpoolError as err:
+            # Ours, not the server's: another server would not help.
+            outcome.status = 507
+            outcome.error = 'the proxy has no room for the answer of node ' \
+                '%s: %s' % (json.dumps(node.name), err)
+            self.logger.error('%s', outcome.error)
             return True
         outcome.ran = True
         return True

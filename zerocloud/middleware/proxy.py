@@ -57,7 +57,8 @@ quotas and storage policies apply), with the device's ``content_type`` and
 On failure the status is that of the most serious node failure (the table
 is in :mod:`zerocloud.middleware.report`): ``503`` a node could not be run
 anywhere (with ``Retry-After: 1``), ``500`` the sandbox or an object server
-failed, ``422`` a program was refused (invalid binary), ``504`` a program
+failed, ``507`` the proxy has no room in ``temp_dir`` for the job's inputs
+or outputs, ``422`` a program was refused (invalid binary), ``504`` a program
 ran out of time or CPU, ``424`` a program failed (non-zero exit, signal,
 forbidden system call, memory or output limit, an output smaller than
 ``min_size``, bytes of a pipe left unread). The body is then always the
@@ -141,7 +142,9 @@ and between reads.  ``node_memory`` (bytes), ``node_cpu`` (seconds),
 what the proxy spools of a node's answer): every node's sandbox limits.
 ``max_fetch_bytes``: largest executable or input the proxy fetches.
 ``report_stderr_bytes``: stderr kept per node in the report.
-``temp_dir``: spool directory (default: the system's).
+``temp_dir``: spool directory (default: the system's); a job keeps there
+each object it fetched (once, whatever its number of nodes) and its nodes'
+outputs until they are written, and answers ``507`` when it is full.
 ``max_pipe_bytes``: bytes one pipe between nodes may carry;
 ``max_job_wall``: seconds a job with pipes may run (it also caps
 ``node_wall``); ``rendezvous_timeout``: seconds for every connected node
@@ -181,8 +184,8 @@ from zerocloud.job import parse_job
 from zerocloud.middleware.caller import Caller, http_error, reason_phrase
 from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
                                            HTTPTransport, NodeRequest,
-                                           RequestBody, Spool, node_spec,
-                                           spec_request_tar)
+                                           RequestBody, Spool, SpoolError,
+                                           node_spec, spec_request_tar)
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand, needs_listing
 from zerocloud.middleware.rendezvous import Rendezvous
@@ -313,7 +316,11 @@ class ProxyFilter:
         if config_true_value(req.headers.get(DRY_RUN_HEADER)):
             return swob.Response(body=json.dumps(plan.to_dict(), indent=1)
                                  + '\n', content_type='application/json')
-        spool = Spool(self.conf.temp_dir)
+        try:
+            spool = Spool(self.conf.temp_dir)
+        except SpoolError as err:
+            raise http_error(507, 'the proxy has no room for the job: %s'
+                             % err) from None
         gang = self.gang(plan)
         handed_over = False
         try:

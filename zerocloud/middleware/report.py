@@ -57,12 +57,13 @@ __all__ = ['JobReport', 'build_report', 'header_value', 'node_failure',
 
 #: Failure kinds with their job status, most serious first.
 STATUS_ORDER = (('unavailable', 503), ('missing', 404),
-                ('server-error', 500),
+                ('server-error', 500), ('proxy-storage', 507),
                 ('invalid-binary', 422), ('timeout', 504),
                 ('program', 424), ('pipe', 424))
 #: How the job's message says each failure kind, before the nodes' names.
 KIND_WORDS = {'unavailable': 'no object server could run',
               'missing': 'object missing', 'server-error': 'server error',
+              'proxy-storage': 'no room on the proxy',
               'invalid-binary': 'invalid program',
               'timeout': 'out of time', 'program': 'program failed',
               'pipe': 'pipe failed', 'aborted': 'stopped'}
@@ -128,6 +129,8 @@ def node_failure(outcome, result):
             return 'missing'
         if outcome.status == 422:
             return 'invalid-binary'
+        if outcome.status == 507:   # the proxy's spool, never a server's
+            return 'proxy-storage'
         return 'server-error'
     if (outcome.report or {}).get('validation', 'ok') != 'ok':
         return 'invalid-binary'

@@ -15,6 +15,7 @@ from proxy_fakes import (ACCOUNT, FakeObjectServers, FakeResponse,
 from zerocloud import config
 from zerocloud.config import ProxyConfig
 from zerocloud.middleware import proxy
+from zerocloud.middleware.dispatch import Spool
 from zerocloud.middleware.proxy import filter_factory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -778,3 +779,58 @@ def test_a_shared_input_is_spooled_once_whatever_the_node_count(
     # The table once (and answers of a few bytes), not once per node.
     assert max(spooled) < 2 * len(table)
     assert os.listdir(spool_dir) == []
+
+
+def full_disk(monkeypatch, label):
+    """Spool files with ``label`` land on /dev/full: writing them fails
+    with ENOSPC, as on a full disk."""
+    real = Spool.new_path
+
+    def new_path(self, wanted='f'):
+        return '/dev/full' if wanted == label else real(self, wanted)
+    monkeypatch.setattr(Spool, 'new_path', new_path)
+
+
+def test_no_room_for_answers_is_507_without_retry(swift, spool_dir,
+                                                  monkeypatch):
+    full_disk(monkeypatch, 'out')
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'x' * 1000})),
+        spool_dir=spool_dir)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+        {'name': 'stdout', 'path': 'swift://~/out/a'}])]))
+    assert resp.status_int == 507
+    report = json.loads(body)
+    assert report['message'] == 'no room on the proxy: node "g"'
+    error = report['nodes'][0]['error']
+    assert error.startswith('the proxy has no room for the answer of node '
+                            '"g": ') and 'No space left' in error
+    assert len(servers.sent) == 1       # not run again elsewhere
+    assert not swift.requests('PUT')
+    assert os.listdir(spool_dir) == []
+
+
+def test_no_room_to_fetch_is_507_naming_the_object(swift, spool_dir,
+                                                   monkeypatch):
+    full_disk(monkeypatch, 'in')
+    app, servers = make(swift, spool_dir=spool_dir)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+        {'name': 'input', 'path': 'swift://~/data/b.txt'}])]))
+    assert resp.status_int == 507
+    # The program comes first.
+    assert body.startswith(b'the proxy has no room to fetch '
+                           b'swift://AUTH_test/exec/prog: ')
+    assert b'No space left on device' in body
+    assert not servers.sent
+    assert os.listdir(spool_dir) == []
+
+
+def test_no_spool_directory_is_507(swift, tmp_path):
+    missing = str(tmp_path / 'gone')
+    app, _ = make(swift, temp_dir=missing)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'}])]))
+    assert resp.status_int == 507
+    assert b'cannot create a spool directory in ' + missing.encode() in body

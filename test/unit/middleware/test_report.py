@@ -105,6 +105,17 @@ def test_unavailable_wins(tmp_path):
     assert report.message == 'no object server could run: node "n-2"'
 
 
+def test_no_room_on_the_proxy_is_507(tmp_path):
+    plan = plan_of()
+    outcomes = [ran(plan.nodes[0], tmp_path, 1, 'exit'),
+                NodeOutcome(plan.nodes[1], SERVER, False, status=507,
+                            error='the proxy has no room for the answer')]
+    report = build_report(plan, outcomes, 10)
+    assert report.status == 507
+    assert report.message == 'no room on the proxy: node "n-2"'
+    assert report.headers['X-Nexe-Status'] == 'exit,not-run'
+
+
 def test_validator_refusal_is_422(tmp_path):
     plan = plan_of(count=1)
     outcome = NodeOutcome(plan.nodes[0], SERVER, False, status=422,
