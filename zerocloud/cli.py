@@ -243,17 +243,21 @@ def _cmd_submit(args):
         url, token = client.authenticate(
             args.auth, args.user, args.key, args.os_storage_url,
             args.os_auth_token)
-        answer = client.submit(url, token, body,
-                               json_report=args.json or args.dry_run,
-                               dry_run=args.dry_run)
+        raw = args.json or args.dry_run
+        out = _TailWriter(sys.stdout.buffer)
+        answer = client.submit(url, token, body, json_report=raw,
+                               dry_run=args.dry_run,
+                               stream_to=None if raw else out)
     except client.ClientError as e:
         _err(str(e))
         return 1
     report = answer.report()
-    if args.json or args.dry_run or report is None:
-        sys.stdout.buffer.write(answer.body)
-        if answer.body and not answer.body.endswith(b'\n'):
-            sys.stdout.write('\n')
+    if raw or report is None:
+        if answer.streamed is None:     # else written as it came
+            out.write(answer.body)
+        if out.tail not in (b'', b'\n'):
+            out.write(b'\n')
+        sys.stdout.buffer.flush()
     else:
         sys.stdout.write(client.format_nodes(report))
     if not answer.ok:
@@ -262,6 +266,19 @@ def _cmd_submit(args):
             sys.stderr.write(client.format_failures(report))
         return 1
     return 0
+
+
+class _TailWriter:
+    """Writes to a binary file, remembering the last byte written."""
+
+    def __init__(self, dest):
+        self.dest = dest
+        self.tail = b''
+
+    def write(self, data):
+        if data:
+            self.dest.write(data)
+            self.tail = data[-1:]
 
 
 # --- demo (everything on one machine) ---------------------------------------

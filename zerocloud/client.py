@@ -24,11 +24,13 @@ class ClientError(ZeroCloudError):
 
 @dataclasses.dataclass
 class Answer:
-    """The proxy's answer to a job."""
+    """The proxy's answer to a job.  ``body`` is empty when it was
+    written to ``submit``'s ``stream_to`` (``streamed`` bytes)."""
     status: int
     reason: str
     headers: dict
     body: bytes
+    streamed: int = None
 
     @property
     def ok(self):
@@ -68,9 +70,18 @@ def authenticate(auth_url=None, user=None, key=None, storage_url=None,
         raise ClientError('cannot reach %s: %s' % (auth_url, e))
 
 
+#: Bytes read from the answer at a time when it is streamed.
+CHUNK = 64 * 1024
+
+
 def submit(storage_url, token, job_body, json_report=False, dry_run=False,
-           timeout=3600):
-    """POST a job (bytes or a JSON-able value) and return the Answer."""
+           timeout=3600, stream_to=None):
+    """POST a job (bytes or a JSON-able value) and return the Answer.
+
+    ``stream_to``: a binary file that a successful job's stdout body (not
+    a JSON report) is written to as it arrives, instead of being held in
+    memory: the nodes' stdout may be larger than the client's memory.
+    """
     if not isinstance(job_body, (bytes, str)):
         job_body = json.dumps(job_body)
     if isinstance(job_body, str):
@@ -86,15 +97,41 @@ def submit(storage_url, token, job_body, json_report=False, dry_run=False,
         headers['X-Zerocloud-Dry-Run'] = '1'
     conn = conn_cls(url.netloc, timeout=timeout)
     try:
-        conn.request('POST', url.path, body=job_body, headers=headers)
-        resp = conn.getresponse()
-        body = resp.read()
-        return Answer(resp.status, resp.reason,
-                      {k.lower(): v for k, v in resp.getheaders()}, body)
-    except OSError as e:
-        raise ClientError('cannot reach %s: %s' % (storage_url, e))
+        try:
+            conn.request('POST', url.path, body=job_body, headers=headers)
+            resp = conn.getresponse()
+        except OSError as e:
+            raise ClientError('cannot reach %s: %s' % (storage_url, e))
+        answer = Answer(resp.status, resp.reason,
+                        {k.lower(): v for k, v in resp.getheaders()}, b'')
+        if stream_to is None or not answer.ok or answer.headers.get(
+                'content-type', '').startswith('application/json'):
+            answer.body = _read(resp, storage_url)
+            return answer
+        answer.streamed = 0
+        while True:
+            chunk = _read(resp, storage_url, CHUNK)
+            if not chunk:
+                break
+            stream_to.write(chunk)      # a reader gone is the caller's
+            answer.streamed += len(chunk)
+        # http.client ends a short read without a word (for compatibility)
+        length = answer.headers.get('content-length')
+        if length is not None and int(length) != answer.streamed:
+            raise ClientError('the answer from %s broke off after %d of its '
+                              '%s bytes' % (storage_url, answer.streamed,
+                                            length))
+        return answer
     finally:
         conn.close()
+
+
+def _read(resp, storage_url, size=None):
+    try:
+        return resp.read(size)
+    except (OSError, http.client.HTTPException) as e:
+        raise ClientError('the answer from %s broke off: %r'
+                          % (storage_url, e))
 
 
 _COLUMNS = [('NODE', 'name'), ('SERVER', 'server'), ('STATUS', 'exit_code'),

@@ -2,7 +2,9 @@
 # Licensed under the Apache License, Version 2.0
 """The client helpers behind 'zerocloud submit' and 'zerocloud demo'."""
 import http.server
+import io
 import json
+import os
 import threading
 
 import pytest
@@ -104,7 +106,6 @@ def test_no_failures_for_a_job_that_did_not_fail():
 
 
 def test_the_demo_says_why_its_job_failed_the_same_way():
-    import io
     from zerocloud import demo
     report = {'status': 424, 'ok': False, 'message': 'program failed: '
               'node "map-1"', 'nodes': [
@@ -119,3 +120,56 @@ def test_the_demo_says_why_its_job_failed_the_same_way():
         'program failed: node "map-1"', 'node map-1: exit code 1',
         '  stderr: wc_map: out of memory',
         'zerocloud demo: the MapReduce job failed: 424 Failed Dependency']
+
+
+class _Answering(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with ``status``, ``ctype`` and ``body``, claiming
+    ``length`` bytes (default: the body's) and then closing."""
+    status, ctype, body, length = 200, 'text/plain', b'', None
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers['Content-Length']))
+        self.send_response(self.status)
+        self.send_header('Content-Type', self.ctype)
+        self.send_header('Content-Length', str(
+            self.length if self.length is not None else len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+def _answer_with(stream_to, **answer):
+    handler = type('Handler', (_Answering,), answer)
+    server = http.server.HTTPServer(('127.0.0.1', 0), handler)
+    t = threading.Thread(target=server.handle_request)
+    t.start()
+    try:
+        url = 'http://127.0.0.1:%d/v1/AUTH_test' % server.server_port
+        return client.submit(url, 'tok', [{'name': 'x'}],
+                             stream_to=stream_to)
+    finally:
+        t.join()
+        server.server_close()
+
+
+def test_a_stdout_body_is_streamed_not_held():
+    out = io.BytesIO()
+    body = os.urandom(3 * client.CHUNK + 5)
+    answer = _answer_with(out, body=body)
+    assert answer.ok and answer.streamed == len(body)
+    assert answer.body == b'' and out.getvalue() == body
+    # A report (success or not) is never streamed: it is read for the table.
+    report = json.dumps({'status': 424, 'nodes': []}).encode()
+    answer = _answer_with(out, status=424, ctype='application/json',
+                          body=report)
+    assert answer.streamed is None and answer.body == report
+    assert out.getvalue() == body
+
+
+def test_a_stdout_body_cut_short_is_an_error():
+    with pytest.raises(client.ClientError,
+                       match='broke off after 1000 of its 5000 bytes'):
+        _answer_with(io.BytesIO(), body=b'x' * 1000, length=5000)
