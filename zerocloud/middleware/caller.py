@@ -102,26 +102,30 @@ class Caller:
 
     # --- listings ---------------------------------------------------------
 
-    def list(self, account, container=None):
-        """Every entry of an account or container listing (JSON, paged),
-        as the planner's lister wants it; KeyError when it does not
-        exist."""
+    def list(self, account, container=None, prefix=''):
+        """The entries of an account or container listing (JSON, paged,
+        only names starting with ``prefix``), as the planner's lister wants
+        them: a generator that asks for each page when it gets there;
+        KeyError when the account or container does not exist."""
         path = '/v1/' + account + ('/' + container if container else '')
-        entries, marker = [], ''
+        marker = ''
         while True:
-            page = self._listing_page(path, marker)
+            page = self._listing_page(path, marker, prefix)
             if page is None:
                 raise KeyError(path)
             if not page:
-                return entries
-            entries.extend(page)
+                return
+            yield from page
             marker = page[-1].get('name') or page[-1].get('subdir') or ''
             if not marker:
-                return entries
+                return
 
-    def _listing_page(self, path, marker):
-        resp = self._subrequest('GET', '%s?format=json&marker=%s' % (
-            quote(path), quote(marker, safe=''))).get_response(self.app)
+    def _listing_page(self, path, marker, prefix=''):
+        query = 'format=json&marker=%s' % quote(marker, safe='')
+        if prefix:
+            query += '&prefix=%s' % quote(prefix, safe='')
+        resp = self._subrequest('GET', '%s?%s' % (
+            quote(path), query)).get_response(self.app)
         body = resp.body
         where = path[len('/v1/'):]
         if resp.status_int == 404:

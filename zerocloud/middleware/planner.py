@@ -24,13 +24,17 @@ Expansion rules (the user's view is in ``doc/job_format.rst``):
   run anywhere; placement spreads such nodes evenly).
 * ``argv`` is ``exec.name`` (default: the node name) then ``exec.args``.
 
-A *lister* is a callable ``lister(account, container=None)``: with a
-container it returns that container's objects, without one the account's
-containers, in listing order, as names or Swift JSON listing entries
-(dicts with ``name``, or ``subdir``). It raises :class:`LookupError` (e.g.
-``KeyError``) for a container or account that does not exist; other errors
-(e.g. 403 from an authorized listing) go through to the caller.
-:func:`dict_lister` builds one from a dict.
+A *lister* is a callable ``lister(account, container=None, prefix='')``:
+with a container it returns that container's objects, without one the
+account's containers, in listing order, as names or Swift JSON listing
+entries (dicts with ``name``, or ``subdir``); an iterable, read only as
+far as needed (a wildcard that matches more than ``max_nodes`` objects
+stops the listing there).  ``prefix`` is the text before a pattern's first
+``*``: a lister may return only names that start with it (Swift's
+``prefix=``); other names are skipped anyway.  It raises
+:class:`LookupError` (e.g. ``KeyError``) for a container or account that
+does not exist; other errors (e.g. 403 from an authorized listing) go
+through to the caller.  :func:`dict_lister` builds one from a dict.
 """
 from zerocloud.config import JobLimits
 from zerocloud.exceptions import JobError
@@ -84,13 +88,16 @@ def _entry_name(entry):
     return entry
 
 
-def _list(lister, account, container=None):
+def _list(lister, account, container=None, prefix=''):
+    """The names of a listing that start with ``prefix``, lazily; none
+    when the account or container does not exist."""
     try:
-        listing = lister(account, container)
+        for entry in lister(account, container, prefix=prefix) or ():
+            name = _entry_name(entry)
+            if name is not None and name.startswith(prefix):
+                yield name
     except LookupError:
-        return []
-    names = (_entry_name(e) for e in (listing or ()))
-    return [n for n in names if n is not None]
+        return
 
 
 def dict_lister(listing):
@@ -99,11 +106,14 @@ def dict_lister(listing):
     Keys are ``ACCOUNT`` (value: its containers), ``ACCOUNT/CONTAINER`` or
     just ``CONTAINER`` (value: its objects; the longer key wins).
     """
-    def lister(account, container=None):
+    def lister(account, container=None, prefix=''):
         if container is None:
-            return listing[account]
-        key = '%s/%s' % (account, container)
-        return listing[key] if key in listing else listing[container]
+            names = listing[account]
+        else:
+            key = '%s/%s' % (account, container)
+            names = listing[key] if key in listing else listing[container]
+        return [n for n in names if _entry_name(n) is None
+                or _entry_name(n).startswith(prefix)]
     return lister
 
 
@@ -122,7 +132,8 @@ def _matches(group, dev, lister, limit, max_nodes):
                        % where)
     if '*' in pattern.container:
         containers = []
-        for name in _list(lister, pattern.account):
+        for name in _list(lister, pattern.account,
+                          prefix=pattern.container.split('*')[0]):
             caught = match_glob(pattern.container, name)
             if caught is not None:
                 containers.append((name, caught))
@@ -130,7 +141,8 @@ def _matches(group, dev, lister, limit, max_nodes):
         containers = [(pattern.container, ())]
     found = []
     for container, caught in containers:
-        for name in _list(lister, pattern.account, container):
+        for name in _list(lister, pattern.account, container,
+                          prefix=pattern.obj.split('*')[0]):
             more = match_glob(pattern.obj, name)
             if more is None:
                 continue

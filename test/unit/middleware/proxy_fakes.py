@@ -89,7 +89,9 @@ class FakeSwift:
 
     def listing(self, req, entries):
         marker = req.params.get('marker', '')
-        entries = [e for e in entries if e['name'] > marker]
+        prefix = req.params.get('prefix', '')
+        entries = [e for e in entries if e['name'] > marker
+                   and e['name'].startswith(prefix)]
         page = entries[:self.page_size]
         if not page:
             return swob.HTTPNoContent()

@@ -190,10 +190,37 @@ def test_lister_receives_entries_and_errors_propagate():
     job = parse_job(json.dumps([group('g', devices=[
         {'name': 'stdin', 'path': 'swift://~/data/*'}])]), ACCOUNT)
 
-    def forbidden(account, container=None):
+    def forbidden(account, container=None, prefix=''):
         raise PermissionError('403')
     with pytest.raises(PermissionError):
         expand(job, forbidden)
+
+
+def test_listings_are_asked_with_the_prefix_and_read_only_as_needed():
+    asked = []
+
+    def endless(account, container=None, prefix=''):
+        asked.append((container, prefix))
+        if container is None:
+            yield {'name': 'logs-2026'}
+            yield {'name': 'other'}
+            return
+        n = 0
+        while True:         # a container larger than any limit
+            n += 1
+            yield {'name': 'day-%d.txt' % n}
+            yield {'name': 'zz-%d' % n}     # a lister may ignore prefix
+    job = parse_job(json.dumps([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/logs-*/day-*.txt'}])]), ACCOUNT)
+    with pytest.raises(JobError, match='matches more than the 7 nodes'):
+        expand(job, endless, JobLimits(max_nodes=7))
+    assert asked == [(None, 'logs-'), ('logs-2026', 'day-')]
+
+
+def test_dict_lister_honours_the_prefix():
+    lister = dict_lister({'c': ['ab', 'ac', 'b', {'subdir': 'a/'}]})
+    assert lister('AUTH_x', 'c', prefix='a') == ['ab', 'ac', {'subdir': 'a/'}]
+    assert lister('AUTH_x', 'c') == ['ab', 'ac', 'b', {'subdir': 'a/'}]
 
 
 # --- counts ---------------------------------------------------------------

@@ -168,6 +168,25 @@ def test_wildcards_expand_from_paged_listings_as_the_caller(swift):
         '/v1/AUTH_test/out/a.sorted', '/v1/AUTH_test/out/b.sorted']
 
 
+def test_a_wildcard_over_a_huge_container_stops_listing_at_the_limit(
+        swift):
+    swift.page_size = 10
+    for i in range(1000):
+        swift.add('/v1/AUTH_test/logs/day-%04d.txt' % i, b'x')
+        swift.add('/v1/AUTH_test/logs/night-%04d.txt' % i, b'x')
+    app, servers = make(swift, max_nodes='25')
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/logs/night-*.txt'}])]))
+    assert resp.status_int == 400
+    assert b'matches more than the 25 nodes' in body
+    listings = [c for c in swift.requests('GET')
+                if c[1] == '/v1/AUTH_test/logs']
+    # Only names after "night-" are listed, and only three pages of them.
+    assert all('prefix=night-' in c[2] for c in listings)
+    assert len(listings) == 3
+    assert not servers.sent
+
+
 def test_unlistable_container_is_an_error(swift):
     swift.containers['/v1/AUTH_test/data']['read'] = ''
     app, servers = make(swift)
