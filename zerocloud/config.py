@@ -41,6 +41,11 @@ reads the job limits above)::
     # max_fetch_bytes = 1073741824
     # Bytes of each node's stderr kept in the JSON report.
     # report_stderr_bytes = 4096
+    # Most bytes of the answer's X-Nexe-* headers together (4096 at least).
+    # They describe the first nodes that fit, and X-Zerocloud-Nodes-Omitted
+    # says how many more the JSON report has: proxies in front of Swift
+    # refuse larger headers (HAProxy keeps about 15 KB by default).
+    # nexe_header_bytes = 12288
     # Where the proxy spools fetched objects and node outputs (empty: the
     # system's temporary directory).
     # temp_dir =
@@ -250,6 +255,10 @@ DEFAULT_NODE_MAX_OUTPUT = 1024 * 1024 * 1024
 DEFAULT_MAX_FETCH_BYTES = 1024 * 1024 * 1024
 #: Bytes of each node's stderr kept in the JSON report.
 DEFAULT_REPORT_STDERR_BYTES = 4096
+#: X-Nexe-* headers of a job's answer, in bytes together; one node's
+#: values need up to ~2 KB, hence the minimum.
+DEFAULT_NEXE_HEADER_BYTES = 12288
+MIN_NEXE_HEADER_BYTES = 4096
 #: Spool directory of the proxy; None: the system's temporary directory.
 DEFAULT_TEMP_DIR = None
 #: Most bytes one pipe between two nodes may carry.
@@ -283,6 +292,7 @@ class ProxyConfig:
     node_max_output: int = DEFAULT_NODE_MAX_OUTPUT
     max_fetch_bytes: int = DEFAULT_MAX_FETCH_BYTES
     report_stderr_bytes: int = DEFAULT_REPORT_STDERR_BYTES
+    nexe_header_bytes: int = DEFAULT_NEXE_HEADER_BYTES
     temp_dir: str = DEFAULT_TEMP_DIR
     max_pipe_bytes: int = DEFAULT_MAX_PIPE_BYTES
     max_job_wall: int = DEFAULT_MAX_JOB_WALL
@@ -298,6 +308,11 @@ class ProxyConfig:
         """
         conf = conf or {}
         temp_dir = (conf.get('temp_dir') or '').strip() or DEFAULT_TEMP_DIR
+        header_bytes = positive_int(conf, 'nexe_header_bytes',
+                                    DEFAULT_NEXE_HEADER_BYTES)
+        if header_bytes < MIN_NEXE_HEADER_BYTES:
+            raise ConfigError('nexe_header_bytes must be at least %d, not %d'
+                              % (MIN_NEXE_HEADER_BYTES, header_bytes))
         return cls(
             limits=JobLimits.from_conf(conf),
             swift_dir=(conf.get('swift_dir') or '').strip() or '/etc/swift',
@@ -317,6 +332,7 @@ class ProxyConfig:
                                          DEFAULT_MAX_FETCH_BYTES),
             report_stderr_bytes=positive_int(
                 conf, 'report_stderr_bytes', DEFAULT_REPORT_STDERR_BYTES),
+            nexe_header_bytes=header_bytes,
             temp_dir=temp_dir,
             max_pipe_bytes=positive_int(conf, 'max_pipe_bytes',
                                         DEFAULT_MAX_PIPE_BYTES),

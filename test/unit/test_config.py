@@ -105,12 +105,16 @@ def test_proxy_config_reads_strings():
     assert conf.conn_timeout == 1.5 and conf.node_timeout == 30.0
     assert conf.temp_dir == '/var/tmp' and conf.swift_dir == '/srv/swift'
     assert conf.node_limits['cpu'] == 2
+    assert conf.nexe_header_bytes == 12288
+    assert ProxyConfig.from_conf(
+        {'nexe_header_bytes': '4096'}).nexe_header_bytes == 4096
 
 
 @pytest.mark.parametrize('key, value', [
     ('conn_timeout', '0'), ('node_timeout', '-1'), ('node_timeout', 'inf'),
     ('conn_timeout', 'soon'), ('dispatch_concurrency', '0'),
-    ('node_memory', 'lots'), ('report_stderr_bytes', '-5')])
+    ('node_memory', 'lots'), ('report_stderr_bytes', '-5'),
+    ('nexe_header_bytes', '4095'), ('nexe_header_bytes', 'big')])
 def test_proxy_config_bad_values_name_the_option(key, value):
     from zerocloud.config import ProxyConfig
     with pytest.raises(ConfigError) as caught:

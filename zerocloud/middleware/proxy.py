@@ -126,6 +126,7 @@ bypass quotas)::
     # node_max_output = 1073741824
     # max_fetch_bytes = 1073741824
     # report_stderr_bytes = 4096
+    # nexe_header_bytes = 12288
     # temp_dir =
     # max_pipe_bytes = 1073741824
     # max_job_wall = 600
@@ -142,6 +143,10 @@ and between reads.  ``node_memory`` (bytes), ``node_cpu`` (seconds),
 what the proxy spools of a node's answer): every node's sandbox limits.
 ``max_fetch_bytes``: largest executable or input the proxy fetches.
 ``report_stderr_bytes``: stderr kept per node in the report.
+``nexe_header_bytes``: most bytes of the X-Nexe-* headers together (at
+least 4096): they describe the first nodes that fit, and
+``X-Zerocloud-Nodes-Omitted`` says how many more only the JSON report has
+(proxies in front of Swift refuse huge headers; HAProxy keeps about 15 KB).
 ``temp_dir``: spool directory (default: the system's); a job keeps there
 each object it fetched (once, whatever its number of nodes) and its nodes'
 outputs until they are written, and answers ``507`` when it is full.
@@ -347,7 +352,8 @@ class ProxyFilter:
             self.count_nodes(outcomes)
             report = build_report(plan, outcomes,
                                   self.conf.report_stderr_bytes,
-                                  gang.failure if gang else None)
+                                  gang.failure if gang else None,
+                                  self.conf.nexe_header_bytes)
             if report.ok:
                 self.commit(caller, outcomes, report)
             self.logger.info('job of %d nodes: %d %s', len(plan.nodes),

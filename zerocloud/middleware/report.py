@@ -53,7 +53,8 @@ from typing import Optional
 from zerocloud.executor.result import Reason, RunResult
 
 __all__ = ['JobReport', 'build_report', 'header_value', 'node_failure',
-           'STATUS_ORDER', 'KIND_WORDS', 'NEXE_HEADERS', 'MAX_HEADER_VALUE']
+           'STATUS_ORDER', 'KIND_WORDS', 'NEXE_HEADERS', 'MAX_HEADER_VALUE',
+           'OMITTED_HEADER']
 
 #: Failure kinds with their job status, most serious first.
 STATUS_ORDER = (('unavailable', 503), ('missing', 404),
@@ -73,6 +74,8 @@ NEXE_HEADERS = ('X-Nexe-System', 'X-Nexe-Status', 'X-Nexe-Retcode',
                 'X-Nexe-Error')
 #: Longest value one node contributes to one header.
 MAX_HEADER_VALUE = 256
+#: Says how many nodes the X-Nexe-* headers leave out (only when some).
+OMITTED_HEADER = 'X-Zerocloud-Nodes-Omitted'
 
 _REASON_KIND = {
     Reason.INVALID_BINARY: 'invalid-binary',
@@ -292,12 +295,38 @@ def _failed(kind, names):
                                                  for n in names))
 
 
-def build_report(plan, outcomes, stderr_bytes, gang_failure=None):
+def _nexe_headers(rows, budget):
+    """The X-Nexe-* headers of the first nodes whose values fit in
+    ``budget`` bytes in all (names and values, as sent), the same nodes
+    in every header, and :data:`OMITTED_HEADER` when some did not fit:
+    proxies in front of Swift refuse answers with huge headers (HAProxy
+    keeps about 15 KB of them by default), clients lines of over 64 KB."""
+    values = [[header_value(value) for value in row] for row in rows]
+    used = sum(len(name) + 4 for name in NEXE_HEADERS) + \
+        len(OMITTED_HEADER) + 4 + len(str(len(rows)))
+    kept = 0
+    for row in values:
+        cost = sum(len(value) + (1 if kept else 0) for value in row)
+        if used + cost > budget and kept:
+            break
+        used += cost
+        kept += 1
+    headers = {name: ','.join(row[i] for row in values[:kept]) or '-'
+               for i, name in enumerate(NEXE_HEADERS)}
+    if kept < len(rows):
+        headers[OMITTED_HEADER] = str(len(rows) - kept)
+    return headers
+
+
+def build_report(plan, outcomes, stderr_bytes, gang_failure=None,
+                 header_bytes=None):
     """Merge the :class:`~zerocloud.middleware.dispatch.NodeOutcome` of
     every node (in plan order) into a :class:`JobReport`.
 
     :param gang_failure: ``(node or None, status, message)``, why the
         connected nodes were stopped, if they were.
+    :param header_bytes: most bytes of the X-Nexe-* headers together
+        (None: no bound); see :func:`_nexe_headers`.
     """
     entries, rows, kinds = [], [], []
     for outcome in outcomes:
@@ -306,8 +335,8 @@ def build_report(plan, outcomes, stderr_bytes, gang_failure=None):
         kinds.append((kind, outcome.node.name))
         entries.append(_node_entry(outcome, result, kind, stderr_bytes))
         rows.append(_header_row(outcome, result, kind))
-    headers = {name: ','.join(header_value(row[i]) for row in rows)
-               for i, name in enumerate(NEXE_HEADERS)}
+    headers = _nexe_headers(rows, float('inf') if header_bytes is None
+                            else header_bytes)
     status, message = 200, 'every node exited 0'
     for kind, code in STATUS_ORDER:
         failed = [name for k, name in kinds if k == kind]

@@ -853,3 +853,20 @@ def test_no_spool_directory_is_507(swift, tmp_path):
         {'name': 'stdin', 'path': 'swift://~/data/a.txt'}])]))
     assert resp.status_int == 507
     assert b'cannot create a spool directory in ' + missing.encode() in body
+
+
+def test_a_big_failed_job_keeps_its_headers_within_bounds(swift):
+    for i in range(150):
+        swift.add('/v1/AUTH_test/many/o%03d' % i, b'x')
+    app, _ = make(swift, FakeObjectServers(
+        lambda spec, members: (1, {}, 'exit')), nexe_header_bytes='4096')
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/many/*'}])]))
+    assert resp.status_int == 424
+    nexe = {k: v for k, v in resp.headers.items()
+            if k.startswith('X-Nexe-') or k.startswith('X-Zerocloud-')}
+    assert sum(len(k) + len(v) + 4 for k, v in nexe.items()) <= 4096
+    kept = len(nexe['X-Nexe-Status'].split(','))
+    assert kept < 150
+    assert int(nexe['X-Zerocloud-Nodes-Omitted']) == 150 - kept
+    assert len(json.loads(body)['nodes']) == 150

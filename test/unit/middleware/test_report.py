@@ -10,7 +10,8 @@ from zerocloud.middleware.dispatch import NodeOutcome
 from zerocloud.middleware.plan import Server
 from zerocloud.middleware.planner import expand
 from zerocloud.middleware.report import (MAX_HEADER_VALUE, NEXE_HEADERS,
-                                         build_report, header_value)
+                                         OMITTED_HEADER, build_report,
+                                         header_value)
 
 SERVER = Server('10.0.0.1', 6200, 'sdb')
 
@@ -236,3 +237,25 @@ def test_a_failed_node_names_the_gang_cause_too(tmp_path):
     assert report.message.startswith('program failed: node "n-1"')
     assert 'connected nodes stopped: node "n-1" failed' in report.message
     assert report.nodes[1]['failure'] == 'aborted'
+
+
+def test_headers_fit_their_budget_for_the_same_first_nodes(tmp_path):
+    plan = plan_of(count=300)
+    outcomes = [NodeOutcome(n, error='no object server could run node %s: '
+                            'tried %s' % (n.name, 'x' * 200))
+                for n in plan.nodes]
+    report = build_report(plan, outcomes, 10, header_bytes=12288)
+    sent = sum(len(k) + len(v) + 4 for k, v in report.headers.items())
+    assert sent <= 12288
+    counts = {len(report.headers[name].split(',')) for name in NEXE_HEADERS}
+    kept, = counts                              # the same nodes in each
+    assert 10 < kept < 300
+    assert report.headers[OMITTED_HEADER] == str(300 - kept)
+    assert report.headers['X-Nexe-System'].split(',') == \
+        [n.name for n in plan.nodes[:kept]]
+    assert len(report.to_dict()['nodes']) == 300  # the report has them all
+    # Without a budget, or with room for all, nothing is left out.
+    for budget in (None, 10 ** 7):
+        report = build_report(plan, outcomes, 10, header_bytes=budget)
+        assert OMITTED_HEADER not in report.headers
+        assert len(report.headers['X-Nexe-Error'].split(',')) == 300
