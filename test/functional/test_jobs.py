@@ -123,6 +123,29 @@ def test_stdin_from_one_object(env):
     assert answer.body == b'3 words\n'
 
 
+def test_a_non_local_input_travels_in_each_nodes_request(env):
+    """Every node reads its own object as stdin (in place, on its server)
+    and one shared object as /dev/input, which the proxy fetches once and
+    streams into each node's request: several megabytes, many chunks."""
+    tables = 'tables-' + uuid.uuid4().hex[:8]
+    swiftclient.put_container(env['url'], env['token'], tables)
+    shared = b''.join(b'word%d shared\n' % (i % 5000) for i in range(250000))
+    swiftclient.put_object(env['url'], env['token'], tables, 'big.txt',
+                           shared)
+    job = [{'name': 'join',
+            'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
+            'devices': [{'name': 'stdin',
+                         'path': 'swift://~/%s/*.txt' % env['data']},
+                        {'name': 'input',
+                         'path': 'swift://~/%s/big.txt' % tables},
+                        {'name': 'stdout'}]}]
+    answer = _post(env, job, json_report=False)
+    assert answer.status == 200, answer.body
+    # wordcount counts /dev/input when it has one: the same for each node.
+    assert answer.body == _count(shared) * 3
+    assert len(shared) > 3 * 1024 * 1024
+
+
 def test_program_failure_writes_nothing(env):
     out = 'fail-%s' % uuid.uuid4().hex[:6]
     swiftclient.put_container(env['url'], env['token'], out)
