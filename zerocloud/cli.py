@@ -229,6 +229,10 @@ def _add_submit(sub):
                    help='print the raw JSON report')
     p.add_argument('--dry-run', action='store_true',
                    help='ask for the plan without running anything')
+    p.add_argument('--heartbeat', action='store_true',
+                   help='keep the connection busy while the job runs (for '
+                   'long jobs behind load balancers); the answer is then '
+                   'the report, never a stdout body')
 
 
 def _cmd_submit(args):
@@ -247,7 +251,8 @@ def _cmd_submit(args):
         out = _TailWriter(sys.stdout.buffer)
         answer = client.submit(url, token, body, json_report=raw,
                                dry_run=args.dry_run,
-                               stream_to=None if raw else out)
+                               stream_to=None if raw else out,
+                               heartbeat=args.heartbeat)
     except client.ClientError as e:
         _err(str(e))
         return 1

@@ -75,12 +75,16 @@ CHUNK = 64 * 1024
 
 
 def submit(storage_url, token, job_body, json_report=False, dry_run=False,
-           timeout=3600, stream_to=None):
+           timeout=3600, stream_to=None, heartbeat=False):
     """POST a job (bytes or a JSON-able value) and return the Answer.
 
     ``stream_to``: a binary file that a successful job's stdout body (not
     a JSON report) is written to as it arrives, instead of being held in
     memory: the nodes' stdout may be larger than the client's memory.
+
+    ``heartbeat``: ask for ``?heartbeat=on`` (the proxy answers ``202`` at
+    once and sends spaces while the job runs, then its JSON report); the
+    Answer then has the job's status, from the report.
     """
     if not isinstance(job_body, (bytes, str)):
         job_body = json.dumps(job_body)
@@ -95,10 +99,11 @@ def submit(storage_url, token, job_body, json_report=False, dry_run=False,
         headers['Accept'] = 'application/json'
     if dry_run:
         headers['X-Zerocloud-Dry-Run'] = '1'
+    path = url.path + ('?heartbeat=on' if heartbeat else '')
     conn = conn_cls(url.netloc, timeout=timeout)
     try:
         try:
-            conn.request('POST', url.path, body=job_body, headers=headers)
+            conn.request('POST', path, body=job_body, headers=headers)
             resp = conn.getresponse()
         except OSError as e:
             raise ClientError('cannot reach %s: %s' % (storage_url, e))
@@ -107,6 +112,8 @@ def submit(storage_url, token, job_body, json_report=False, dry_run=False,
         if stream_to is None or not answer.ok or answer.headers.get(
                 'content-type', '').startswith('application/json'):
             answer.body = _read(resp, storage_url)
+            if heartbeat and answer.status == 202:
+                _job_status(answer, storage_url)
             return answer
         answer.streamed = 0
         while True:
@@ -124,6 +131,18 @@ def submit(storage_url, token, job_body, json_report=False, dry_run=False,
         return answer
     finally:
         conn.close()
+
+
+def _job_status(answer, storage_url):
+    """A heartbeat answer's status is in its report, after the spaces."""
+    answer.body = answer.body.lstrip(b' ')
+    report = answer.report()
+    if not isinstance(report, dict) or not isinstance(report.get('status'),
+                                                      int):
+        raise ClientError('the answer from %s ended without its report'
+                          % storage_url)
+    answer.status = report['status']
+    answer.reason = http.client.responses.get(answer.status, '')
 
 
 def _read(resp, storage_url, size=None):

@@ -46,6 +46,10 @@ reads the job limits above)::
     # says how many more the JSON report has: proxies in front of Swift
     # refuse larger headers (HAProxy keeps about 15 KB by default).
     # nexe_header_bytes = 12288
+    # Seconds between the spaces a job sent with ?heartbeat=on is answered
+    # with while it runs (202 at once, the JSON report at the end), so that
+    # load balancers do not close the idle connection of a long job.
+    # heartbeat_interval = 10
     # Where the proxy spools fetched objects and node outputs (empty: the
     # system's temporary directory).
     # temp_dir =
@@ -259,6 +263,7 @@ DEFAULT_REPORT_STDERR_BYTES = 4096
 #: values need up to ~2 KB, hence the minimum.
 DEFAULT_NEXE_HEADER_BYTES = 12288
 MIN_NEXE_HEADER_BYTES = 4096
+DEFAULT_HEARTBEAT_INTERVAL = 10.0
 #: Spool directory of the proxy; None: the system's temporary directory.
 DEFAULT_TEMP_DIR = None
 #: Most bytes one pipe between two nodes may carry.
@@ -293,6 +298,7 @@ class ProxyConfig:
     max_fetch_bytes: int = DEFAULT_MAX_FETCH_BYTES
     report_stderr_bytes: int = DEFAULT_REPORT_STDERR_BYTES
     nexe_header_bytes: int = DEFAULT_NEXE_HEADER_BYTES
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     temp_dir: str = DEFAULT_TEMP_DIR
     max_pipe_bytes: int = DEFAULT_MAX_PIPE_BYTES
     max_job_wall: int = DEFAULT_MAX_JOB_WALL
@@ -333,6 +339,8 @@ class ProxyConfig:
             report_stderr_bytes=positive_int(
                 conf, 'report_stderr_bytes', DEFAULT_REPORT_STDERR_BYTES),
             nexe_header_bytes=header_bytes,
+            heartbeat_interval=positive_float(
+                conf, 'heartbeat_interval', DEFAULT_HEARTBEAT_INTERVAL),
             temp_dir=temp_dir,
             max_pipe_bytes=positive_int(conf, 'max_pipe_bytes',
                                         DEFAULT_MAX_PIPE_BYTES),

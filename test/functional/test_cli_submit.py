@@ -121,3 +121,28 @@ def test_refused_jobs_and_bad_credentials(env, credentials, cluster,
                             '-K', 'wrong')
     assert code == 1 and out == ''
     assert err.startswith('zerocloud: ') and '401' in err
+
+
+def test_heartbeat_gives_the_same_table_and_status(env, credentials,
+                                                   tmp_path, capfd):
+    code, out, err = submit(tmp_path, capfd, wordcount(env), '--heartbeat')
+    assert code == 0, err
+    assert [r.split()[0] for r in out.splitlines()[1:]] == ['wc-1', 'wc-2']
+    job = [{'name': 'g', 'exec': {'path': 'swift://~/%s/grep' % env['exec']},
+            'devices': [{'name': 'stdin',
+                         'path': 'swift://~/%s/a.txt' % env['data']},
+                        {'name': 'stdout',
+                         'path': 'swift://~/%s/hb.out' % env['out']},
+                        {'name': 'stderr'}]}]
+    code, out, err = submit(tmp_path, capfd, job, '--heartbeat')
+    assert code == 1
+    assert err.splitlines()[:2] == [
+        'zerocloud: job failed: 424 Failed Dependency',
+        'program failed: node "g"']
+    assert 'hb.out' not in outputs(env)
+    # A refusal before anything runs is a plain answer.
+    code, out, err = submit(tmp_path, capfd, wordcount(env, False),
+                            '--heartbeat')
+    assert code == 1
+    assert 'give stdout a path' in out
+    assert 'job failed: 400' in err

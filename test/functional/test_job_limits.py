@@ -3,7 +3,9 @@
 """Limits end to end, on a cluster whose proxy gives nodes small limits.
 
 The cluster is built from a copy of etc/*.conf-sample in which only the
-proxy filter's node limits are lowered, so it is the shipped pipeline."""
+proxy filter's node limits (and its heartbeat interval) are lowered, so it
+is the shipped pipeline."""
+import http.client
 import json
 import socket
 import time
@@ -19,7 +21,9 @@ from .leaks import assert_nothing_left
 from .samples import changed_samples
 
 LIMITS = {'node_wall': '3', 'node_cpu': '30', 'node_memory': '33554432',
-          'node_max_output': '100000'}
+          'node_max_output': '100000',
+          # Not a limit: beats often enough to see them in a 3 s job.
+          'heartbeat_interval': '0.5'}
 
 
 @pytest.fixture(scope='module')
@@ -87,3 +91,31 @@ def test_info_publishes_public_limits(small):
     info = conn.get_capabilities(cluster.proxy_url + '/info')
     assert 'zerocloud' in info, sorted(info)
     assert info['zerocloud'].get('max_nodes')
+
+
+def test_a_long_job_with_heartbeat_sends_spaces_then_its_report(small):
+    """Through the real proxy: 202 at once, spaces while the node spins,
+    the report (here a timeout) at the end."""
+    cluster, url, token = small
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port,
+                                      timeout=30)
+    try:
+        conn.request('POST', parts.path + '?heartbeat=on',
+                     body=json.dumps(_job('spin')),
+                     headers={'X-Auth-Token': token,
+                              'X-Zerovm-Execute': '1.0',
+                              'Content-Type': 'application/json'})
+        resp = conn.getresponse()
+        assert resp.status == 202
+        body = resp.read()
+    finally:
+        conn.close()
+    spaces = len(body) - len(body.lstrip(b' '))
+    assert spaces >= 3              # a 3 s run, a beat every 0.5 s
+    report = json.loads(body)
+    assert report['status'] == 504
+    assert report['nodes'][0]['reason'] == 'timeout'
+    _, listing = swiftclient.get_container(url, token, 'out')
+    assert listing == []
+    assert_nothing_left(cluster)

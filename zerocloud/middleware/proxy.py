@@ -44,6 +44,12 @@ written, the commit completes, like a PUT whose client left.
 With ``X-Zerocloud-Dry-Run: 1`` the filter stops after step 4 and answers
 ``200`` with the plan as JSON (``zerocloud plan --json`` shape).
 
+With ``?heartbeat=on`` (for long jobs behind load balancers) the filter
+answers ``202 Accepted`` after step 4, sends a space every
+``heartbeat_interval`` seconds while the job runs, then the JSON report,
+whose ``status`` is the job's; a path-less ``stdout`` is then refused
+(``400``).
+
 The answer
 ----------
 
@@ -127,6 +133,7 @@ bypass quotas)::
     # max_fetch_bytes = 1073741824
     # report_stderr_bytes = 4096
     # nexe_header_bytes = 12288
+    # heartbeat_interval = 10
     # temp_dir =
     # max_pipe_bytes = 1073741824
     # max_job_wall = 600
@@ -147,6 +154,8 @@ what the proxy spools of a node's answer): every node's sandbox limits.
 least 4096): they describe the first nodes that fit, and
 ``X-Zerocloud-Nodes-Omitted`` says how many more only the JSON report has
 (proxies in front of Swift refuse huge headers; HAProxy keeps about 15 KB).
+``heartbeat_interval``: seconds between the spaces of a ``?heartbeat=on``
+answer.
 ``temp_dir``: spool directory (default: the system's); a job keeps there
 each object it fetched (once, whatever its number of nodes) and its nodes'
 outputs until they are written, and answers ``507`` when it is full.
@@ -174,6 +183,7 @@ import socket
 import time
 
 import eventlet
+import eventlet.event
 import eventlet.hubs
 import eventlet.semaphore
 from eventlet import greenthread
@@ -285,10 +295,13 @@ class ProxyFilter:
         except Exception:
             self.logger.exception('job request failed')
             resp = http_error(500, 'internal error running the job')
-        # Until the answer starts (a stdout body is streamed after).
-        self.logger.timing_since('%s.%d.timing' % (
-            'dry_runs' if config_true_value(req.headers.get(DRY_RUN_HEADER))
-            else 'jobs', resp.status_int), start)
+        # Until the answer starts (a stdout body is streamed after); a
+        # heartbeat answer (202) counts when its report is sent.
+        if resp.status_int != 202:
+            self.logger.timing_since('%s.%d.timing' % (
+                'dry_runs' if config_true_value(
+                    req.headers.get(DRY_RUN_HEADER)) else 'jobs',
+                resp.status_int), start)
         return resp(env, start_response)
 
     def route(self, req, account, rest):
@@ -321,6 +334,16 @@ class ProxyFilter:
         if config_true_value(req.headers.get(DRY_RUN_HEADER)):
             return swob.Response(body=json.dumps(plan.to_dict(), indent=1)
                                  + '\n', content_type='application/json')
+        if config_true_value(req.params.get('heartbeat')):
+            return self.heartbeat(req, caller, plan)
+        return self.run(req, caller, plan, self.answer)
+
+    def run(self, req, caller, plan, answer, control=None):
+        """Fetch, dispatch, report, commit; returns what
+        ``answer(req, report, spool)`` gives first (it says second whether
+        it took the spool over).  ``control`` (a dict), when given, holds
+        ``stop`` while the nodes run -- a function that stops them as a
+        client hang-up does -- and ``committing`` once they have ended."""
         try:
             spool = Spool(self.conf.temp_dir)
         except SpoolError as err:
@@ -340,13 +363,19 @@ class ProxyFilter:
                 self.transport, self.conf.dispatch_concurrency, spool,
                 self.conf.node_max_output, self.logger,
                 req.environ.get('swift.trans_id'), gang)
+            handler = greenthread.getcurrent()
             watcher = eventlet.spawn(
-                self.watch_client, req.environ, dispatcher, gang,
-                greenthread.getcurrent())
+                self.watch_client, req.environ, dispatcher, gang, handler)
+            if control is not None:
+                control['stop'] = lambda: self.stop_job(dispatcher, gang,
+                                                        handler)
             try:
                 outcomes = dispatcher.run(requests)
             finally:
                 watcher.kill()
+                if control is not None:
+                    control.pop('stop', None)
+                    control['committing'] = True
             if gang is not None:
                 gang.close()
             self.count_nodes(outcomes)
@@ -358,8 +387,8 @@ class ProxyFilter:
                 self.commit(caller, outcomes, report)
             self.logger.info('job of %d nodes: %d %s', len(plan.nodes),
                              report.status, report.message)
-            resp, handed_over = self.answer(req, report, spool)
-            return resp
+            result, handed_over = answer(req, report, spool)
+            return result
         finally:
             if gang is not None:
                 gang.close()
@@ -390,11 +419,69 @@ class ProxyFilter:
                 return      # more bytes, not an end: leave it alone
         except OSError:
             pass
+        self.stop_job(dispatcher, gang, handler)
+
+    def stop_job(self, dispatcher, gang, handler):
+        """The client went away while the nodes ran: stop them all and end
+        the job's green thread ``handler`` (nothing is committed)."""
         self.logger.info('client went away: stopping the job')
         if gang is not None:
             gang.abort('the client went away')
         dispatcher.stop()
         greenthread.kill(handler, ClientGone())
+
+    def heartbeat(self, req, caller, plan):
+        """``?heartbeat=on``: answer ``202 Accepted`` at once, send a space
+        every ``heartbeat_interval`` seconds while the job runs (so that
+        load balancers do not close an idle connection), then the JSON
+        report, whose ``status`` is the job's (Swift's SLO and bulk
+        middlewares answer long requests the same way)."""
+        if any(c.alias == '/dev/stdout' and c.kind == 'response'
+               for node in plan.nodes for c in node.channels):
+            raise http_error(400, 'with heartbeat=on the answer is the JSON '
+                             'report: give stdout a path, or drop heartbeat')
+        control = {}
+        done = eventlet.event.Event()
+        start = time.time()
+
+        def work():
+            try:
+                report = self.run(req, caller, plan,
+                                  lambda _req, report, _spool: (report,
+                                                                False),
+                                  control)
+                done.send((report.status, report.to_json()))
+            except swob.HTTPException as err:
+                done.send((err.status_int, _error_report(
+                    err.status_int, err.body.decode('utf-8', 'replace'))))
+            except ClientGone:
+                done.send((499, None))
+            except Exception:
+                self.logger.exception('job request failed')
+                done.send((500, _error_report(
+                    500, 'internal error running the job')))
+        thread = eventlet.spawn(work)
+
+        def body():
+            try:
+                while done.wait(self.conf.heartbeat_interval) is None:
+                    yield b' '
+                status, text = done.wait()
+                self.logger.timing_since('jobs.%d.timing' % status, start)
+                if text is not None:
+                    yield text.encode('utf-8')
+            finally:
+                if not done.ready():
+                    # The client is gone (the server closes the body).
+                    stop = control.get('stop')
+                    if stop is not None:
+                        stop()      # nodes running: as a hang-up does
+                    elif not control.get('committing'):
+                        thread.kill(ClientGone())
+                    # else the commit completes, like a PUT whose client
+                    # left; its report is dropped.
+        return swob.Response(status=202, app_iter=body(),
+                             content_type='application/json')
 
     def gang(self, plan):
         """A listening :class:`Rendezvous` for the nodes joined by pipes,
@@ -640,6 +727,13 @@ class ProxyFilter:
         return swob.Response(status=reason_phrase(report.status),
                              headers=headers, body=report.to_json(),
                              content_type='application/json'), False
+
+
+def _error_report(status, message):
+    """The JSON report of a job that ended before its nodes ran."""
+    return json.dumps({'status': status, 'ok': False,
+                       'message': message.strip(), 'outputs': [],
+                       'nodes': []}, indent=1, sort_keys=True) + '\n'
 
 
 def _lazy_body(spec, program, inputs):

@@ -6,6 +6,8 @@ import configparser
 import json
 import os
 
+import eventlet
+import eventlet.event
 import pytest
 from swift.common import swob
 from swift.common.registry import get_swift_info
@@ -870,3 +872,98 @@ def test_a_big_failed_job_keeps_its_headers_within_bounds(swift):
     assert kept < 150
     assert int(nexe['X-Zerocloud-Nodes-Omitted']) == 150 - kept
     assert len(json.loads(body)['nodes']) == 150
+
+
+# --- ?heartbeat=on ----------------------------------------------------------
+
+def heartbeat_request(job):
+    req = job_request(job)
+    req.query_string = 'heartbeat=on'
+    return req
+
+
+def slow(seconds, code=0, finished=None):
+    """A program that takes ``seconds`` (None: forever)."""
+    def program(spec, members):
+        if seconds is None:
+            eventlet.event.Event().wait()
+        eventlet.sleep(seconds)
+        if finished is not None:
+            finished.append(spec['node'])
+        return code, {'/dev/stdout': b'out'}
+    return program
+
+
+def test_heartbeat_sends_spaces_then_the_report(swift, spool_dir, statsd):
+    app, _ = make(swift, FakeObjectServers(slow(0.35)), spool_dir=spool_dir,
+                  heartbeat_interval='0.1', **statsd.conf)
+    resp, body = call(app, heartbeat_request(wordcount_job()))
+    assert resp.status_int == 202
+    assert resp.content_type == 'application/json'
+    assert body.startswith(b'  ')       # at least two beats, then the report
+    report = json.loads(body)
+    assert report['status'] == 200 and report['ok']
+    assert report['outputs'] == ['swift://AUTH_test/out/a.count',
+                                 'swift://AUTH_test/out/b.count']
+    assert swift.objects['/v1/AUTH_test/out/a.count'] == b'out'
+    assert os.listdir(spool_dir) == []
+    metrics = [name for name, _, _ in statsd.metrics()]
+    assert 'zerocloud-proxy.jobs.200.timing' in metrics
+    assert 'zerocloud-proxy.jobs.202.timing' not in metrics
+
+
+def test_heartbeat_reports_failures_in_the_body(swift, spool_dir):
+    app, _ = make(swift, FakeObjectServers(slow(0.05, code=3)),
+                  spool_dir=spool_dir, heartbeat_interval='0.01')
+    resp, body = call(app, heartbeat_request(wordcount_job()))
+    assert resp.status_int == 202
+    report = json.loads(body)
+    assert report['status'] == 424 and not report['ok']
+    assert report['message'] == 'program failed: nodes "wc-1", "wc-2"'
+    assert not swift.requests('PUT')
+    # An error found once it has begun (the program is gone) also ends in
+    # the body.
+    del swift.objects[EXEC]
+    resp, body = call(app, heartbeat_request(wordcount_job()))
+    assert resp.status_int == 202
+    report = json.loads(body)
+    assert report['status'] == 404
+    assert 'swift://AUTH_test/exec/prog' in report['message']
+    assert os.listdir(spool_dir) == []
+
+
+def test_heartbeat_refusals_before_anything_runs_are_plain(swift):
+    app, servers = make(swift)
+    resp, body = call(app, heartbeat_request([group('g', devices=[
+        {'name': 'nope'}])]))
+    assert resp.status_int == 400
+    resp, body = call(app, heartbeat_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+        {'name': 'stdout'}])]))
+    assert resp.status_int == 400
+    assert b'give stdout a path' in body
+    assert not servers.sent
+
+
+def test_heartbeat_client_gone_stops_the_nodes(swift, spool_dir):
+    finished = []
+    app, servers = make(swift, FakeObjectServers(slow(None,
+                                                      finished=finished)),
+                        spool_dir=spool_dir, heartbeat_interval='0.01')
+    resp = heartbeat_request(wordcount_job()).get_response(app)
+    assert resp.status_int == 202
+    beats = iter(resp.app_iter)
+    assert next(beats) == b' '
+    wait_until(lambda: len(servers.sent) == 2)
+    resp.app_iter.close()           # what the server does when it is gone
+    # The nodes never end by themselves: the job ends because they were
+    # stopped (the spool goes with the job).
+    wait_until(lambda: os.listdir(spool_dir) == [])
+    assert finished == []
+    assert not swift.requests('PUT')
+
+
+def wait_until(predicate, limit=5.0):
+    with eventlet.Timeout(limit):
+        while not predicate():
+            eventlet.sleep(0.005)
