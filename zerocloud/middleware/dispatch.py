@@ -43,7 +43,7 @@ from zerocloud.middleware import tarstream
 __all__ = ['Transport', 'HTTPTransport', 'Spool', 'NodeRequest',
            'NodeOutcome', 'Dispatcher', 'node_spec', 'RequestBody',
            'spec_request_tar', 'read_answer', 'AnswerError', 'SpoolError',
-           'open_spool_file',
+           'open_spool_file', 'Stopped',
            'RETRY_STATUSES', 'SPEC_VERSION', 'CONNECTED_HEADER']
 
 #: Marks the request of a node joined to others by pipes: the object
@@ -64,6 +64,11 @@ _OUT_RE = re.compile(r'out/(0|[1-9][0-9]{0,5})')
 
 class AnswerError(Exception):
     """An object server's answer is not what the protocol says."""
+
+
+class Stopped(Exception):
+    """:meth:`Dispatcher.run` ended because :meth:`Dispatcher.stop` was
+    called (the client went away)."""
 
 
 class SpoolError(Exception):
@@ -478,6 +483,7 @@ class Dispatcher:
         self.trans_id = trans_id or ''
         self.gang = gang
         self._threads = []
+        self._stopped = False
         # (address, device, sha256) -> Event: a gang node is bringing that
         # program to that server (_after_428).
         self._uploads = {}
@@ -489,8 +495,12 @@ class Dispatcher:
         """Dispatch every request; returns their outcomes, in order.
 
         The nodes of the gang (connected by pipes) are all sent at once,
-        whatever ``concurrency`` says: they must run together."""
+        whatever ``concurrency`` says: they must run together.
+
+        :raises Stopped: when :meth:`stop` was called meanwhile.
+        """
         import eventlet
+        from greenlet import GreenletExit
         gang = [r for r in requests if self._in_gang(r.node)]
         rest = [r for r in requests if not self._in_gang(r.node)]
         if gang:
@@ -501,14 +511,28 @@ class Dispatcher:
             self._threads.append(threads[id(request)])
         pool = eventlet.GreenPool(max(1, min(self.concurrency, len(rest))))
         for request in rest:
+            if self._stopped:
+                break
             # Blocks while ``concurrency`` requests are in flight.
             threads[id(request)] = pool.spawn(self.run_one, request)
             self._threads.append(threads[id(request)])
-        return [threads[id(r)].wait() for r in requests]
+        outcomes = []
+        for request in requests:
+            if self._stopped:
+                raise Stopped()
+            try:
+                outcomes.append(threads[id(request)].wait())
+            except GreenletExit:
+                if self._stopped:   # killed by stop()
+                    raise Stopped() from None
+                raise
+        return outcomes
 
     def stop(self):
         """Abandon the job: kill every request in flight (each closes its
-        connection, and the object server stops the node)."""
+        connection, and the object server stops the node); :meth:`run`
+        sends no more and raises :class:`Stopped`."""
+        self._stopped = True
         for thread in self._threads:
             thread.kill()
 
@@ -529,6 +553,8 @@ class Dispatcher:
         """Try the node's candidates in order; returns a NodeOutcome."""
         node = request.node
         outcome = NodeOutcome(node)
+        if self._stopped:       # spawned while stop() freed its slot
+            return outcome
         in_gang = self._in_gang(node)
         for server in node.candidates:
             if in_gang and outcome.tried and \

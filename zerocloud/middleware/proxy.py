@@ -186,7 +186,6 @@ import eventlet
 import eventlet.event
 import eventlet.hubs
 import eventlet.semaphore
-from eventlet import greenthread
 
 from swift.common import swob
 from swift.common.registry import register_swift_info
@@ -200,7 +199,8 @@ from zerocloud.middleware.caller import Caller, http_error, reason_phrase
 from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
                                            HTTPTransport, NodeRequest,
                                            RequestBody, Spool, SpoolError,
-                                           node_spec, spec_request_tar)
+                                           Stopped, node_spec,
+                                           spec_request_tar)
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand, needs_listing
 from zerocloud.middleware.rendezvous import Rendezvous
@@ -296,7 +296,7 @@ class ProxyFilter:
             self.logger.exception('job request failed')
             resp = http_error(500, 'internal error running the job')
         # Until the answer starts (a stdout body is streamed after); a
-        # heartbeat answer (202) counts when its report is sent.
+        # heartbeat answer (202) counts when its report is ready.
         if resp.status_int != 202:
             self.logger.timing_since('%s.%d.timing' % (
                 'dry_runs' if config_true_value(
@@ -363,14 +363,14 @@ class ProxyFilter:
                 self.transport, self.conf.dispatch_concurrency, spool,
                 self.conf.node_max_output, self.logger,
                 req.environ.get('swift.trans_id'), gang)
-            handler = greenthread.getcurrent()
             watcher = eventlet.spawn(
-                self.watch_client, req.environ, dispatcher, gang, handler)
+                self.watch_client, req.environ, dispatcher, gang)
             if control is not None:
-                control['stop'] = lambda: self.stop_job(dispatcher, gang,
-                                                        handler)
+                control['stop'] = lambda: self.stop_job(dispatcher, gang)
             try:
                 outcomes = dispatcher.run(requests)
+            except Stopped:
+                raise ClientGone() from None
             finally:
                 watcher.kill()
                 if control is not None:
@@ -406,7 +406,7 @@ class ProxyFilter:
             if count:
                 self.logger.update_stats(metric, count)
 
-    def watch_client(self, environ, dispatcher, gang, handler):
+    def watch_client(self, environ, dispatcher, gang):
         """While the nodes run: if the client hangs up, stop them all and
         end the request (nothing is committed).  The request body was read
         already, so the connection turns readable only at its end."""
@@ -419,16 +419,15 @@ class ProxyFilter:
                 return      # more bytes, not an end: leave it alone
         except OSError:
             pass
-        self.stop_job(dispatcher, gang, handler)
+        self.stop_job(dispatcher, gang)
 
-    def stop_job(self, dispatcher, gang, handler):
-        """The client went away while the nodes ran: stop them all and end
-        the job's green thread ``handler`` (nothing is committed)."""
+    def stop_job(self, dispatcher, gang):
+        """The client went away while the nodes ran: stop them all; the
+        dispatch then ends with ClientGone (nothing is committed)."""
         self.logger.info('client went away: stopping the job')
         if gang is not None:
             gang.abort('the client went away')
         dispatcher.stop()
-        greenthread.kill(handler, ClientGone())
 
     def heartbeat(self, req, caller, plan):
         """``?heartbeat=on``: answer ``202 Accepted`` at once, send a space
@@ -450,24 +449,25 @@ class ProxyFilter:
                                   lambda _req, report, _spool: (report,
                                                                 False),
                                   control)
-                done.send((report.status, report.to_json()))
+                result = (report.status, report.to_json())
             except swob.HTTPException as err:
-                done.send((err.status_int, _error_report(
-                    err.status_int, err.body.decode('utf-8', 'replace'))))
+                result = (err.status_int, _error_report(
+                    err.status_int, err.body.decode('utf-8', 'replace')))
             except ClientGone:
-                done.send((499, None))
+                result = (499, None)
             except Exception:
                 self.logger.exception('job request failed')
-                done.send((500, _error_report(
-                    500, 'internal error running the job')))
+                result = (500, _error_report(
+                    500, 'internal error running the job'))
+            self.logger.timing_since('jobs.%d.timing' % result[0], start)
+            done.send(result)
         thread = eventlet.spawn(work)
 
         def body():
             try:
                 while done.wait(self.conf.heartbeat_interval) is None:
                     yield b' '
-                status, text = done.wait()
-                self.logger.timing_since('jobs.%d.timing' % status, start)
+                _status, text = done.wait()
                 if text is not None:
                     yield text.encode('utf-8')
             finally:

@@ -14,7 +14,7 @@ from swift.common.utils import get_logger
 from zerocloud.job import parse_job
 from zerocloud.middleware.dispatch import (AnswerError, Dispatcher,
                                            NodeRequest, RequestBody, Spool,
-                                           node_spec, read_answer,
+                                           Stopped, node_spec, read_answer,
                                            spec_request_tar)
 from zerocloud.middleware.tarstream import TarReader
 from zerocloud.middleware.placement import RingView, place
@@ -378,3 +378,26 @@ def test_spec_only_bodies_are_tarfiles(tmp_path, spec):
         tar.addfile(info, io.BytesIO(data))
     assert spec_request_tar(spec) == want.read_bytes()
     assert read_all(RequestBody(spec)) == want.read_bytes()
+
+
+def test_stop_sends_no_more_and_run_raises_stopped(spool):
+    import eventlet
+
+    class Hanging(FakeObjectServers):
+        def request(self, server, method, path, headers, body, length):
+            super().request(server, method, path, headers, body, length)
+            eventlet.sleep(60)      # a node that runs for ever
+    servers = Hanging()
+    d = dispatcher(servers, spool, concurrency=1)
+    runner = eventlet.spawn(d.run, requests_for(plan_of(job(count=3)),
+                                                spool))
+    with Timeout(5):
+        while not servers.sent:
+            eventlet.sleep(0.001)
+    eventlet.sleep(0.01)    # the runner waits for the only slot now
+    d.stop()
+    with Timeout(5):
+        with pytest.raises(Stopped):
+            runner.wait()
+    eventlet.sleep(0.01)
+    assert len(servers.sent) == 1   # the two others were never sent

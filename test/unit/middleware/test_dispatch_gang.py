@@ -15,7 +15,7 @@ from swift.common.utils import get_logger
 from test_dispatch import LIMITS, SERVERS, requests_for
 from zerocloud.middleware.dispatch import (CONNECTED_HEADER, Dispatcher,
                                            Fetched, NodeRequest, RequestBody,
-                                           node_spec)
+                                           Stopped, node_spec)
 from zerocloud.job import parse_job
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand
@@ -270,10 +270,8 @@ def test_stop_kills_requests_in_flight(spool):
     assert all(c['closed'] for c in connections)
     assert responses[0].closed
     with Timeout(LIMIT):
-        try:
+        with pytest.raises(Stopped):
             runner.wait()
-        except eventlet.greenlet.GreenletExit:
-            pass
 
 
 def cold_requests(plan, spool, program=b'\x7fELF the program'):

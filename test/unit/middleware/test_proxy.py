@@ -945,11 +945,12 @@ def test_heartbeat_refusals_before_anything_runs_are_plain(swift):
     assert not servers.sent
 
 
-def test_heartbeat_client_gone_stops_the_nodes(swift, spool_dir):
+def test_heartbeat_client_gone_stops_the_nodes(swift, spool_dir, statsd):
     finished = []
     app, servers = make(swift, FakeObjectServers(slow(None,
                                                       finished=finished)),
-                        spool_dir=spool_dir, heartbeat_interval='0.01')
+                        spool_dir=spool_dir, heartbeat_interval='0.01',
+                        **statsd.conf)
     resp = heartbeat_request(wordcount_job()).get_response(app)
     assert resp.status_int == 202
     beats = iter(resp.app_iter)
@@ -961,6 +962,8 @@ def test_heartbeat_client_gone_stops_the_nodes(swift, spool_dir):
     wait_until(lambda: os.listdir(spool_dir) == [])
     assert finished == []
     assert not swift.requests('PUT')
+    wait_until(lambda: 'zerocloud-proxy.jobs.499.timing' in [
+        name for name, _, _ in statsd.metrics(wait=0.05)])
 
 
 def wait_until(predicate, limit=5.0):
