@@ -29,7 +29,8 @@ reads the job limits above)::
     # Seconds to connect to an object server.
     # conn_timeout = 0.5
     # Seconds to wait for an object server's answer (the node's run
-    # included) and between reads of it.
+    # included) and between reads of it; more than node_wall plus
+    # rendezvous_timeout plus 10.
     # node_timeout = 120
     # Limits given to every node's sandbox: guest memory in bytes, CPU
     # seconds, wall-clock seconds and bytes written over all outputs.
@@ -264,6 +265,9 @@ DEFAULT_REPORT_STDERR_BYTES = 4096
 DEFAULT_NEXE_HEADER_BYTES = 12288
 MIN_NEXE_HEADER_BYTES = 4096
 DEFAULT_HEARTBEAT_INTERVAL = 10.0
+#: Seconds node_timeout must leave beyond a node's longest run and
+#: rendezvous (the launcher's grace, the answer, pipe set-up).
+NODE_TIMEOUT_MARGIN = 10
 #: Spool directory of the proxy; None: the system's temporary directory.
 DEFAULT_TEMP_DIR = None
 #: Most bytes one pipe between two nodes may carry.
@@ -314,6 +318,22 @@ class ProxyConfig:
         """
         conf = conf or {}
         temp_dir = (conf.get('temp_dir') or '').strip() or DEFAULT_TEMP_DIR
+        node_timeout = positive_float(conf, 'node_timeout',
+                                      DEFAULT_NODE_TIMEOUT)
+        rendezvous_timeout = positive_float(
+            conf, 'rendezvous_timeout', DEFAULT_RENDEZVOUS_TIMEOUT)
+        longest = min(positive_int(conf, 'node_wall', DEFAULT_NODE_WALL),
+                      positive_int(conf, 'max_job_wall',
+                                   DEFAULT_MAX_JOB_WALL)) \
+            + rendezvous_timeout + NODE_TIMEOUT_MARGIN
+        if node_timeout <= longest:
+            # Else a long node's answer would look lost: it would be run
+            # again on the next server, and the job end in 503.
+            raise ConfigError(
+                'node_timeout (%gs) must be more than a node may take: '
+                'node_wall plus rendezvous_timeout plus %ds (%gs); raise '
+                'node_timeout or lower node_wall'
+                % (node_timeout, NODE_TIMEOUT_MARGIN, longest))
         header_bytes = positive_int(conf, 'nexe_header_bytes',
                                     DEFAULT_NEXE_HEADER_BYTES)
         if header_bytes < MIN_NEXE_HEADER_BYTES:
@@ -326,8 +346,7 @@ class ProxyConfig:
                 conf, 'dispatch_concurrency', DEFAULT_DISPATCH_CONCURRENCY),
             conn_timeout=positive_float(conf, 'conn_timeout',
                                         DEFAULT_CONN_TIMEOUT),
-            node_timeout=positive_float(conf, 'node_timeout',
-                                        DEFAULT_NODE_TIMEOUT),
+            node_timeout=node_timeout,
             node_memory=positive_int(conf, 'node_memory',
                                      DEFAULT_NODE_MEMORY),
             node_cpu=positive_int(conf, 'node_cpu', DEFAULT_NODE_CPU),
@@ -346,8 +365,7 @@ class ProxyConfig:
                                         DEFAULT_MAX_PIPE_BYTES),
             max_job_wall=positive_int(conf, 'max_job_wall',
                                       DEFAULT_MAX_JOB_WALL),
-            rendezvous_timeout=positive_float(
-                conf, 'rendezvous_timeout', DEFAULT_RENDEZVOUS_TIMEOUT),
+            rendezvous_timeout=rendezvous_timeout,
             rendezvous_bind_ip=(conf.get('rendezvous_bind_ip') or '').strip()
             or DEFAULT_RENDEZVOUS_BIND_IP,
             rendezvous_ip=(conf.get('rendezvous_ip') or '').strip())

@@ -98,11 +98,11 @@ def test_proxy_config_defaults():
 def test_proxy_config_reads_strings():
     from zerocloud.config import ProxyConfig
     conf = ProxyConfig.from_conf({
-        'max_nodes': '5', 'conn_timeout': '1.5', 'node_timeout': '30',
+        'max_nodes': '5', 'conn_timeout': '1.5', 'node_timeout': '95',
         'temp_dir': ' /var/tmp ', 'swift_dir': '/srv/swift',
         'node_cpu': '2'})
     assert conf.limits.max_nodes == 5
-    assert conf.conn_timeout == 1.5 and conf.node_timeout == 30.0
+    assert conf.conn_timeout == 1.5 and conf.node_timeout == 95.0
     assert conf.temp_dir == '/var/tmp' and conf.swift_dir == '/srv/swift'
     assert conf.node_limits['cpu'] == 2
     assert conf.nexe_header_bytes == 12288
@@ -184,3 +184,18 @@ def test_object_filter_gives_its_executor_the_slice():
     app = ObjectFilter(lambda env, sr: [], {'time_slice_ms': '0',
                                             'devices': '/nonexistent'})
     assert app.executor.time_slice_ms is None
+
+
+@pytest.mark.parametrize('conf', [
+    {'node_timeout': '90'},                     # 60 + 20 + 10: not more
+    {'node_wall': '300'},                       # 120 against 330
+    {'rendezvous_timeout': '60'},               # 120 against 130
+])
+def test_node_timeout_must_outlast_a_nodes_run(conf):
+    from zerocloud.config import ProxyConfig
+    with pytest.raises(ConfigError, match='node_timeout .* must be more '
+                       'than a node may take'):
+        ProxyConfig.from_conf(conf)
+    # Raising node_timeout (or lowering the others) is the way out.
+    ProxyConfig.from_conf(dict(conf, node_timeout='400'))
+    ProxyConfig.from_conf({'node_wall': '300', 'max_job_wall': '60'})

@@ -145,9 +145,11 @@ bypass quotas)::
 limits (``doc/job_format.rst``).  ``dispatch_concurrency``: backend requests
 one job keeps in flight.  ``conn_timeout``, ``node_timeout``: seconds to
 connect to an object server, and to wait for its answer (the run included)
-and between reads.  ``node_memory`` (bytes), ``node_cpu`` (seconds),
-``node_wall`` (seconds), ``node_max_output`` (bytes over all outputs, also
-what the proxy spools of a node's answer): every node's sandbox limits.
+and between reads: more than ``node_wall`` plus ``rendezvous_timeout`` plus
+10 s (checked at start-up), or a long node's answer would look lost.
+``node_memory`` (bytes), ``node_cpu`` (seconds), ``node_wall`` (seconds),
+``node_max_output`` (bytes over all outputs, also what the proxy spools of
+a node's answer): every node's sandbox limits.
 ``max_fetch_bytes``: largest executable or input the proxy fetches.
 ``report_stderr_bytes``: stderr kept per node in the report.
 ``nexe_header_bytes``: most bytes of the X-Nexe-* headers together (at
