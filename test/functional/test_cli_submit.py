@@ -50,6 +50,17 @@ def wordcount(env, stdout_path=True):
                          stdout]}]
 
 
+def grep_without_pattern(env, output='g.out'):
+    """A job whose grep fails: usage on stderr, exit status 2."""
+    return [{'name': 'g',
+             'exec': {'path': 'swift://~/%s/grep' % env['exec']},
+             'devices': [{'name': 'stdin',
+                          'path': 'swift://~/%s/a.txt' % env['data']},
+                         {'name': 'stdout',
+                          'path': 'swift://~/%s/%s' % (env['out'], output)},
+                         {'name': 'stderr'}]}]
+
+
 def outputs(env):
     _, listing = swiftclient.get_container(env['url'], env['token'],
                                            env['out'])
@@ -87,13 +98,7 @@ def test_json_and_dry_run(env, credentials, tmp_path, capfd):
 def test_a_failed_job_says_why_and_exits_1(env, credentials, tmp_path,
                                            capfd):
     before = outputs(env)
-    job = [{'name': 'g', 'exec': {'path': 'swift://~/%s/grep' % env['exec']},
-            'devices': [{'name': 'stdin',
-                         'path': 'swift://~/%s/a.txt' % env['data']},
-                        {'name': 'stdout',
-                         'path': 'swift://~/%s/g.out' % env['out']},
-                        {'name': 'stderr'}]}]
-    code, out, err = submit(tmp_path, capfd, job)
+    code, out, err = submit(tmp_path, capfd, grep_without_pattern(env))
     assert code == 1
     assert out.splitlines()[1].split()[2:4] == ['2', 'exit']
     assert err.splitlines() == [
@@ -128,13 +133,9 @@ def test_heartbeat_gives_the_same_table_and_status(env, credentials,
     code, out, err = submit(tmp_path, capfd, wordcount(env), '--heartbeat')
     assert code == 0, err
     assert [r.split()[0] for r in out.splitlines()[1:]] == ['wc-1', 'wc-2']
-    job = [{'name': 'g', 'exec': {'path': 'swift://~/%s/grep' % env['exec']},
-            'devices': [{'name': 'stdin',
-                         'path': 'swift://~/%s/a.txt' % env['data']},
-                        {'name': 'stdout',
-                         'path': 'swift://~/%s/hb.out' % env['out']},
-                        {'name': 'stderr'}]}]
-    code, out, err = submit(tmp_path, capfd, job, '--heartbeat')
+    code, out, err = submit(tmp_path, capfd,
+                            grep_without_pattern(env, 'hb.out'),
+                            '--heartbeat')
     assert code == 1
     assert err.splitlines()[:2] == [
         'zerocloud: job failed: 424 Failed Dependency',
