@@ -139,7 +139,13 @@ def test_the_job_wall_clock_limit_stops_every_node(small):
     assert answer.status == 504, answer.body
     assert time.monotonic() - start < 30
     for node in answer.report()['nodes']:
-        assert node['reason'] in ('timeout', 'aborted'), node
+        if node['name'].startswith('src'):
+            assert node['reason'] in ('timeout', 'aborted'), node
+        else:
+            # A sink may see its inputs end (the sources were stopped
+            # first) and finish before its own abort reaches it: its run
+            # was fine, the job is not.
+            assert node['reason'] in ('timeout', 'aborted', 'ok'), node
     assert _outputs(small, 'wall') == []
     assert_nothing_left(cluster)
 
