@@ -114,7 +114,8 @@ def test_proxy_config_reads_strings():
     ('conn_timeout', '0'), ('node_timeout', '-1'), ('node_timeout', 'inf'),
     ('conn_timeout', 'soon'), ('dispatch_concurrency', '0'),
     ('node_memory', 'lots'), ('report_stderr_bytes', '-5'),
-    ('nexe_header_bytes', '4095'), ('nexe_header_bytes', 'big')])
+    ('nexe_header_bytes', '4095'), ('nexe_header_bytes', 'big'),
+    ('heartbeat_interval', '0'), ('heartbeat_interval', 'often')])
 def test_proxy_config_bad_values_name_the_option(key, value):
     from zerocloud.config import ProxyConfig
     with pytest.raises(ConfigError) as caught:

@@ -970,3 +970,26 @@ def wait_until(predicate, limit=5.0):
     with eventlet.Timeout(limit):
         while not predicate():
             eventlet.sleep(0.005)
+
+
+def test_heartbeat_client_gone_while_committing_lets_the_commit_end(
+        swift, spool_dir):
+    original = swift.handle
+
+    def slow_puts(req, body):
+        if req.method == 'PUT':
+            eventlet.sleep(0.05)
+        return original(req, body)
+    swift.handle = slow_puts
+    # One PUT at a time: the second starts only after the client left.
+    app, _ = make(swift, FakeObjectServers(slow(0)), spool_dir=spool_dir,
+                  heartbeat_interval='0.01', dispatch_concurrency='1')
+    resp = heartbeat_request(wordcount_job()).get_response(app)
+    beats = iter(resp.app_iter)
+    wait_until(lambda: next(beats) == b' ' and swift.requests('PUT'))
+    resp.app_iter.close()           # gone while the outputs are written
+    # Like a PUT whose client left: every output is written all the same.
+    wait_until(lambda: '/v1/AUTH_test/out/b.count' in swift.objects
+               and os.listdir(spool_dir) == [])
+    assert swift.objects['/v1/AUTH_test/out/a.count'] == b'out'
+    assert not swift.requests('DELETE')
