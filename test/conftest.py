@@ -124,6 +124,21 @@ class Sandbox:
 
 
 @pytest.fixture(scope='session')
+def python_image(tmp_path_factory):
+    """The python system image (``zerocloud image python``), built once.
+
+    It needs Debian's libpython3.X-dev, which .ci/run installs like
+    musl-tools; elsewhere the tests that need it skip, naming what is
+    missing."""
+    from zerocloud import images
+    out = str(tmp_path_factory.mktemp('images') / 'python.tar')
+    try:
+        return images.build_python(out)
+    except images.ImageBuildError as exc:
+        pytest.skip('cannot build the python image: %s' % exc)
+
+
+@pytest.fixture(scope='session')
 def sandbox():
     return Sandbox()
 

@@ -304,6 +304,42 @@ def _cmd_demo(args):
     return demo.main()
 
 
+# --- image (system images) -------------------------------------------------
+
+def _add_image(sub):
+    p = sub.add_parser(
+        'image', help='build a system image (a read-only tar for the '
+        'sandbox)',
+        description='Build the python system image: a static CPython '
+        'linked with gcc from Debian\'s libpython3.X-dev, and its standard '
+        'library, in an uncompressed tar an object server offers to jobs '
+        'as file://python:bin/python (doc/operator.rst, "System images").')
+    p.add_argument('kind', choices=['python'], help='the image to build')
+    p.add_argument('out', metavar='OUT.tar', help='where to write it')
+    p.add_argument('--python-version', metavar='X.Y',
+                   help='the Python to package (default: this one\'s)')
+    p.add_argument('--libpython', metavar='PATH',
+                   help='libpythonX.Y.a (default: Debian\'s)')
+    p.add_argument('--include', metavar='DIR',
+                   help='the directory of Python.h (default: Debian\'s)')
+    p.add_argument('--stdlib', metavar='DIR',
+                   help='the standard library (default: Debian\'s)')
+    p.add_argument('--cc', default='gcc', help='the C compiler')
+
+
+def _cmd_image(args):
+    from zerocloud import images
+    try:
+        out = images.build_python(args.out, args.python_version,
+                                  args.libpython, args.include, args.stdlib,
+                                  args.cc)
+    except images.ImageBuildError as exc:
+        _err(str(exc))
+        return 1
+    print('%s: %d bytes' % (out, os.path.getsize(out)))
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='zerocloud',
@@ -318,6 +354,7 @@ def build_parser():
     _add_saio(sub)
     _add_submit(sub)
     _add_demo(sub)
+    _add_image(sub)
     return parser
 
 
@@ -328,6 +365,7 @@ COMMANDS = {
     'saio': _cmd_saio,
     'submit': _cmd_submit,
     'demo': _cmd_demo,
+    'image': _cmd_image,
 }
 
 

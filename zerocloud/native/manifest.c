@@ -16,7 +16,14 @@
  *                                     once when its parent is no longer it
  *   slice_us N                        optional: the CPU time slice the guest
  *                                     asks the scheduler for, 1..100000 us
+ *   dir PATH PERM                     a directory of a read-only image
+ *   file PATH CHAN OFFSET SIZE PERM   a file of a read-only image: bytes
+ *                                     OFFSET..OFFSET+SIZE of read channel
+ *                                     number CHAN (0-based, declared before)
  *
+ * Image entries (paths percent-encoded, absolute, never under /dev) come
+ * sorted by path in byte order, each after its directory; the guest sees
+ * them as a read-only file system beside /dev (shim.c).
  * Numbers are decimal.  Unknown keys and duplicates of single-valued keys
  * are errors: a manifest is generated, so anything unexpected is a bug.
  */
@@ -101,6 +108,10 @@ static int valid_channel_path(const char *p, int mode)
             return 1;
     if (mode == CH_READ && startswith(p, "/dev/in/"))
         name = p + 8;
+    else if (mode == CH_READ && startswith(p, "/dev/") && !streq(p, "/dev/in") &&
+             !streq(p, "/dev/out") && !streq(p, "/dev/stdout") &&
+             !streq(p, "/dev/stderr") && !streq(p, "/dev/output"))
+        name = p + 5;   /* an image: /dev/image, /dev/python, ... */
     else if (mode == CH_WRITE && startswith(p, "/dev/out/"))
         name = p + 9;
     else
@@ -114,6 +125,105 @@ static int valid_channel_path(const char *p, int mode)
             return 0;
     }
     return 1;
+}
+
+/* An image path: absolute, no empty, "." or ".." component, no trailing
+ * slash, not "/" and nothing under /dev (the channels' own directory). */
+static int valid_image_path(const char *p)
+{
+    const char *c;
+    if (p[0] != '/' || !p[1] || strlen(p) >= ZVM_MAX_PATH)
+        return 0;
+    if (streq(p, "/dev") || startswith(p, "/dev/"))
+        return 0;
+    for (c = p; *c;) {
+        const char *s = ++c;    /* past the slash */
+        while (*c && *c != '/')
+            c++;
+        if (c == s || (c - s == 1 && s[0] == '.') ||
+            (c - s == 2 && s[0] == '.' && s[1] == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static struct fentry files[ZVM_MAX_FILES];
+static uint32_t root_last;
+
+/* The index of the directory entry named by the first len bytes of p among
+ * the entries parsed so far (sorted), or ZVM_NO_ENTRY. */
+static uint32_t find_parsed(const char *p, size_t len)
+{
+    uint32_t lo = 0, hi = M.nfiles;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = strcmp_n(p, len, files[mid].path);
+        if (!c)
+            return mid;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return ZVM_NO_ENTRY;
+}
+
+/* "dir PATH PERM" or "file PATH CHAN OFFSET SIZE PERM": one entry of a
+ * read-only image; entries come sorted by path, after the channels, each
+ * after its directory. */
+static const char *parse_entry(char **w, int nw)
+{
+    int isdir = w[0][0] == 'd';
+    struct fentry *f;
+    uint64_t perm, v;
+    const char *slash;
+    uint32_t parent;
+    if (nw != (isdir ? 3 : 6))
+        return isdir ? "dir takes PATH PERM" : "file takes PATH CHAN OFFSET SIZE PERM";
+    if (M.nfiles >= ZVM_MAX_FILES)
+        return "too many image entries";
+    if (pct_decode(w[1]) || !valid_image_path(w[1]))
+        return "bad image path";
+    if (M.nfiles && strcmp_u(files[M.nfiles - 1].path, w[1]) >= 0)
+        return "image entries not sorted or duplicate";
+    if (parse_u64(w[nw - 1], &perm) || perm > 07777)
+        return "bad permission bits";
+    f = &files[M.nfiles];
+    memset(f, 0, sizeof(*f));
+    f->path = w[1];
+    f->perm = (uint16_t)perm;
+    f->isdir = (uint8_t)isdir;
+    f->first_child = f->next_sibling = f->last_child = ZVM_NO_ENTRY;
+    if (!isdir) {
+        if (parse_u64(w[2], &v) || v >= (uint64_t)M.nchannels ||
+            M.ch[v].mode != CH_READ)
+            return "file: CHAN is not a read channel";
+        f->chan = (uint16_t)v;
+        if (parse_u64(w[3], &f->off) || parse_u64(w[4], &f->size) ||
+            f->off > (1ULL << 62) || f->size > (1ULL << 62))
+            return "file: bad offset or size";
+    }
+    slash = w[1] + strlen(w[1]);
+    while (*--slash != '/')
+        ;
+    parent = ZVM_NO_ENTRY;
+    if (slash != w[1]) {
+        parent = find_parsed(w[1], (size_t)(slash - w[1]));
+        if (parent == ZVM_NO_ENTRY || !files[parent].isdir)
+            return "image entry before its directory";
+    }
+    f->parent = parent;
+    {   /* Children come in path order, so appending keeps them sorted. */
+        uint32_t *first = parent == ZVM_NO_ENTRY ? &M.root_first : &files[parent].first_child;
+        uint32_t *last = parent == ZVM_NO_ENTRY ? &root_last : &files[parent].last_child;
+        if (*first == ZVM_NO_ENTRY)
+            *first = M.nfiles;
+        else
+            files[*last].next_sibling = M.nfiles;
+        *last = M.nfiles;
+    }
+    M.nfiles++;
+    return 0;
 }
 
 /* Split a line into at most n space-separated words; returns the count. */
@@ -150,6 +260,8 @@ int manifest_parse(char *text, size_t len, char *err, size_t errcap)
     M.program_fd = M.report_fd = -1;
     M.memory = 256UL << 20;
     M.clock = 1577836800;   /* 2020-01-01T00:00:00Z */
+    M.files = files;
+    M.root_first = root_last = ZVM_NO_ENTRY;
 
     while (p < end) {
         char *nl = p, *w[6];
@@ -191,6 +303,12 @@ int manifest_parse(char *text, size_t len, char *err, size_t errcap)
                     return fail(err, errcap, lineno, "too many env entries");
                 M.envp[M.envc++] = v;
             }
+            continue;
+        }
+        if (streq(w[0], "dir") || streq(w[0], "file")) {
+            const char *why = parse_entry(w, nw);
+            if (why)
+                return fail(err, errcap, lineno, why);
             continue;
         }
         if (streq(w[0], "channel")) {

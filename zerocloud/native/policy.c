@@ -67,6 +67,7 @@ static const struct rule guest_rules[] = {
 static const struct rule shim_rules[] = {
     ALLOW_ALWAYS(__NR_read),                  /* channel input (the only fds open are channels) */
     ALLOW_ALWAYS(__NR_write),                 /* channel output (relayed and capped by the supervisor) */
+    ALLOW_ALWAYS(__NR_pread64),               /* image files: reads at an offset of a read channel */
     ALLOW_ALWAYS(__NR_close),                 /* the start-up status fd, once */
     ALLOW_ALWAYS(__NR_poll),                  /* waiting on a non-blocking host fd */
     ALLOW_IF2(__NR_mmap,

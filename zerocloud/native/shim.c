@@ -45,6 +45,11 @@
 #define O_CLOEXEC 02000000
 #define S_IFIFO 0010000
 #define S_IFDIR 0040000
+#define S_IFREG 0100000
+#define O_TRUNC 01000
+#define EROFS 30
+#define EOPNOTSUPP 95
+#define IMAGE_INO 1024      /* inode of image entry i: IMAGE_INO + i */
 #define F_DUPFD 0
 #define F_GETFD 1
 #define F_SETFD 2
@@ -74,14 +79,21 @@
 
 /* ---- state ------------------------------------------------------------- */
 
-enum { V_FREE, V_CHAN, V_DIR };
+/* V_DIR: "/", /dev, /dev/in, /dev/out; V_IFILE, V_IDIR: an image entry. */
+enum { V_FREE, V_CHAN, V_DIR, V_IFILE, V_IDIR };
 enum { D_ROOT, D_DEV, D_IN, D_OUT };
 
 struct vfd {
     uint8_t kind;
     uint8_t cloexec;
-    uint16_t idx;       /* channel index or directory id */
-    uint32_t pos;       /* next directory entry */
+    uint32_t idx;       /* channel index, directory id or image entry */
+    uint64_t pos;       /* a file's offset, a directory's cursor */
+};
+
+/* A resolved name. */
+struct node {
+    int kind;   /* V_DIR, V_CHAN, V_IFILE or V_IDIR; 0 when absent */
+    uint32_t idx;
 };
 
 struct region {
@@ -92,7 +104,7 @@ struct region {
 
 static struct {
     struct vfd fd[ZVM_MAX_VFDS];
-    int cwd;
+    struct node cwd;
     uint64_t brk_start, brk_cur, brk_mapped;
     uint64_t clock_ns;
     uint64_t prng;
@@ -413,12 +425,6 @@ static long sys_brk(uint64_t want)
 
 /* ---- the file system ---------------------------------------------------- */
 
-/* A resolved name: a directory or a channel. */
-struct node {
-    int kind;   /* V_DIR or V_CHAN, 0 when absent */
-    int idx;
-};
-
 static const char *const dir_path[] = {"/", "/dev", "/dev/in", "/dev/out"};
 
 static int dir_of_channel(int i)
@@ -443,20 +449,48 @@ static const char *chan_basename(int i)
 static struct node lookup(const char *abs)
 {
     struct node nd = {0, 0};
+    uint32_t lo = 0, hi = M.nfiles;
     int i;
     for (i = 0; i < 4; i++)
         if (streq(abs, dir_path[i])) {
             nd.kind = V_DIR;
-            nd.idx = i;
+            nd.idx = (uint32_t)i;
             return nd;
         }
-    for (i = 0; i < M.nchannels; i++)
-        if (streq(abs, M.ch[i].path)) {
-            nd.kind = V_CHAN;
-            nd.idx = i;
+    if (startswith(abs, "/dev/")) {
+        for (i = 0; i < M.nchannels; i++)
+            if (streq(abs, M.ch[i].path)) {
+                nd.kind = V_CHAN;
+                nd.idx = (uint32_t)i;
+                return nd;
+            }
+        return nd;
+    }
+    while (lo < hi) {   /* the image entries are sorted (manifest.c) */
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = strcmp_u(abs, M.files[mid].path);
+        if (!c) {
+            nd.kind = M.files[mid].isdir ? V_IDIR : V_IFILE;
+            nd.idx = mid;
             return nd;
         }
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
     return nd;
+}
+
+static int is_dir(int kind)
+{
+    return kind == V_DIR || kind == V_IDIR;
+}
+
+/* The absolute path of a directory node. */
+static const char *dir_name(struct node nd)
+{
+    return nd.kind == V_IDIR ? M.files[nd.idx].path : dir_path[nd.idx];
 }
 
 /* Normalise dirfd + path into an absolute path without ".", ".." or "//". */
@@ -475,13 +509,14 @@ static long resolve(long dirfd, const char *path, char *out, size_t cap)
     if (path[0] == '/') {
         base = "/";
     } else if (dirfd == AT_FDCWD) {
-        base = dir_path[S.cwd];
+        base = dir_name(S.cwd);
     } else if (dirfd < 0 || dirfd >= ZVM_MAX_VFDS || S.fd[dirfd].kind == V_FREE) {
         return -EBADF;
-    } else if (S.fd[dirfd].kind != V_DIR) {
+    } else if (!is_dir(S.fd[dirfd].kind)) {
         return -ENOTDIR;
     } else {
-        base = dir_path[S.fd[dirfd].idx];
+        struct node d = {S.fd[dirfd].kind, S.fd[dirfd].idx};
+        base = dir_name(d);
     }
     /* Walk base then path, component by component. */
     out[len++] = '/';
@@ -545,13 +580,28 @@ static long sys_openat(long dirfd, const char *path, long flags)
     if (r)
         return r;
     nd = lookup(abs);
-    if (!nd.kind)
+    if (!nd.kind) {
+        /* Creating a file in one of the image's directories: read-only. */
+        if (flags & O_CREAT) {
+            char *slash = abs + strlen(abs);
+            while (slash > abs && *slash != '/')
+                slash--;
+            *slash = 0;
+            if (slash > abs && lookup(abs).kind == V_IDIR)
+                return -EROFS;
+        }
         return -ENOENT;
+    }
     if ((flags & O_CREAT) && (flags & O_EXCL))
         return -EEXIST;
-    if (nd.kind == V_DIR) {
+    if (is_dir(nd.kind)) {
         if (acc != 0)
             return -EISDIR;
+    } else if (nd.kind == V_IFILE) {
+        if (flags & O_DIRECTORY)
+            return -ENOTDIR;
+        if (acc != 0 || (flags & O_TRUNC))
+            return -EROFS;
     } else {
         if (flags & O_DIRECTORY)
             return -ENOTDIR;
@@ -559,7 +609,7 @@ static long sys_openat(long dirfd, const char *path, long flags)
             return -EACCES;
     }
     v.kind = (uint8_t)nd.kind;
-    v.idx = (uint16_t)nd.idx;
+    v.idx = nd.idx;
     v.cloexec = (flags & O_CLOEXEC) ? 1 : 0;
     return vfd_alloc(0, v);
 }
@@ -585,6 +635,13 @@ static void fill_stat(struct node nd, struct kstat *st)
         st->ino = 1 + (uint64_t)nd.idx;
         st->mode = S_IFDIR | 0555;
         st->nlink = 2;
+    } else if (nd.kind == V_IDIR || nd.kind == V_IFILE) {
+        const struct fentry *f = &M.files[nd.idx];
+        st->ino = IMAGE_INO + (uint64_t)nd.idx;
+        st->mode = (f->isdir ? S_IFDIR : S_IFREG) | (f->perm & 07555u);
+        st->nlink = f->isdir ? 2 : 1;
+        st->size = f->isdir ? 0 : (int64_t)f->size;
+        st->blocks = (st->size + 511) / 512;
     } else {
         st->ino = 16 + (uint64_t)nd.idx;
         st->mode = S_IFIFO | (M.ch[nd.idx].mode == CH_READ ? 0444 : 0222);
@@ -600,8 +657,7 @@ static long sys_fstatat(long dirfd, const char *path, struct kstat *st, long fla
     if ((flags & AT_EMPTY_PATH) && path && !path[0]) {
         struct vfd *v;
         if (dirfd == AT_FDCWD) {
-            nd.kind = V_DIR;
-            nd.idx = S.cwd;
+            nd = S.cwd;
         } else {
             if (!(v = vfd_get(dirfd)))
                 return -EBADF;
@@ -634,47 +690,79 @@ static long sys_faccessat(long dirfd, const char *path, long mode)
         if ((mode & 1) || ((mode & 2) && M.ch[nd.idx].mode == CH_READ) ||
             ((mode & 4) && M.ch[nd.idx].mode == CH_WRITE))
             return -EACCES;
+    } else if (nd.kind == V_IFILE || nd.kind == V_IDIR) {
+        if (mode & 2)
+            return -EROFS;
+        if ((mode & 1) && !(M.files[nd.idx].perm & 0111))
+            return -EACCES;
     } else if (mode & 2) {
         return -EACCES;
     }
     return 0;
 }
 
-/* Directory entry i of directory d: "." and "..", then its children. */
-static int dir_entry(int d, uint32_t i, const char **name, uint8_t *type, uint64_t *ino)
+/* The entry at cursor *pos of directory d ("." and "..", then its
+ * children), advancing the cursor; 0 at the end.  For "/" and the image's
+ * directories the cursor after the fixed names is 3 + the index of the
+ * next image entry, following the sibling links (manifest.c). */
+static int dir_next(struct node d, uint64_t *pos, const char **name, uint8_t *type,
+                    uint64_t *ino)
 {
+    uint64_t i = *pos;
     int c;
+    *ino = d.kind == V_IDIR ? IMAGE_INO + d.idx : 1 + (uint64_t)d.idx;
     if (i == 0 || i == 1) {
         *name = i ? ".." : ".";
         *type = 4;      /* DT_DIR */
-        *ino = 1 + (uint64_t)d;
+        *pos = i + 1;
         return 1;
+    }
+    if (d.kind == V_IDIR || d.idx == D_ROOT) {
+        if (i == 2) {
+            uint32_t first = d.kind == V_IDIR ? M.files[d.idx].first_child : M.root_first;
+            if (d.kind == V_DIR) {  /* "/": dev first */
+                *name = "dev";
+                *type = 4;
+                *ino = 1 + D_DEV;
+                *pos = 3 + (uint64_t)first;
+                return 1;
+            }
+            i = 3 + (uint64_t)first;
+        }
+        if (i - 3 >= M.nfiles)
+            return 0;
+        {
+            const struct fentry *f = &M.files[i - 3];
+            const char *b = f->path, *p;
+            for (p = b; *p; p++)
+                if (*p == '/')
+                    b = p + 1;
+            *name = b;
+            *type = f->isdir ? 4 : 8;   /* DT_DIR, DT_REG */
+            *ino = IMAGE_INO + (i - 3);
+            *pos = 3 + (uint64_t)f->next_sibling;
+            return 1;
+        }
     }
     i -= 2;
-    if (d == D_ROOT) {
-        if (i)
-            return 0;
-        *name = "dev";
-        *type = 4;
-        *ino = 1 + D_DEV;
-        return 1;
-    }
-    if (d == D_DEV) {
+    if (d.idx == D_DEV) {
         if (i < 2) {
             *name = i ? "out" : "in";
             *type = 4;
             *ino = 1 + (uint64_t)(i ? D_OUT : D_IN);
+            *pos += 1;
             return 1;
         }
         i -= 2;
     }
     for (c = 0; c < M.nchannels; c++) {
-        if (dir_of_channel(c) != d)
+        if (dir_of_channel(c) != (int)d.idx)
             continue;
         if (i-- == 0) {
             *name = chan_basename(c);
             *type = 1;  /* DT_FIFO */
             *ino = 16 + (uint64_t)c;
+            *pos += 1;
             return 1;
         }
     }
@@ -687,14 +775,15 @@ static long sys_getdents64(long fd, char *buf, uint64_t cap)
     uint64_t used = 0;
     if (!v)
         return -EBADF;
-    if (v->kind != V_DIR)
+    if (!is_dir(v->kind))
         return -ENOTDIR;
     for (;;) {
         const char *name;
         uint8_t type;
-        uint64_t ino;
+        uint64_t ino, next = v->pos;
         size_t nlen, reclen;
-        if (!dir_entry(v->idx, v->pos, &name, &type, &ino))
+        struct node d = {v->kind, v->idx};
+        if (!dir_next(d, &next, &name, &type, &ino))
             break;
         nlen = strlen(name);
         reclen = (19 + nlen + 1 + 7) & ~(size_t)7;
@@ -706,7 +795,7 @@ static long sys_getdents64(long fd, char *buf, uint64_t cap)
         memset(buf + used, 0, reclen);
         memcpy(buf + used, &ino, 8);
         {
-            int64_t off = (int64_t)v->pos + 1;
+            int64_t off = (int64_t)next;
             uint16_t rl = (uint16_t)reclen;
             memcpy(buf + used + 8, &off, 8);
             memcpy(buf + used + 16, &rl, 2);
@@ -714,7 +803,7 @@ static long sys_getdents64(long fd, char *buf, uint64_t cap)
         buf[used + 18] = (char)type;
         memcpy(buf + used + 19, name, nlen);
         used += reclen;
-        v->pos++;
+        v->pos = next;
     }
     return (long)used;
 }
@@ -793,11 +882,58 @@ static long io_chan(long fd, int mode)
     struct vfd *v = vfd_get(fd);
     if (!v)
         return -EBADF;
-    if (v->kind == V_DIR)
+    if (is_dir(v->kind))
         return mode == CH_READ ? -EISDIR : -EBADF;
-    if (M.ch[v->idx].mode != mode)
+    if (v->kind == V_IFILE || M.ch[v->idx].mode != mode)
         return -EBADF;
     return v->idx;
+}
+
+/* Up to n bytes of image file e at offset at: a pread of its image, whole
+ * unless the file ends first. */
+static long file_pread(uint32_t e, char *buf, uint64_t n, uint64_t at)
+{
+    const struct fentry *f = &M.files[e];
+    uint64_t got = 0;
+    if (at >= f->size)
+        return 0;
+    if (n > f->size - at)
+        n = f->size - at;
+    while (got < n) {
+        long r = G5(__NR_pread64, ZVM_FD_BASE + f->chan, buf + got, n - got,
+                    f->off + at + got, 0);
+        if (r == -EINTR)
+            continue;
+        if (r < 0) {
+            if (!got)
+                return r;
+            break;
+        }
+        if (r == 0)
+            break;      /* the image is shorter than its index said */
+        got += (uint64_t)r;
+    }
+    SH->st[f->chan].bytes_read += got;
+    return (long)got;
+}
+
+/* An image file's fd, or 0. */
+static struct vfd *vfd_file(long fd)
+{
+    struct vfd *v = vfd_get(fd);
+    return v && v->kind == V_IFILE ? v : 0;
+}
+
+static long file_rw(struct vfd *v, char *buf, uint64_t n, int mode)
+{
+    long r;
+    if (mode != CH_READ)
+        return -EBADF;
+    SH->st[M.files[v->idx].chan].reads++;
+    r = file_pread(v->idx, buf, n, v->pos);
+    if (r > 0)
+        v->pos += (uint64_t)r;
+    return r;
 }
 
 struct kiovec {
@@ -807,7 +943,11 @@ struct kiovec {
 
 static long sys_rw(long fd, char *buf, uint64_t n, int mode)
 {
-    long c = io_chan(fd, mode);
+    struct vfd *f = vfd_file(fd);
+    long c;
+    if (f)
+        return file_rw(f, buf, n, mode);
+    c = io_chan(fd, mode);
     if (c < 0)
         return c;
     if (mode == CH_READ) {
@@ -820,12 +960,28 @@ static long sys_rw(long fd, char *buf, uint64_t n, int mode)
 
 static long sys_rwv(long fd, const struct kiovec *iov, long cnt, int mode)
 {
-    long c = io_chan(fd, mode), total = 0, r;
+    struct vfd *f = vfd_file(fd);
+    long c = f ? 0 : io_chan(fd, mode), total = 0, r;
     int i;
     if (c < 0)
         return c;
     if (cnt < 0 || cnt > 1024)
         return -EINVAL;
+    if (f) {
+        if (mode != CH_READ)
+            return -EBADF;
+        for (i = 0; i < cnt; i++) {
+            if (!iov[i].len)
+                continue;
+            r = file_rw(f, iov[i].base, iov[i].len, mode);
+            if (r < 0)
+                return total ? total : r;
+            total += r;
+            if ((uint64_t)r < iov[i].len)
+                break;
+        }
+        return total;
+    }
     if (mode == CH_READ)
         SH->st[c].reads++;
     else
@@ -851,7 +1007,8 @@ static long sys_dup(long old, long want, long flags, int exact)
         return -EBADF;
     copy = *v;
     copy.cloexec = (flags & O_CLOEXEC) ? 1 : 0;
-    copy.pos = 0;
+    if (copy.kind != V_IFILE)
+        copy.pos = 0;   /* a file's copy keeps (but does not share) the offset */
     if (exact) {
         if (want < 0 || want >= ZVM_MAX_VFDS)
             return -EBADF;
@@ -881,8 +1038,10 @@ static long sys_fcntl(long fd, long cmd, long arg)
         v->cloexec = (arg & FD_CLOEXEC) ? 1 : 0;
         return 0;
     case F_GETFL:
-        if (v->kind == V_DIR)
+        if (is_dir(v->kind))
             return O_DIRECTORY;
+        if (v->kind == V_IFILE)
+            return 0;
         return M.ch[v->idx].mode == CH_READ ? 0 : O_WRONLY;
     case F_SETFL:
         return 0;
@@ -911,7 +1070,7 @@ static long sys_poll(struct kpollfd *fds, uint64_t n)
         v = vfd_get(fds[i].fd);
         if (!v)
             fds[i].revents = POLLNVAL;
-        else if (v->kind == V_DIR || M.ch[v->idx].mode == CH_READ)
+        else if (v->kind != V_CHAN || M.ch[v->idx].mode == CH_READ)
             fds[i].revents = ev & (POLLIN | POLLRDNORM);
         else
             fds[i].revents = ev & (POLLOUT | POLLWRNORM);
@@ -988,30 +1147,66 @@ static long sys_kill(long target, long sig)
 
 static long emulate(long nr, long a, long b, long c, long d, long e, long f)
 {
-    (void)f;
     switch (nr) {
     case __NR_read: return sys_rw(a, (char *)b, (uint64_t)c, CH_READ);
     case __NR_write: return sys_rw(a, (char *)b, (uint64_t)c, CH_WRITE);
     case __NR_readv: return sys_rwv(a, (const struct kiovec *)b, c, CH_READ);
     case __NR_writev: return sys_rwv(a, (const struct kiovec *)b, c, CH_WRITE);
     case __NR_pread64:
-    case __NR_pwrite64:
+        if (vfd_file(a)) {
+            if (d < 0)
+                return -EINVAL;
+            SH->st[M.files[S.fd[a].idx].chan].reads++;
+            return file_pread(S.fd[a].idx, (char *)b, (uint64_t)c, (uint64_t)d);
+        }
+        /* fall through */
     case __NR_preadv:
-    case __NR_pwritev:
     case __NR_preadv2:
+        if (nr != __NR_pread64 && vfd_file(a)) {
+            const struct kiovec *iov = (const struct kiovec *)b;
+            long total = 0, r;
+            int i;
+            if (c < 0 || c > 1024 || d < 0)
+                return -EINVAL;
+            if (nr == __NR_preadv2 && f)
+                return -EOPNOTSUPP;
+            SH->st[M.files[S.fd[a].idx].chan].reads++;
+            for (i = 0; i < c; i++) {
+                if (!iov[i].len)
+                    continue;
+                r = file_pread(S.fd[a].idx, iov[i].base, iov[i].len, (uint64_t)d + (uint64_t)total);
+                if (r < 0)
+                    return total ? total : r;
+                total += r;
+                if ((uint64_t)r < iov[i].len)
+                    break;
+            }
+            return total;
+        }
+        /* fall through */
+    case __NR_pwrite64:
+    case __NR_pwritev:
     case __NR_pwritev2: {
         struct vfd *v = vfd_get(a);
-        return !v ? -EBADF : v->kind == V_DIR ? -EISDIR : -ESPIPE;
+        return !v ? -EBADF : is_dir(v->kind) ? -EISDIR : v->kind == V_IFILE ? -EBADF : -ESPIPE;
     }
     case __NR_lseek: {
         struct vfd *v = vfd_get(a);
         if (!v)
             return -EBADF;
-        if (v->kind == V_DIR && b == 0 && c == 0) {
+        if (v->kind == V_IFILE) {
+            int64_t base = c == 0 ? 0 : c == 1 ? (int64_t)v->pos :
+                           c == 2 ? (int64_t)M.files[v->idx].size : -1;
+            if (c < 0 || c > 2 || base + b < 0)
+                return -EINVAL;
+            v->pos = (uint64_t)(base + b);
+            return (long)v->pos;
+        }
+        if (is_dir(v->kind) && b == 0 && c == 0) {
             v->pos = 0;     /* rewinddir */
             return 0;
         }
-        return v->kind == V_DIR ? -EINVAL : -ESPIPE;
+        return is_dir(v->kind) ? -EINVAL : -ESPIPE;
     }
     case __NR_open: return sys_openat(AT_FDCWD, (const char *)a, b);
     case __NR_openat: return sys_openat(a, (const char *)b, c);
@@ -1045,7 +1240,7 @@ static long emulate(long nr, long a, long b, long c, long d, long e, long f)
     case __NR_readlink:
     case __NR_readlinkat: return -ENOENT;
     case __NR_getcwd: {
-        const char *cwd = dir_path[S.cwd];
+        const char *cwd = dir_name(S.cwd);
         uint64_t n = strlen(cwd) + 1;
         if ((uint64_t)b < n)
             return -ERANGE;
@@ -1061,18 +1256,19 @@ static long emulate(long nr, long a, long b, long c, long d, long e, long f)
         nd = lookup(abs);
         if (!nd.kind)
             return -ENOENT;
-        if (nd.kind != V_DIR)
+        if (!is_dir(nd.kind))
             return -ENOTDIR;
-        S.cwd = nd.idx;
+        S.cwd = nd;
         return 0;
     }
     case __NR_fchdir: {
         struct vfd *v = vfd_get(a);
         if (!v)
             return -EBADF;
-        if (v->kind != V_DIR)
+        if (!is_dir(v->kind))
             return -ENOTDIR;
-        S.cwd = v->idx;
+        S.cwd.kind = v->kind;
+        S.cwd.idx = v->idx;
         return 0;
     }
     case __NR_umask: return 022;
@@ -1232,7 +1428,8 @@ void shim_init(const struct loaded *ld)
 {
     int i;
     memset(S.fd, 0, sizeof(S.fd));
-    S.cwd = D_ROOT;
+    S.cwd.kind = V_DIR;
+    S.cwd.idx = D_ROOT;
     S.brk_start = S.brk_cur = S.brk_mapped = ld->load_end;
     S.clock_ns = 0;
     S.nregions = 0;
@@ -1244,7 +1441,7 @@ void shim_init(const struct loaded *ld)
                  streq(M.ch[i].path, "/dev/stderr") ? 2 : -1;
         if (fd >= 0) {
             S.fd[fd].kind = V_CHAN;
-            S.fd[fd].idx = (uint16_t)i;
+            S.fd[fd].idx = (uint32_t)i;
         }
     }
 }

@@ -68,6 +68,27 @@ int streq(const char *a, const char *b)
     return *a == *b;
 }
 
+/* strcmp over unsigned bytes: the order Python's sorted() gives UTF-8. */
+int strcmp_u(const char *a, const char *b)
+{
+    while (*a && *a == *b) {
+        a++;
+        b++;
+    }
+    return (int)(unsigned char)*a - (int)(unsigned char)*b;
+}
+
+/* strcmp_u of the first alen bytes of a (no NUL among them) against b. */
+int strcmp_n(const char *a, size_t alen, const char *b)
+{
+    size_t i;
+    for (i = 0; i < alen; i++) {
+        if (a[i] != b[i] || !b[i])
+            return (int)(unsigned char)a[i] - (int)(unsigned char)b[i];
+    }
+    return b[i] ? -1 : 0;
+}
+
 int startswith(const char *s, const char *prefix)
 {
     while (*prefix)

@@ -54,7 +54,9 @@
 #define ZVM_MAX_ARGS 1024
 #define ZVM_MAX_ENV 1024
 #define ZVM_MAX_VFDS 512
-#define ZVM_MAX_MANIFEST (1UL << 20)
+#define ZVM_MAX_MANIFEST (8UL << 20)
+#define ZVM_MAX_FILES 65536                  /* files and directories of images */
+#define ZVM_NO_ENTRY 0xffffffffU
 #define ZVM_MAX_PATH 256
 #define ZVM_MAX_SLICE_US 100000UL           /* the kernel clamps a slice to 100 ms */
 #define ZVM_FD_BASE 100                      /* channel i is real fd ZVM_FD_BASE+i in the child */
@@ -68,6 +70,19 @@ struct channel {
     int mode;                   /* CH_READ or CH_WRITE */
     int host_fd;                /* fd in the supervisor */
     uint64_t limit;             /* bytes; 0 = no limit */
+};
+
+/* A file or directory of a read-only image ("file" and "dir" manifest
+ * lines, sorted by path): a file's bytes are [off, off + size) of the read
+ * channel chan, read with pread.  The tree links are built by the parser. */
+struct fentry {
+    const char *path;           /* absolute, normalised, never under /dev */
+    uint64_t off, size;
+    uint32_t parent;            /* its directory's index; ZVM_NO_ENTRY: "/" */
+    uint32_t first_child, next_sibling, last_child;
+    uint16_t chan;
+    uint16_t perm;              /* permission bits as given (writes are never allowed) */
+    uint8_t isdir;
 };
 
 struct manifest {
@@ -86,6 +101,9 @@ struct manifest {
     uint64_t clock;             /* virtual epoch, seconds */
     uint64_t parent;            /* the caller's pid; 0 = not given */
     uint64_t slice_us;          /* the guest's CPU time slice; 0 = the kernel's */
+    uint32_t nfiles;
+    uint32_t root_first;        /* first child of "/" among the files */
+    struct fentry *files;
 };
 
 /* Counters the shim keeps for the report (the guest could scribble on them;
@@ -136,6 +154,8 @@ void *memset(void *d, int c, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 int streq(const char *a, const char *b);
+int strcmp_u(const char *a, const char *b);
+int strcmp_n(const char *a, size_t alen, const char *b);
 int startswith(const char *s, const char *prefix);
 
 /* A bounded string builder: never overflows, remembers truncation. */

@@ -267,7 +267,7 @@ def run(program, argv=None, env=None, channels=(), seed=0, limits=None,
         for c in channels:
             d = os.dup(c.fd)
             opened.append(d)
-            moved.append(mf.Channel(c.path, c.mode, d, c.limit))
+            moved.append(dataclasses.replace(c, fd=d))
         text = mf.build(prog_fd, report, argv, env, moved, seed, limits,
                         clock, parent=os.getpid(),
                         slice_us=int(time_slice_ms * 1000)

@@ -48,12 +48,15 @@ class Channel:
 
     ``path`` is the guest path (``/dev/stdout``, ``/dev/in/map-1``, ...),
     ``mode`` READ or WRITE, ``fd`` an open host descriptor in that direction,
-    ``limit`` a byte cap (0: none).
+    ``limit`` a byte cap (0: none).  A readable channel with an ``image``
+    (a :class:`zerocloud.sandbox.image.Index` of the tar ``fd`` reads,
+    which must be a regular file) also shows the tar's files from ``/``.
     """
     path: str
     mode: str
     fd: int
     limit: int = 0
+    image: object = None
 
     def check(self):
         if self.mode not in (READ, WRITE):
@@ -65,14 +68,22 @@ class Channel:
             raise ManifestError('channel %s: bad fd %r' % (self.path, self.fd))
         if not isinstance(self.limit, int) or self.limit < 0:
             raise ManifestError('channel %s: bad limit' % self.path)
+        if self.image is not None and self.mode != READ:
+            raise ManifestError('channel %s: an image is readable'
+                                % self.path)
 
 
 def valid_path(path, mode):
-    """True for the guest paths the launcher accepts in that direction."""
+    """True for the guest paths the launcher accepts in that direction:
+    the standard devices, ``/dev/in/NAME`` and other readable
+    ``/dev/NAME`` (images), ``/dev/out/NAME``."""
     for p, m in STANDARD_DEVICES.values():
         if path == p:
             return m == mode
     prefix = '/dev/in/' if mode == READ else '/dev/out/'
+    if mode == READ and not path.startswith(prefix) and \
+            path.startswith('/dev/') and path[5:] not in ('in', 'out'):
+        prefix = '/dev/'
     name = path[len(prefix):]
     return (path.startswith(prefix) and bool(_NAME.match(name))
             and name not in ('.', '..') and len(path) < 256)
@@ -98,6 +109,30 @@ class Limits:
             raise ManifestError('timeout must be positive')
         if self.max_output is not None and self.max_output < 0:
             raise ManifestError('max output must not be negative')
+
+
+#: Mirrors ZVM_MAX_MANIFEST.
+MAX_MANIFEST = 8 * 1024 * 1024
+
+
+def _enc_path(path):
+    return urllib.parse.quote(path.encode('utf-8', 'surrogateescape'),
+                              safe='/')
+
+
+def _image_lines(channels):
+    from zerocloud.sandbox import image as _image
+    images = [(n, c.image) for n, c in enumerate(channels)
+              if c.image is not None]
+    lines = []
+    for entry, number in _image.merge(images):
+        if entry.isdir:
+            lines.append('dir %s %d' % (_enc_path(entry.path), entry.perm))
+        else:
+            lines.append('file %s %d %d %d %d' % (
+                _enc_path(entry.path), number, entry.offset, entry.size,
+                entry.perm))
+    return lines
 
 
 def _enc(s):
@@ -146,6 +181,7 @@ def build(program_fd, report_fd, argv, env=None, channels=(), seed=0,
             raise ManifestError('channel %s given twice' % c.path)
         seen.add(c.path)
         lines.append('channel %s %s %d %d' % (c.path, c.mode, c.fd, c.limit))
+    lines.extend(_image_lines(channels))
     lines.append('seed %d' % seed)
     lines.append('memory %d' % limits.memory)
     if limits.cpu:
@@ -163,4 +199,8 @@ def build(program_fd, report_fd, argv, env=None, channels=(), seed=0,
             raise ManifestError('slice_us must be an integer in 1..%d'
                                 % MAX_SLICE_US)
         lines.append('slice_us %d' % slice_us)
-    return ('\n'.join(lines) + '\n').encode('ascii')
+    text = ('\n'.join(lines) + '\n').encode('ascii')
+    if len(text) >= MAX_MANIFEST:
+        raise ManifestError('the manifest is %d bytes, at most %d (too many '
+                            'image files?)' % (len(text), MAX_MANIFEST - 1))
+    return text

@@ -14,6 +14,7 @@ import sys
 from zerocloud.exceptions import (SandboxError, ValidationError,
                                   ZeroCloudError)
 from zerocloud.executor.result import Reason
+from zerocloud.sandbox import image
 from zerocloud.sandbox import launcher
 from zerocloud.sandbox import manifest as mf
 from zerocloud.sandbox import validator
@@ -35,7 +36,9 @@ Run PROGRAM, a static x86-64 ELF, in the zerocloud sandbox.
 
 The program sees only its channels: /dev/stdin, /dev/stdout and /dev/stderr
 (by default the caller's own streams, so `echo hi | zerocloud run ./prog`
-works), /dev/input and /dev/output, and /dev/in/NAME, /dev/out/NAME.  Time,
+works), /dev/input and /dev/output, /dev/in/NAME, /dev/out/NAME, and the
+read-only files of the --image tars from / (PROGRAM may be one of them:
+file://NAME:PATH, e.g. file://python:bin/python).  Time,
 randomness, pids and memory addresses are deterministic: the same program,
 arguments, inputs and --seed give the same bytes.
 
@@ -78,6 +81,12 @@ def add_arguments(p):
                    metavar='NAME=PATH', help='file for /dev/in/NAME')
     g.add_argument('--out', dest='outs', action='append', default=[],
                    metavar='NAME=PATH', help='file for /dev/out/NAME')
+    g.add_argument('--image', dest='images', action='append', default=[],
+                   metavar='[NAME=]TAR',
+                   help='an uncompressed tar whose files the program sees '
+                   'from / (read-only), also readable as /dev/NAME '
+                   '(default NAME: image); repeatable, the first holding '
+                   'a path wins')
     g = p.add_argument_group('program')
     g.add_argument('--env', action='append', default=[], metavar='K=V',
                    help='environment entry (the host environment is never '
@@ -174,6 +183,12 @@ def _open_channels(args, opened):
     for text in args.outs:
         name, host = _pair(text, '--out')
         add('/dev/out/' + name, mf.WRITE, host)
+    for text in args.images:
+        name, host = _pair(text, '--image') if '=' in text else (
+            'image', text)
+        add('/dev/' + name, mf.READ, host)
+        chans[-1] = mf.Channel(chans[-1].path, mf.READ, chans[-1].fd,
+                               image=image.index_file(host, host))
     for c in chans:
         c.check()
     return chans
@@ -188,22 +203,42 @@ def _validate(program):
     return None
 
 
+def _image_program(spec, channels, opened):
+    """``file://NAME:PATH``: the file PATH of image /dev/NAME, copied to a
+    memfd (whose /proc path is returned), or raise ValueError."""
+    name, _, path = spec[len('file://'):].partition(':')
+    for c in channels:
+        if c.image is not None and c.path == '/dev/' + name:
+            entry = c.image.find(path)
+            if entry is None or entry.isdir:
+                raise ValueError('%s: no such file in image %s' % (path, name))
+            fd = image.extract(c.fd, entry)
+            opened.append(fd)
+            return '/proc/self/fd/%d' % fd
+    raise ValueError('%s: no image named %s (use --image %s=TAR)'
+                     % (spec, name, name))
+
+
 def main(args):
     program = args.program
-    if not os.path.exists(program):
+    from_image = program.startswith('file://')
+    if not from_image and not os.path.exists(program):
         return _err('%s: no such program' % program, EXIT_NOT_FOUND)
-    if not os.path.isfile(program):
+    if not from_image and not os.path.isfile(program):
         return _err('%s: not a regular file' % program, EXIT_INVALID)
     opened = []
     try:
         env, seed, limits = _options(args)
         channels = _open_channels(args, opened)
+        if from_image:
+            program = _image_program(program, channels, opened)
         if not args.no_validate:
             problem = _validate(program)
             if problem:
                 return _err('%s: invalid program: %s' % (program, problem),
                             EXIT_INVALID)
-        argv = [os.path.basename(program)] + list(args.args)
+        argv = [os.path.basename(args.program.rpartition(':')[2]
+                                 if from_image else program)] + list(args.args)
         result = launcher.run(program, argv, env, channels, seed, limits)
     except (ValueError, ZeroCloudError) as e:
         return _err(str(e), EXIT_ERROR)

@@ -130,3 +130,59 @@ def test_validation_refuses_before_running(programs, tmp_path):
 def test_valid_programs_are_validated_and_run(programs):
     status, out, err = zc(programs.build('probe'), 'read', stdin=b'abcde')
     assert (status, out, err) == (0, b'ok 5\n', b'')
+
+
+def _tar(path, members):
+    import tarfile
+    with tarfile.open(path, 'w') as tar:
+        for name, host in members:
+            tar.add(host, name)
+    return path
+
+
+def test_an_image_is_seen_from_the_root(programs, tmp_path):
+    motd = tmp_path / 'motd'
+    motd.write_bytes(b'hello image')
+    img = _tar(tmp_path / 'img.tar', [('etc/motd', motd)])
+    status, out, err = zc('--image', img, programs.build('files'),
+                          'cat', '/etc/motd', 'ls', '/dev')
+    assert (status, err) == (0, b'')
+    assert out == (b'hello image\n'
+                   b'ls /dev: ./ ../ in/ out/ stdin| stdout| stderr| '
+                   b'image|\n')
+
+
+def test_the_program_may_come_from_an_image(programs, tmp_path):
+    motd = tmp_path / 'motd'
+    motd.write_bytes(b'from the tools image')
+    img = _tar(tmp_path / 'tools.tar', [
+        ('bin/files', programs.build('files')), ('etc/motd', motd)])
+    status, out, err = zc('--image', 'tools=%s' % img,
+                          'file://tools:/bin/files', 'cat', '/etc/motd',
+                          'ls', '/bin')
+    assert (status, err) == (0, b'')
+    assert out == b'from the tools image\nls /bin: ./ ../ files\n'
+
+
+@pytest.mark.parametrize('args,text', [
+    (['--image', 'NOTATAR', 'PROG'], b'is not an uncompressed tar'),
+    (['--image', 'a b=IMG', 'PROG'], b'device path'),
+    (['--image', 'stdout=IMG', 'PROG'], b'device path'),
+    (['file://tools:bin/files'], b'no image named tools'),
+    (['--image', 'tools=IMG', 'file://tools:bin/nope'],
+     b'bin/nope: no such file in image tools'),
+    (['--image', 'tools=IMG', 'file://tools:bin'],
+     b'bin: no such file in image tools'),
+])
+def test_image_errors_are_one_line(programs, tmp_path, args, text):
+    notatar = tmp_path / 'notatar'
+    notatar.write_bytes(b'x' * 2000)
+    img = _tar(tmp_path / 'tools.tar', [('bin/files',
+                                         programs.build('files'))])
+    subst = {'PROG': programs.build('files'), 'NOTATAR': str(notatar)}
+    args = [subst.get(a, a.replace('IMG', str(img))) for a in args]
+    got, out, err = zc(*args)
+    assert got == runner.EXIT_ERROR
+    assert text in err
+    assert err.count(b'\n') == 1
+    assert out == b''

@@ -1,0 +1,168 @@
+/*
+ * Copyright (c) 2026 zerocloud developers
+ * Licensed under the Apache License, Version 2.0
+ *
+ * files.c -- walks a read-only image the way programs use files, and
+ * prints what it got.  Commands (argv, one after another):
+ *   cat PATH            the file's bytes (stdio), then a newline
+ *   ls PATH             "ls PATH: name/ name ..." (sorted as listed)
+ *   stat PATH           "stat PATH: dir|file|fifo SIZE PERM"
+ *   seek PATH OFF N     N bytes at OFF: lseek + read
+ *   pread PATH OFF N    N bytes at OFF: pread
+ *   write PATH          open(O_WRONLY | O_CREAT): "write PATH: EROFS" or what
+ *                       open answered
+ *   access PATH         "access PATH: r w x" as answered (ok or errno)
+ *   cd PATH             chdir, then "cd: <getcwd>"
+ *   tree PATH           every file under PATH (nftw-like, with readdir)
+ * Used by test/unit/sandbox/test_zvm_image.py and the functional tests.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *ename(int e)
+{
+    static char buf[16];
+    switch (e) {
+    case ENOENT: return "ENOENT";
+    case EROFS: return "EROFS";
+    case EACCES: return "EACCES";
+    case EISDIR: return "EISDIR";
+    case ENOTDIR: return "ENOTDIR";
+    case EBADF: return "EBADF";
+    case EINVAL: return "EINVAL";
+    case ESPIPE: return "ESPIPE";
+    default:
+        snprintf(buf, sizeof(buf), "errno%d", e);
+        return buf;
+    }
+}
+
+static int cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void tree(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    char *names[512];
+    int n = 0, i;
+    if (!d) {
+        printf("tree %s: %s\n", path, ename(errno));
+        return;
+    }
+    while ((e = readdir(d)) && n < 512) {
+        char *full;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (asprintf(&full, "%s/%s", strcmp(path, "/") ? path : "", e->d_name) < 0)
+            exit(3);
+        names[n++] = full;
+    }
+    closedir(d);
+    qsort(names, n, sizeof(names[0]), cmp);
+    for (i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(names[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (strcmp(names[i], "/dev"))
+                tree(names[i]);
+        } else {
+            printf("%s %lld\n", names[i], (long long)st.st_size);
+        }
+        free(names[i]);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int i;
+    for (i = 1; i < argc; i++) {
+        const char *cmd = argv[i], *p = i + 1 < argc ? argv[i + 1] : "";
+        i++;
+        if (!strcmp(cmd, "cat")) {
+            FILE *f = fopen(p, "r");
+            char buf[4096];
+            size_t n;
+            if (!f) {
+                printf("cat %s: %s\n", p, ename(errno));
+                continue;
+            }
+            while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+                fwrite(buf, 1, n, stdout);
+            fclose(f);
+            putchar('\n');
+        } else if (!strcmp(cmd, "ls")) {
+            DIR *d = opendir(p);
+            struct dirent *e;
+            if (!d) {
+                printf("ls %s: %s\n", p, ename(errno));
+                continue;
+            }
+            printf("ls %s:", p);
+            while ((e = readdir(d)))
+                printf(" %s%s", e->d_name, e->d_type == DT_DIR ? "/" :
+                       e->d_type == DT_FIFO ? "|" : "");
+            putchar('\n');
+            closedir(d);
+        } else if (!strcmp(cmd, "stat")) {
+            struct stat st;
+            if (stat(p, &st)) {
+                printf("stat %s: %s\n", p, ename(errno));
+                continue;
+            }
+            printf("stat %s: %s %lld %o\n", p, S_ISDIR(st.st_mode) ? "dir" :
+                   S_ISREG(st.st_mode) ? "file" : S_ISFIFO(st.st_mode) ? "fifo" : "other",
+                   (long long)st.st_size, (unsigned)(st.st_mode & 07777));
+        } else if (!strcmp(cmd, "seek") || !strcmp(cmd, "pread")) {
+            long off = atol(argv[i + 1]), n = atol(argv[i + 2]), got;
+            char buf[256];
+            int fd = open(p, O_RDONLY);
+            i += 2;
+            if (fd < 0) {
+                printf("%s %s: %s\n", cmd, p, ename(errno));
+                continue;
+            }
+            if (n > (long)sizeof(buf))
+                n = sizeof(buf);
+            if (cmd[0] == 's') {
+                long at = lseek(fd, off, off < 0 ? SEEK_END : SEEK_SET);
+                got = at < 0 ? -1 : read(fd, buf, n);
+            } else {
+                got = pread(fd, buf, n, off);
+            }
+            if (got < 0)
+                printf("%s %s: %s\n", cmd, p, ename(errno));
+            else
+                printf("%s %s: %.*s|\n", cmd, p, (int)got, buf);
+            close(fd);
+        } else if (!strcmp(cmd, "write")) {
+            int fd = open(p, O_WRONLY | O_CREAT, 0644);
+            printf("write %s: %s\n", p, fd < 0 ? ename(errno) : "opened");
+        } else if (!strcmp(cmd, "access")) {
+            printf("access %s: %s %s %s\n", p,
+                   access(p, R_OK) ? ename(errno) : "ok",
+                   access(p, W_OK) ? ename(errno) : "ok",
+                   access(p, X_OK) ? ename(errno) : "ok");
+        } else if (!strcmp(cmd, "cd")) {
+            char cwd[256];
+            if (chdir(p))
+                printf("cd %s: %s\n", p, ename(errno));
+            else
+                printf("cd: %s\n", getcwd(cwd, sizeof(cwd)) ? cwd : ename(errno));
+        } else if (!strcmp(cmd, "tree")) {
+            tree(p);
+        } else {
+            fprintf(stderr, "files: unknown command %s\n", cmd);
+            return 2;
+        }
+    }
+    return 0;
+}

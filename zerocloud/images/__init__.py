@@ -1,0 +1,152 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Build system images: read-only tars whose files the sandbox shows
+from ``/`` (:mod:`zerocloud.sandbox.image`).
+
+``zerocloud image python OUT.tar`` builds the ``python`` image: a static
+CPython interpreter at ``bin/python`` and its standard library under
+``lib/pythonX.Y``, so that a job's ``exec`` can be
+``file://python:bin/python``.  It links ``python.c`` (next to this file)
+with Debian's ``libpython3.X.a`` and the libraries of the C modules Debian
+compiles into it, with gcc alone; it needs the Debian packages
+``libpython3.X-dev`` (the static library and headers) and
+``libpython3.X-stdlib`` (the standard library, usually installed).
+
+What the interpreter lacks, by construction: the C modules Debian ships as
+shared libraries (``lib-dynload``: ``_ctypes``, ``_sqlite3``, ``_ssl``,
+``_hashlib``, ``_decimal``, ``_json``...) -- the pure-Python fallbacks
+(``_pydecimal``, ``json``'s own code, ``hashlib``'s built-in digests) are
+used instead where the standard library has them -- and everything the
+sandbox does not offer: threads, processes, sockets, a clock that moves
+with the host.  The image is reproducible: the same inputs give the same
+bytes (members sorted, times and owners zeroed).
+"""
+import io
+import os
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import tempfile
+
+from zerocloud.exceptions import ZeroCloudError
+
+__all__ = ['ImageBuildError', 'build_python', 'python_paths', 'write_tar',
+           'STDLIB_SKIP']
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+#: Libraries of the C modules Debian builds into libpython3.X.a.
+MODULE_LIBS = ['-lexpat', '-lz', '-lbz2', '-llzma', '-lffi', '-lm', '-ldl',
+               '-lpthread', '-lutil']
+#: Directories of the standard library left out of the image: tests, GUI,
+#: installers, third-party packages and the shared modules it cannot load.
+STDLIB_SKIP = frozenset([
+    '__pycache__', 'test', 'tests', 'idlelib', 'tkinter', 'turtledemo',
+    'ensurepip', 'lib2to3', 'site-packages', 'dist-packages', 'lib-dynload',
+    'venv', 'pydoc_data'])
+
+
+class ImageBuildError(ZeroCloudError):
+    """The image could not be built; the message says what is missing."""
+
+
+def python_paths(version=None):
+    """Debian's locations for Python ``version`` (default: this one's
+    major.minor): ``(libpython.a, include dir, stdlib dir)``."""
+    version = version or '%d.%d' % sys.version_info[:2]
+    multiarch = sysconfig.get_config_var('MULTIARCH') or 'x86_64-linux-gnu'
+    return ('/usr/lib/%s/libpython%s.a' % (multiarch, version),
+            '/usr/include/python%s' % version,
+            '/usr/lib/python%s' % version)
+
+
+def _link(out, libpython, include, cc):
+    cmd = [cc, '-static', '-O2', '-I', include, '-o', out,
+           os.path.join(HERE, 'python.c'), libpython] + MODULE_LIBS
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    except FileNotFoundError:
+        raise ImageBuildError('%s not found: a C compiler is needed' % cc)
+    if proc.returncode != 0:
+        errors = [line for line in proc.stdout.splitlines()
+                  if 'warning' not in line][-15:]
+        raise ImageBuildError('linking the static interpreter failed:\n%s\n%s'
+                              % (' '.join(cmd), '\n'.join(errors)))
+
+
+def _stdlib_files(stdlib):
+    """(path in the image below lib/pythonX.Y, host path) of every file,
+    and the directories, sorted; symbolic links to files are followed."""
+    files, dirs = [], []
+    for top, subdirs, names in os.walk(stdlib):
+        subdirs[:] = sorted(d for d in subdirs if d not in STDLIB_SKIP
+                            and not d.startswith('config-'))
+        rel = os.path.relpath(top, stdlib)
+        rel = '' if rel == '.' else rel
+        if rel:
+            dirs.append(rel)
+        for name in sorted(names):
+            host = os.path.join(top, name)
+            if name.endswith(('.pyc', '.exe')) or not os.path.isfile(host):
+                continue
+            files.append((os.path.join(rel, name), host))
+    return dirs, files
+
+
+def write_tar(out, members):
+    """Write an uncompressed, reproducible tar: ``members`` are
+    ``(name, host path or bytes or None for a directory, mode)``."""
+    tmp = out + '.tmp'
+    with tarfile.open(tmp, 'w', format=tarfile.GNU_FORMAT) as tar:
+        for name, source, mode in members:
+            info = tarfile.TarInfo(name)
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ''
+            info.mode = mode
+            if source is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif isinstance(source, bytes):
+                info.size = len(source)
+                tar.addfile(info, io.BytesIO(source))
+            else:
+                with open(source, 'rb') as f:
+                    info.size = os.fstat(f.fileno()).st_size
+                    tar.addfile(info, f)
+    os.replace(tmp, out)
+    return out
+
+
+def build_python(out, version=None, libpython=None, include=None,
+                 stdlib=None, cc='gcc'):
+    """Build the ``python`` system image into the tar ``out``.
+
+    :raises ImageBuildError: naming what is missing.
+    """
+    d_lib, d_inc, d_std = python_paths(version)
+    libpython, include, stdlib = (libpython or d_lib, include or d_inc,
+                                  stdlib or d_std)
+    for path, what in [(libpython, 'the static library (Debian: '
+                        'libpython3.X-dev)'),
+                       (os.path.join(include, 'Python.h'),
+                        'the headers (Debian: libpython3.X-dev)'),
+                       (os.path.join(stdlib, 'os.py'), 'the standard '
+                        'library (Debian: libpython3.X-stdlib)')]:
+        if not os.path.exists(path):
+            raise ImageBuildError('%s not found: %s is needed' % (path, what))
+    libname = os.path.basename(os.path.normpath(stdlib))
+    with tempfile.TemporaryDirectory(prefix='zerocloud-image-') as tmp:
+        interpreter = os.path.join(tmp, 'python')
+        _link(interpreter, libpython, include, cc)
+        dirs, files = _stdlib_files(stdlib)
+        base = 'lib/' + libname
+        members = [('bin', None, 0o755), ('bin/python', interpreter, 0o755),
+                   ('lib', None, 0o755), (base, None, 0o755),
+                   (base + '/lib-dynload', None, 0o755)]
+        members += [(base + '/' + d, None, 0o755) for d in dirs]
+        members += [(base + '/' + rel, host, 0o644) for rel, host in files]
+        members.sort(key=lambda m: m[0])
+        return write_tar(out, members)

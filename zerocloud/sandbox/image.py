@@ -1,0 +1,211 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Read-only images: an uncompressed tar whose files the guest sees.
+
+A channel that carries an :class:`Index` (``Channel.image``) is an image:
+besides being readable as a stream at its own device path (``/dev/image``,
+``/dev/python``), its tar's directories and regular files appear in the
+guest's file system from ``/`` (``bin/python`` in the tar is
+``/bin/python`` in the guest), read-only, beside ``/dev``.  The launcher
+reads a file's bytes straight from the tar with ``pread``: nothing is
+extracted.  When several images hold the same path, the first image among
+the channels wins (:func:`merge`).
+
+What an image may hold: directories, regular files, hard links to its
+regular files and symbolic links that resolve inside the image to one of
+its regular files (the guest sees a copy of the target, not a link).
+Other links and special files are left out; members that would escape the
+image (``..``) or land under ``/dev`` (the channels' directory) are
+errors.  Only the permission bits of a member are kept; nothing is ever
+writable.
+"""
+import dataclasses
+import fcntl
+import os
+import posixpath
+import tarfile
+
+from zerocloud.exceptions import ManifestError
+
+__all__ = ['Entry', 'Index', 'ImageError', 'index_tar', 'index_file',
+           'merge', 'extract', 'MAX_ENTRIES', 'MAX_PATH']
+
+#: Mirrors ZVM_MAX_FILES: directories and files of all images of one run.
+MAX_ENTRIES = 65536
+#: Mirrors ZVM_MAX_PATH: a guest path is shorter than this, in bytes.
+MAX_PATH = 256
+#: Symbolic links followed in a row before giving up on a member.
+_MAX_HOPS = 16
+
+
+class ImageError(ManifestError):
+    """An image that cannot be used: not a tar, or a member that is not
+    allowed.  The message names the member."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A directory (``size`` 0, ``offset`` None) or a regular file whose
+    bytes are ``offset .. offset + size`` of the tar."""
+    path: str           #: absolute guest path, ``/lib/python3.11/os.py``
+    isdir: bool
+    offset: int = None
+    size: int = 0
+    perm: int = 0o755
+
+
+@dataclasses.dataclass(frozen=True)
+class Index:
+    """The entries of one tar, sorted by path (as UTF-8 bytes)."""
+    entries: tuple
+
+    def find(self, path):
+        """The entry at a guest path (``bin/python`` and ``/bin/python``
+        are the same), or None."""
+        want = '/' + _normal(path.lstrip('/')) if path.strip('/') else ''
+        for entry in self.entries:
+            if entry.path == want:
+                return entry
+        return None
+
+
+def _normal(name):
+    """``./a//b/`` -> ``a/b``; '' for the root; None for ``..``."""
+    parts = []
+    for part in name.split('/'):
+        if part in ('', '.'):
+            continue
+        if part == '..':
+            return None
+        parts.append(part)
+    return '/'.join(parts)
+
+
+def index_tar(fileobj, what='image'):
+    """Index an uncompressed tar read from a seekable binary file.
+
+    :raises ImageError: not an uncompressed tar, or a member the guest
+        cannot be given (``..``, ``/dev``, a name too long).
+    """
+    try:
+        tar = tarfile.open(fileobj=fileobj, mode='r:')
+        members = tar.getmembers()
+    except (tarfile.TarError, EOFError) as exc:
+        raise ImageError('%s is not an uncompressed tar archive (%s)'
+                         % (what, exc)) from None
+    files = {}      # name -> (offset, size, perm)
+    dirs = {}       # name -> perm
+    links = {}      # name -> (target name, hard)
+    for m in members:
+        name = _normal(m.name)
+        if name is None:
+            raise ImageError('%s: member %r leaves the image' % (what, m.name))
+        if name == '':
+            continue
+        if name == 'dev' or name.startswith('dev/'):
+            raise ImageError('%s: member %r is under /dev, the channels\' '
+                             'directory' % (what, m.name))
+        if len(name.encode('utf-8', 'surrogateescape')) + 1 >= MAX_PATH:
+            raise ImageError('%s: member %r: paths are at most %d bytes'
+                             % (what, m.name, MAX_PATH - 2))
+        for table in (files, dirs, links):
+            table.pop(name, None)   # a later member replaces an earlier one
+        if m.isdir():
+            dirs[name] = m.mode & 0o7777
+        elif m.isreg():
+            files[name] = (m.offset_data, m.size, m.mode & 0o7777)
+        elif m.islnk():
+            links[name] = (_normal(m.linkname), True)
+        elif m.issym():
+            target = m.linkname
+            if not target.startswith('/'):
+                target = posixpath.join('/', posixpath.dirname(name), target)
+            # Inside the image "/.." is "/", as on a real root.
+            links[name] = (_normal(posixpath.normpath(target).lstrip('/')),
+                           False)
+    for name, (target, hard) in links.items():
+        for _ in range(_MAX_HOPS):
+            if target is None or target not in links:
+                break
+            target = links[target][0]
+        if target in files:
+            files[name] = files[target]
+    for name in list(files) + list(dirs):
+        parent = posixpath.dirname(name)
+        while parent and parent not in dirs:
+            if parent in files:
+                raise ImageError('%s: %r is a file and a directory'
+                                 % (what, parent))
+            dirs[parent] = 0o755
+            parent = posixpath.dirname(parent)
+    entries = [Entry('/' + n, True, None, 0, p) for n, p in dirs.items()]
+    entries += [Entry('/' + n, False, off, size, p)
+                for n, (off, size, p) in files.items() if n not in dirs]
+    entries.sort(key=lambda e: e.path.encode('utf-8', 'surrogateescape'))
+    if len(entries) > MAX_ENTRIES:
+        raise ImageError('%s has %d files and directories, at most %d'
+                         % (what, len(entries), MAX_ENTRIES))
+    return Index(tuple(entries))
+
+
+_CACHE = {}
+_CACHE_MAX = 32
+
+
+def index_file(path, what=None):
+    """:func:`index_tar` of a tar on disk, cached by the file's identity
+    (device, inode, size, mtime): system images are indexed once."""
+    st = os.stat(path)
+    key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    index = _CACHE.get(key)
+    if index is None:
+        with open(path, 'rb') as f:
+            index = index_tar(f, what or path)
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = index
+    return index
+
+
+def merge(images):
+    """The entries of several images, ``images`` being ``(channel number,
+    Index)`` pairs in channel order: the first image holding a path wins.
+    Returns ``(entry, channel number)`` pairs sorted by path."""
+    seen = {}
+    for number, index in images:
+        for entry in index.entries:
+            if entry.path not in seen:
+                seen[entry.path] = (entry, number)
+            elif entry.isdir != seen[entry.path][0].isdir:
+                raise ImageError('%s is a file in one image and a directory '
+                                 'in another' % entry.path)
+    if len(seen) > MAX_ENTRIES:
+        raise ImageError('the images have %d files and directories, at most '
+                         '%d' % (len(seen), MAX_ENTRIES))
+    return [seen[p] for p in sorted(
+        seen, key=lambda p: p.encode('utf-8', 'surrogateescape'))]
+
+
+def extract(fd, entry):
+    """A sealed memfd holding the bytes of file ``entry`` of the tar open
+    as ``fd`` (read with pread: ``fd``'s offset does not move)."""
+    out = os.memfd_create('zerocloud-image-file',
+                          os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        done = 0
+        while done < entry.size:
+            chunk = os.pread(fd, min(1 << 20, entry.size - done),
+                             entry.offset + done)
+            if not chunk:
+                raise ImageError('%s: the image ends inside this file'
+                                 % entry.path)
+            os.write(out, chunk)
+            done += len(chunk)
+        fcntl.fcntl(out, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE |
+                    fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK |
+                    fcntl.F_SEAL_SEAL)
+        os.lseek(out, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(out)
+        raise
+    return out
