@@ -124,18 +124,29 @@ class Sandbox:
 
 
 @pytest.fixture(scope='session')
-def python_image(tmp_path_factory):
-    """The python system image (``zerocloud image python``), built once.
+def images_dir(tmp_path_factory):
+    """A system_images_dir with python.tar (``zerocloud image python``)
+    when it can be built, built once; ``(dir, None or why not)``."""
+    from zerocloud import images
+    where = tmp_path_factory.mktemp('images')
+    try:
+        images.build_python(str(where / 'python.tar'))
+    except images.ImageBuildError as exc:
+        return str(where), str(exc)
+    return str(where), None
+
+
+@pytest.fixture(scope='session')
+def python_image(images_dir):
+    """The python system image's path.
 
     It needs Debian's libpython3.X-dev, which .ci/run installs like
     musl-tools; elsewhere the tests that need it skip, naming what is
     missing."""
-    from zerocloud import images
-    out = str(tmp_path_factory.mktemp('images') / 'python.tar')
-    try:
-        return images.build_python(out)
-    except images.ImageBuildError as exc:
-        pytest.skip('cannot build the python image: %s' % exc)
+    where, problem = images_dir
+    if problem:
+        pytest.skip('cannot build the python image: %s' % problem)
+    return os.path.join(where, 'python.tar')
 
 
 @pytest.fixture(scope='session')

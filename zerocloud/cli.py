@@ -175,6 +175,9 @@ def _add_saio(sub):
                    'directory removed on exit')
     p.add_argument('--port', metavar='N', type=int, default=8080,
                    help='proxy port; 0 picks a free one (default: 8080)')
+    p.add_argument('--images', metavar='DIR',
+                   help='the object servers\' system_images_dir: NAME.tar '
+                   'per system image (zerocloud image python DIR/python.tar)')
 
 
 def _cmd_saio(args):
@@ -185,7 +188,8 @@ def _cmd_saio(args):
     stopping = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stopping.set())
                 for signum in (signal.SIGINT, signal.SIGTERM)}
-    cluster = saio.Cluster(run_dir=args.dir, port=args.port)
+    cluster = saio.Cluster(run_dir=args.dir, port=args.port,
+                           system_images_dir=args.images)
     try:
         cluster.start()
         if not stopping.is_set():

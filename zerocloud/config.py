@@ -18,8 +18,11 @@ Job limits (proxy filter, ``[filter:zerocloud_proxy]``)::
     # connected group of N nodes has N * (N - 1) pipes.
     # max_channels = 100000
     # Names of the read-only system images a job may use as devices and in
-    # ``file://IMAGE:PATH`` executable paths (space or comma separated).
-    # system_images = lua python
+    # ``file://IMAGE:PATH`` executable paths (space or comma separated);
+    # every object server must have them (NAME.tar in its
+    # system_images_dir; build python.tar with ``zerocloud image python``),
+    # or a job naming one gets 501.  Empty: none.
+    # system_images = python
 
 Proxy filter (``[filter:zerocloud_proxy]``, :class:`ProxyConfig`; it also
 reads the job limits above)::
@@ -181,8 +184,9 @@ DEFAULT_MAX_JOB_BYTES = 64 * 1024
 DEFAULT_MAX_NODES = 1000
 #: Most channels (devices and pipes, counted per node) a job may wire.
 DEFAULT_MAX_CHANNELS = 100000
-#: Read-only system images jobs may name as devices and in ``file://``.
-DEFAULT_SYSTEM_IMAGES = ('lua', 'python')
+#: Read-only system images jobs may name as devices and in ``file://``
+#: (``zerocloud image python`` builds the one zerocloud knows).
+DEFAULT_SYSTEM_IMAGES = ('python',)
 
 #: Device names with a fixed meaning (``in`` and ``out`` are the guest's
 #: pipe directories); a system image may not reuse one.
@@ -454,6 +458,9 @@ class ObjectFilterConfig:
     pipe_setup_timeout: int = DEFAULT_PIPE_SETUP_TIMEOUT
     pipe_bind_ip: str = ''
     time_slice_ms: int = DEFAULT_TIME_SLICE_MS
+    #: Where the system images live: ``NAME.tar`` for each image a job may
+    #: name (``file://NAME:PATH``); empty: none.
+    system_images_dir: str = ''
 
     #: The options that may be 0.
     _MAY_BE_ZERO = ('max_queued', 'max_connected', 'time_slice_ms')

@@ -297,13 +297,17 @@ class Cluster:
     :param sample_dir: directory holding ``proxy-server.conf-sample`` and
         ``object-server.conf-sample``; defaults to the checkout's ``etc/``.
     :param start_timeout: seconds :meth:`start` waits for the servers.
+    :param system_images_dir: the object servers' ``system_images_dir``
+        (``NAME.tar`` per system image, e.g. ``zerocloud image python``'s);
+        ``None`` keeps the sample's.
 
     Usable as a context manager (``start`` on entry, ``stop`` on exit).
     Object servers are addressed by index, 0 to ``object_servers - 1``.
     """
 
     def __init__(self, run_dir=None, port=0, object_servers=3,
-                 sample_dir=None, start_timeout=START_TIMEOUT):
+                 sample_dir=None, start_timeout=START_TIMEOUT,
+                 system_images_dir=None):
         if not 1 <= object_servers <= _MAX_OBJECT_SERVERS:
             raise ValueError('object_servers must be 1 to %d'
                              % _MAX_OBJECT_SERVERS)
@@ -313,6 +317,7 @@ class Cluster:
         self._n_objects = object_servers
         self._sample_dir = sample_dir or SAMPLE_DIR
         self._start_timeout = start_timeout
+        self._system_images_dir = system_images_dir
         self._sockets = {}      # server name -> listening socket not handed
         self._ports = {}        # server name -> port
         self._core = None
@@ -501,6 +506,9 @@ class Cluster:
                 OBJECT_OVERRIDES, ip=_IP, port=ports[name], swift_dir=etc,
                 devices=devices, name=name))
             resolve_own_eggs(conf)
+            if self._system_images_dir:
+                conf['filter:zerocloud_object']['system_images_dir'] = \
+                    os.path.abspath(self._system_images_dir)
             conf_path = os.path.join(etc, '%s.conf' % name)
             _write_config(conf, conf_path, sample)
             self._object_info.append(

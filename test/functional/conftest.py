@@ -31,8 +31,8 @@ USERS = {
 
 
 @pytest.fixture(scope='session')
-def cluster():
-    with saio.Cluster() as running:
+def cluster(images_dir):
+    with saio.Cluster(system_images_dir=images_dir[0]) as running:
         yield running
 
 

@@ -21,23 +21,21 @@ import re
 from zerocloud.exceptions import SpecError
 from zerocloud.sandbox import manifest as mf
 
-__all__ = ['SPEC_VERSION', 'CHANNEL_KINDS', 'UNSUPPORTED_KINDS',
-           'ChannelSpec', 'NodeSpec',
+__all__ = ['SPEC_VERSION', 'CHANNEL_KINDS', 'ChannelSpec', 'NodeSpec',
            'NodeJob', 'NodeResult', 'Executor', 'parse_spec']
 
 #: The only ``spec.json`` version understood.
 SPEC_VERSION = 1
 #: Channel kinds: an object (read, or written by the proxy after the job),
-#: a path-less output returned in the response, and a pipe to or from
-#: another node of the job (:mod:`zerocloud.middleware.pipes`).
-CHANNEL_KINDS = ('object', 'response', 'pipe')
-#: Kinds of the job format this object server does not run yet (system
-#: images): refused with 501, not 400.
-UNSUPPORTED_KINDS = ('image',)
+#: a path-less output returned in the response, a pipe to or from
+#: another node of the job (:mod:`zerocloud.middleware.pipes`), and a
+#: system image of the object server (read-only, its files seen from ``/``).
+CHANNEL_KINDS = ('object', 'response', 'pipe', 'image')
 #: Keys of a connected node's ``rendezvous`` object.
 _RDV_KEYS = ('port', 'token', 'timeout', 'pipe_limit')
 
 _MEMBER = re.compile(r'^in/[A-Za-z0-9_.-]{1,200}$')
+_IMAGE = re.compile(r'^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$')
 _LIMIT_KEYS = ('memory', 'cpu', 'timeout', 'max_output')
 
 
@@ -53,6 +51,9 @@ class ChannelSpec:
     limit: int = 0          #: writable: byte cap (0: none)
     peer: str = None        #: pipe: the node at the other end
     peer_alias: str = None  #: pipe: its device there
+    #: ``image`` channels: the system image's name; a readable object:
+    #: ``image`` when it is the node's image device, mounted from ``/``.
+    image: str = None
 
     @property
     def readable(self):
@@ -94,6 +95,25 @@ class NodeSpec:
     def needs_local(self):
         return any(c.local for c in self.channels)
 
+    @property
+    def images(self):
+        """Indexes of the channels whose files the guest sees from ``/``
+        (system images, and the image device), in channel order."""
+        return tuple(i for i, c in enumerate(self.channels) if c.image)
+
+    @property
+    def exec_image(self):
+        """``(image name, path)`` of a ``file://IMAGE:PATH`` program, or
+        None for a program sent with the request."""
+        path = self.exec_path or ''
+        if not path.startswith('file://'):
+            return None
+        name, sep, inner = path[len('file://'):].partition(':')
+        if not sep or not name or not inner:
+            raise SpecError('spec: exec.path %r is not file://IMAGE:PATH'
+                            % path)
+        return name, inner
+
 
 @dataclasses.dataclass(frozen=True)
 class NodeJob:
@@ -102,13 +122,16 @@ class NodeJob:
     ``inputs`` maps the index of each readable channel, and of each
     writable pipe, to an open fd the caller owns; ``workdir`` is a private
     directory for output files, which the caller removes with everything
-    in it.
+    in it.  ``images`` maps the index of each image channel
+    (:attr:`NodeSpec.images`) to the :class:`zerocloud.sandbox.image.Index`
+    of the tar its fd reads.
     """
     spec: NodeSpec
     program: str
     inputs: dict
     workdir: str
     limits: mf.Limits
+    images: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,9 +193,6 @@ def _channel(index, raw):
                         % (what, alias, 'readable' if direction == mf.READ
                            else 'writable'))
     kind = raw.get('kind')
-    if kind in UNSUPPORTED_KINDS:
-        raise SpecError('spec: %s: %s channels are not supported by this '
-                        'object server yet' % (what, kind), 501)
     if kind not in CHANNEL_KINDS:
         raise SpecError('spec: %s.kind must be one of %s'
                         % (what, ', '.join(CHANNEL_KINDS)))
@@ -184,7 +204,22 @@ def _channel(index, raw):
     if path is not None:
         _str(path, what + '.path')
     limit = _int(raw.get('limit') or 0, what + '.limit')
+    image = raw.get('image')
+    if image is not None and (not isinstance(image, str)
+                              or not _IMAGE.match(image)):
+        raise SpecError('spec: %s.image must be an image name' % what)
+    if kind == 'image':
+        if image is None or direction != mf.READ or local or \
+                member is not None:
+            raise SpecError('spec: %s: an image channel is readable and '
+                            'names its image, nothing else' % what)
+        return ChannelSpec(alias, direction, kind, None, image=image)
+    if image is not None and (direction != mf.READ or image != 'image'):
+        raise SpecError('spec: %s: only the readable image device is '
+                        'mounted' % what)
     if kind == 'pipe':
+        if image is not None:
+            raise SpecError('spec: %s: a pipe is not an image' % what)
         peer = _str(raw.get('peer'), what + '.peer')
         peer_alias = _str(raw.get('peer_alias'), what + '.peer_alias')
         if local or member is not None:
@@ -205,7 +240,8 @@ def _channel(index, raw):
     elif local or member is not None:
         raise SpecError('spec: %s: a writable channel is neither local nor '
                         'a member' % what)
-    return ChannelSpec(alias, direction, kind, path, local, member, limit)
+    return ChannelSpec(alias, direction, kind, path, local, member, limit,
+                       image=image)
 
 
 def _limits(raw):

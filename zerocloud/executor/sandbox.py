@@ -54,7 +54,8 @@ class SandboxExecutor(Executor):
                     opened.append(fd)
                     outputs[index] = path
                 channels.append(mf.Channel(channel.alias, channel.direction,
-                                           fd, channel.limit))
+                                           fd, channel.limit,
+                                           image=job.images.get(index)))
             result = launcher.run(job.program, list(job.spec.argv),
                                   job.spec.env, channels, job.spec.seed,
                                   job.limits, zvm=self.zvm, cancel=cancel,

@@ -274,6 +274,8 @@ def node_spec(node, account, limits, exec_info=None, rendezvous=None):
                 if not item['local']:
                     item['member'] = 'in/%d' % index
                     members.append((item['member'], chan.path))
+                if chan.device == 'image':
+                    item['image'] = 'image'     # its files seen from /
             else:
                 item.update(content_type=chan.content_type,
                             meta=dict(chan.meta), limit=0)

@@ -21,15 +21,20 @@ What it does with a ``POST /<device>/<partition>/<account>/<container>/
    member bounded, spooling the program and inputs to a private temp
    directory under ``<devices>/<device>/tmp`` (``400`` for a malformed
    body or an ``exec`` that does not match the spec's ``sha256``, ``413``
-   for a member over its bound, ``499`` when the client went away,
-   ``501`` for system images, which it does not run yet); a node with
-   pipes to other nodes (``X-Backend-Zerocloud-Connected``) is admitted
-   against ``max_connected`` instead, never waits, and meets the others
+   for a member over its bound, ``499`` when the client went away); a
+   node with pipes to other nodes (``X-Backend-Zerocloud-Connected``) is
+   admitted against ``max_connected`` instead, never waits, and meets the
+   others
    at the job's rendezvous before it runs (:mod:`zerocloud.middleware.
    pipes`, ``doc/internals.rst``);
 3. opens the object's data file read-only when the node reads it
    (``404`` when this server has no copy, ``507`` when the device is
-   missing or unmounted) -- the sandbox reads it in place, no copy;
+   missing or unmounted) -- the sandbox reads it in place, no copy --
+   and the node's images: system images from ``system_images_dir``
+   (``501`` for one this server does not have), indexed once per file,
+   and its ``image`` device (``415`` when either is not a usable tar); a
+   ``file://IMAGE:PATH`` program is copied out of its image (``422`` when
+   it has no such file), or linked from the exec cache;
 4. validates the program (``422`` with the validator's message) and runs
    it in the sandbox (:mod:`zerocloud.sandbox`, see ``doc/sandbox.rst``)
    with the node's limits lowered to the maxima below;
@@ -108,6 +113,11 @@ server)::
     # (older kernels keep their default); it never changes what a program
     # computes.
     # time_slice_ms = 20
+    # Directory of the system images this server offers to jobs: NAME.tar for
+    # each image a job may name as a device or in file://NAME:PATH (build
+    # python.tar with `zerocloud image python`); the proxy's system_images
+    # lists the same names.  Empty: none (a job naming one gets 501).
+    # system_images_dir =
     # Swift's logging and StatsD options (log_name, log_level,
     # log_statsd_host, ...) apply; the log route and the metrics' prefix
     # are zerocloud-object.
@@ -122,7 +132,9 @@ per execution request, ``runs.<reason>`` and ``runs.timing`` per program
 run, ``queue.timing`` (the wait for a sandbox), ``programs.received`` and
 ``programs.cached``, all under ``zerocloud-object.`` (``doc/operator.rst``).
 """
+import dataclasses
 import errno
+import hashlib
 import json
 import os
 import re
@@ -153,6 +165,7 @@ from zerocloud.executor.sandbox import SandboxExecutor
 from zerocloud.middleware import tarstream
 from zerocloud.middleware.dispatch import CONNECTED_HEADER
 from zerocloud.middleware.pipes import Aborted, PipeError, PipeSet
+from zerocloud.sandbox import image
 from zerocloud.sandbox import launcher
 from zerocloud.sandbox import manifest as mf
 from zerocloud.sandbox import validator
@@ -300,6 +313,9 @@ class ObjectFilter:
         #: Where read pipes listen (Swift's own ``bind_ip`` by default).
         self.pipe_bind_ip = (self.config.pipe_bind_ip or (
             conf.get('bind_ip') or '').strip() or '0.0.0.0')
+        #: (tar identity, path) of a system image's program -> its sha256,
+        #: so that the exec cache links it instead of a copy per node.
+        self._image_execs = {}
 
     def __call__(self, env, start_response):
         req = swob.Request(env)
@@ -361,7 +377,11 @@ class ObjectFilter:
         try:
             spec, program, local, cached = self._read_request(
                 req, work, manager, dev_path, place, cache)
-            inputs = self._inputs(spec, work, local)
+            inputs = self._inputs(req, spec, work, local)
+            images = self._images(req, spec, inputs)
+            if program is None:
+                spec, program, cached = self._image_program(
+                    req, work, spec, inputs, images, cache)
             limits = self._limits(req, spec)
             if spec.pipes:
                 if not config_true_value(req.headers.get(CONNECTED_HEADER)):
@@ -370,9 +390,10 @@ class ObjectFilter:
                         % CONNECTED_HEADER, request=req)
                 job, outcome = self._run_connected(
                     req, work, spec, program, inputs, limits, cached,
-                    None if cached else cache)
+                    None if cached else cache, images)
             else:
-                job = NodeJob(spec, program, inputs, work.dir, limits)
+                job = NodeJob(spec, program, inputs, work.dir, limits,
+                              images)
                 outcome = self._run(req, job, from_cache=cached)
                 if not cached:
                     self._keep(cache, spec, program)
@@ -407,7 +428,12 @@ class ObjectFilter:
             program = self._spool(reader, work, spec)
             _drain(req.environ['wsgi.input'])
             cached = program is None
-            if cached:
+            if spec.exec_image:
+                if not cached:
+                    raise SpecError('a program of an image comes without '
+                                    'an exec member')
+                # Taken from its image once the inputs are open.
+            elif cached:
                 program = self._cached_program(req, work, spec, cache)
                 self.logger.increment('programs.cached')
             else:
@@ -435,9 +461,6 @@ class ObjectFilter:
     def _cached_program(self, req, work, spec, cache):
         """The program of a request without an exec member: from the cache,
         or 428 so that the proxy sends it (doc/internals.rst)."""
-        if (spec.exec_path or '').startswith('file://'):
-            raise SpecError('programs of system images are not supported '
-                            'by this object server yet', 501)
         program = work.path('exec')
         if cache.link_into(spec.exec_sha256, program):
             return program
@@ -519,9 +542,10 @@ class ObjectFilter:
             raise swob.HTTPNotFound(request=req)
         return fds
 
-    def _inputs(self, spec, work, local):
+    def _inputs(self, req, spec, work, local):
         """fd per readable channel index: the local object's fds (one per
-        local channel, in order) and the spooled members."""
+        local channel, in order), the spooled members and the system
+        images' tars."""
         local = iter(local)
         inputs = {}
         for index, channel in enumerate(spec.channels):
@@ -530,7 +554,85 @@ class ObjectFilter:
             elif channel.readable and channel.kind == 'object':
                 inputs[index] = work.open(
                     work.path(channel.member.replace('/', '-')))
+            elif channel.kind == 'image':
+                inputs[index] = work.open(
+                    self._system_image(req, channel.image))
         return inputs
+
+    def _system_image(self, req, name):
+        """The path of system image ``name``, or 501 when this server
+        does not have it."""
+        where = self.config.system_images_dir
+        path = os.path.join(where, name + '.tar') if where else None
+        if path is None or not os.path.isfile(path):
+            self.logger.warning('system image %s asked for, not in %s',
+                                name, where or '(no system_images_dir)')
+            raise swob.HTTPNotImplemented(
+                body='system image %s is not installed on this object '
+                'server' % json.dumps(name), request=req)
+        return path
+
+    def _images(self, req, spec, inputs):
+        """The :class:`zerocloud.sandbox.image.Index` of every image
+        channel: system images indexed once per file, the image device
+        per request; ``415`` for one that is not a usable tar."""
+        images = {}
+        for index in spec.images:
+            channel = spec.channels[index]
+            try:
+                if channel.kind == 'image':
+                    images[index] = image.index_file(
+                        self._system_image(req, channel.image),
+                        'system image %s' % channel.image)
+                else:
+                    images[index] = _index_fd(inputs[index],
+                                              'device %s' % channel.alias)
+            except image.ImageError as exc:
+                self.logger.info('node %s: %s', spec.node, exc)
+                raise swob.HTTPException(
+                    status='415 Unsupported Media Type',
+                    body='node %s: %s' % (json.dumps(spec.node), exc),
+                    request=req)
+        return images
+
+    def _image_program(self, req, work, spec, inputs, images, cache):
+        """A ``file://IMAGE:PATH`` program, copied from its image into
+        the request's directory (or linked from the exec cache, by the
+        digest it had the last time).  Returns ``(spec with exec.sha256,
+        path, whether it came from the cache)``; ``422`` when the image
+        has no such file."""
+        name, inner = spec.exec_image
+        for index in spec.images:
+            channel = spec.channels[index]
+            if channel.image == name and (channel.kind == 'image') == (
+                    name != 'image'):
+                break
+        else:
+            raise swob.HTTPBadRequest(
+                body='exec.path %s names an image the node does not have'
+                % spec.exec_path, request=req)
+        entry = images[index].find(inner)
+        if entry is None or entry.isdir:
+            raise swob.HTTPUnprocessableEntity(
+                body='node %s: %s is not a file of image %s' % (
+                    json.dumps(spec.node), json.dumps(inner),
+                    json.dumps(name)), request=req)
+        program = work.path('exec')
+        key = None
+        if channel.kind == 'image':
+            st = os.fstat(inputs[index])
+            key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                   entry.path)
+            sha = self._image_execs.get(key)
+            if sha and cache.link_into(sha, program):
+                return dataclasses.replace(spec, exec_sha256=sha), \
+                    program, True
+        sha = _copy_out(inputs[index], entry, program)
+        if key is not None:
+            if len(self._image_execs) >= 256:
+                self._image_execs.clear()   # images replaced many times
+            self._image_execs[key] = sha
+        return dataclasses.replace(spec, exec_sha256=sha), program, False
 
     def _limits(self, req, spec):
         asked, c = spec.limits, self.config
@@ -580,7 +682,7 @@ class ObjectFilter:
         return self.executor.run(job, cancel=cancel)
 
     def _run_connected(self, req, work, spec, program, inputs, limits,
-                       from_cache=False, keep_in=None):
+                       from_cache=False, keep_in=None, images=None):
         """Run a node with pipes (admitted by ``gang_admission``):
         validate, meet the others at the job's rendezvous, connect the
         pipes, run; an abort from the rendezvous stops the sandbox.
@@ -605,7 +707,8 @@ class ObjectFilter:
             except Aborted as exc:
                 self.logger.info('node %s aborted before it started: '
                                  '%s', spec.node, exc)
-                job = NodeJob(spec, program, inputs, work.dir, limits)
+                job = NodeJob(spec, program, inputs, work.dir, limits,
+                              images or {})
                 return job, NodeResult(_aborted(spec, str(exc)), {})
             except PipeError as exc:
                 self.logger.warning('node %s: %s', spec.node, exc)
@@ -613,7 +716,7 @@ class ObjectFilter:
                 raise swob.HTTPServiceUnavailable(
                     body='zerocloud: %s' % exc, request=req)
             job = NodeJob(spec, program, {**inputs, **pipes.fds},
-                          work.dir, limits)
+                          work.dir, limits, images or {})
             cancel = launcher.Cancel()
             pipes.watch(cancel.abort)
             outcome = self._run(req, job, cancel)
@@ -692,6 +795,34 @@ class ObjectFilter:
                 members.append(('out/%d' % index, path,
                                 os.path.getsize(path)))
         return _TarAnswer(work, members)
+
+
+def _index_fd(fd, what):
+    """Index the tar an input fd reads, leaving its offset at 0 (the
+    guest may read the device as a stream too)."""
+    with open(os.dup(fd), 'rb') as f:
+        try:
+            return image.index_tar(f, what)
+        finally:
+            os.lseek(fd, 0, os.SEEK_SET)
+
+
+def _copy_out(fd, entry, dest):
+    """Copy image file ``entry`` from the tar ``fd`` into a new file
+    ``dest``; return its sha256."""
+    digest = hashlib.sha256()
+    with open(dest, 'xb') as out:
+        done = 0
+        while done < entry.size:
+            chunk = os.pread(fd, min(_CHUNK, entry.size - done),
+                             entry.offset + done)
+            if not chunk:
+                raise SpecError('%s: the image ends inside this file'
+                                % entry.path)
+            digest.update(chunk)
+            out.write(chunk)
+            done += len(chunk)
+    return digest.hexdigest()
 
 
 def _drain(wsgi_input, limit=1024 * 1024):

@@ -122,7 +122,7 @@ bypass quotas)::
     # max_job_bytes = 65536
     # max_nodes = 1000
     # max_channels = 100000
-    # system_images = lua python
+    # system_images = python
     # dispatch_concurrency = 16
     # conn_timeout = 0.5
     # node_timeout = 120

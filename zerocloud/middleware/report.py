@@ -20,7 +20,11 @@ of the most serious failure, in this order (the first that applies wins):
                               ``output-error`` writing to its disk).
 422   Unprocessable Entity    a program was refused before it ran
                               (``invalid-binary``: the validator or the
-                              loader).
+                              loader), or is not a file of the image its
+                              ``file://`` path names.
+415   Unsupported Media Type  a node's ``image`` device is not a tar the
+                              sandbox can mount (compressed, a member
+                              leaving the image or under ``/dev``...).
 504   Gateway Timeout         a program ran out of time (``timeout``:
                               wall clock; ``cpu``: CPU seconds).
 424   Failed Dependency       a program ran and failed: non-zero exit
@@ -59,13 +63,15 @@ __all__ = ['JobReport', 'build_report', 'header_value', 'node_failure',
 #: Failure kinds with their job status, most serious first.
 STATUS_ORDER = (('unavailable', 503), ('missing', 404),
                 ('server-error', 500), ('proxy-storage', 507),
-                ('invalid-binary', 422), ('timeout', 504),
+                ('invalid-binary', 422), ('invalid-image', 415),
+                ('timeout', 504),
                 ('program', 424), ('pipe', 424))
 #: How the job's message says each failure kind, before the nodes' names.
 KIND_WORDS = {'unavailable': 'no object server could run',
               'missing': 'object missing', 'server-error': 'server error',
               'proxy-storage': 'no room on the proxy',
               'invalid-binary': 'invalid program',
+              'invalid-image': 'unusable image',
               'timeout': 'out of time', 'program': 'program failed',
               'pipe': 'pipe failed', 'aborted': 'stopped'}
 #: The per-node headers, in the order they are set.
@@ -132,6 +138,8 @@ def node_failure(outcome, result):
             return 'missing'
         if outcome.status == 422:
             return 'invalid-binary'
+        if outcome.status == 415:
+            return 'invalid-image'
         if outcome.status == 507:   # the proxy's spool, never a server's
             return 'proxy-storage'
         return 'server-error'

@@ -90,11 +90,45 @@ def test_not_a_json_object(data):
         parse_spec(data)
 
 
-def test_system_images_are_not_run_yet():
-    with pytest.raises(SpecError, match='not supported') as info:
-        parse_spec(raw(channels=[{'alias': '/dev/stdout',
-                                  'direction': 'w', 'kind': 'image'}]))
-    assert info.value.status == 501
+PY = {'alias': '/dev/python', 'direction': 'r', 'kind': 'image',
+      'image': 'python'}
+DEVICE = {'alias': '/dev/image', 'direction': 'r', 'kind': 'object',
+          'local': False, 'member': 'in/0', 'image': 'image'}
+
+
+def test_images_and_programs_from_them():
+    spec = parse_spec(raw(channels=[DEVICE, PY], exec={
+        'path': 'file://python:bin/python'}))
+    assert spec.images == (0, 1)
+    assert [c.image for c in spec.channels] == ['image', 'python']
+    assert spec.channels[1].kind == 'image'
+    assert spec.exec_image == ('python', 'bin/python')
+    assert parse_spec(raw()).exec_image is None
+    assert parse_spec(raw()).images == ()
+
+
+@pytest.mark.parametrize('channel, message', [
+    (dict(PY, image=None), 'names its image'),
+    (dict(PY, direction='w', alias='/dev/out/x'), 'names its image'),
+    (dict(PY, local=True), 'names its image'),
+    (dict(PY, image='../x'), 'image name'),
+    (dict(PY, image=7), 'image name'),
+    (dict(DEVICE, image='python'), 'only the readable image device'),
+    ({'alias': '/dev/stdout', 'direction': 'w', 'kind': 'response',
+      'image': 'image'}, 'only the readable image device'),
+])
+def test_bad_image_channels(channel, message):
+    with pytest.raises(SpecError, match=message) as info:
+        parse_spec(raw(channels=[channel]))
+    assert info.value.status == 400
+
+
+@pytest.mark.parametrize('path', ['file://python', 'file://:x',
+                                  'file://python:'])
+def test_a_bad_image_program_path(path):
+    spec = parse_spec(raw(channels=[PY], exec={'path': path}))
+    with pytest.raises(SpecError, match='not file://IMAGE:PATH'):
+        spec.exec_image
 
 
 RDV = {'port': 4000, 'token': 'f' * 32, 'timeout': 5, 'pipe_limit': 100}

@@ -393,14 +393,159 @@ def test_no_digest_no_cache(devices, program):
     assert b'no exec.sha256' in resp.body
 
 
-def test_system_images_are_not_implemented_yet(devices):
-    filt, _ = app_and_filter(devices)
-    value = spec(exec={'path': 'file://python:/bin/python3'})
-    value['channels'] = []
+PY_CHANNEL = {'alias': '/dev/python', 'direction': 'r', 'kind': 'image',
+              'image': 'python'}
+
+
+def image_tar(members):
+    return make_tar(members)
+
+
+@pytest.fixture
+def images_dir(tmp_path, program):
+    path = tmp_path / 'images'
+    path.mkdir()
+    (path / 'python.tar').write_bytes(image_tar([
+        ('bin/python', program), ('lib/os.py', b'# os')]))
+    return str(path)
+
+
+def image_spec(exec_path='file://python:bin/python', channels=None):
+    value = spec(exec={'path': exec_path})
+    value['channels'] = channels if channels is not None else [
+        PY_CHANNEL, {'alias': '/dev/stdout', 'direction': 'w',
+                     'kind': 'response'}]
+    return value
+
+
+def test_a_system_image_that_is_not_installed_is_501(devices, images_dir):
+    for conf in ({}, {'system_images_dir': images_dir}):
+        filt, _ = app_and_filter(devices, **conf)
+        resp = post(filt, request_body(None, members=[
+            ('spec.json', json.dumps(image_spec(
+                'file://lua:bin/lua', [dict(PY_CHANNEL, image='lua',
+                                            alias='/dev/lua')])).encode())]))
+        assert resp.status_int == 501, resp.body
+        assert resp.body == b'system image "lua" is not installed on this ' \
+            b'object server'
+        assert not filt.executor.jobs
+    assert tmp_entries(devices) == []
+
+
+def test_a_program_of_a_system_image_runs_with_the_image(
+        devices, program, images_dir):
+    filt, _ = app_and_filter(devices, system_images_dir=images_dir)
+    fds = fd_count()
+    body = request_body(None, members=[
+        ('spec.json', json.dumps(image_spec()).encode())])
+    for _ in range(3):
+        resp = post(filt, body)
+        assert resp.status_int == 200, resp.body
+        assert resp.body    # the answer sent: the work directory goes
+    first, second, third = filt.executor.jobs
+    for job in (first, second, third):
+        assert job.spec.exec_sha256 == hashlib.sha256(program).hexdigest()
+        assert [e.path for e in job.images[0].entries] == [
+            '/bin', '/bin/python', '/lib', '/lib/os.py']
+    # The tar itself was the image channel's input (the fake executor
+    # read it whole), and the program was copied out once, then linked
+    # from the exec cache.
+    assert filt.executor.seen_inputs[0] == (
+        open(os.path.join(images_dir, 'python.tar'), 'rb').read())
+    assert len(filt._image_execs) == 1
+    cache = ExecCache(os.path.join(devices, 'sda', 'zerocloud-exec'), 64)
+    assert cache.link_into(first.spec.exec_sha256,
+                           os.path.join(devices, 'probe'))
+    assert fd_count() == fds
+    assert tmp_entries(devices) == []
+
+
+def test_an_image_replaced_on_disk_is_indexed_again(devices, program,
+                                                    images_dir):
+    filt, _ = app_and_filter(devices, system_images_dir=images_dir)
+    body = request_body(None, members=[
+        ('spec.json', json.dumps(image_spec()).encode())])
+    assert post(filt, body).body
+    tar = os.path.join(images_dir, 'python.tar')
+    os.unlink(tar)      # a new inode, as an operator's mv would give
+    with open(tar, 'wb') as f:
+        f.write(image_tar([('bin/python', program), ('lib/new.py', b'')]))
+    assert post(filt, body).status_int == 200
+    assert len(filt._image_execs) == 2
+    assert '/lib/new.py' in [e.path for e in
+                             filt.executor.jobs[-1].images[0].entries]
+
+
+def test_a_program_missing_from_its_image_is_422(devices, images_dir):
+    filt, _ = app_and_filter(devices, system_images_dir=images_dir)
+    for path in ('file://python:bin/nope', 'file://python:lib'):
+        resp = post(filt, request_body(None, members=[
+            ('spec.json', json.dumps(image_spec(path)).encode())]))
+        assert resp.status_int == 422, resp.body
+        assert b'is not a file of image "python"' in resp.body
+    assert not filt.executor.jobs
+    assert tmp_entries(devices) == []
+
+
+def test_a_program_of_an_image_the_node_lacks_is_400(devices, images_dir):
+    filt, _ = app_and_filter(devices, system_images_dir=images_dir)
     resp = post(filt, request_body(None, members=[
-        ('spec.json', json.dumps(value).encode())]))
-    assert resp.status_int == 501, resp.body
-    assert b'not supported' in resp.body
+        ('spec.json', json.dumps(image_spec(
+            'file://image:bin/python')).encode())]))
+    assert resp.status_int == 400, resp.body
+    assert b'names an image the node does not have' in resp.body
+
+
+def test_a_program_of_an_image_comes_without_an_exec_member(
+        devices, program, images_dir):
+    filt, _ = app_and_filter(devices, system_images_dir=images_dir)
+    resp = post(filt, request_body(None, members=[
+        ('spec.json', json.dumps(image_spec()).encode()),
+        ('exec', program)]))
+    assert resp.status_int == 400, resp.body
+    assert b'without an exec member' in resp.body
+
+
+IMAGE_DEVICE = {'alias': '/dev/image', 'direction': 'r', 'kind': 'object',
+                'local': True, 'image': 'image'}
+
+
+def test_the_image_device_is_mounted_and_may_hold_the_program(
+        devices, program):
+    tar = image_tar([('bin/tool', program), ('data/table.txt', b'1 2 3')])
+    put_object(devices, tar)
+    filt, _ = app_and_filter(devices)
+    resp = post(filt, request_body(None, members=[
+        ('spec.json', json.dumps(image_spec('file://image:/bin/tool', [
+            IMAGE_DEVICE, {'alias': '/dev/stdout', 'direction': 'w',
+                           'kind': 'response'}])).encode())]))
+    assert resp.status_int == 200, resp.body
+    assert resp.body
+    job, = filt.executor.jobs
+    assert [e.path for e in job.images[0].entries] == [
+        '/bin', '/bin/tool', '/data', '/data/table.txt']
+    assert job.spec.exec_sha256 == hashlib.sha256(program).hexdigest()
+    # The device is still read from its start, as a stream.
+    assert filt.executor.seen_inputs[0] == tar
+    assert filt._image_execs == {}      # a user's image: copied each time
+    assert tmp_entries(devices) == []
+
+
+def test_an_image_device_that_is_not_a_tar_is_415(devices, program):
+    put_object(devices, b'just text\n' * 200)
+    filt, _ = app_and_filter(devices)
+    value = spec()
+    value['channels'] = [IMAGE_DEVICE, {'alias': '/dev/stdout',
+                                        'direction': 'w',
+                                        'kind': 'response'}]
+    fds = fd_count()
+    resp = post(filt, request_body(program, value, members=[
+        ('spec.json', json.dumps(value).encode()), ('exec', program)]))
+    assert resp.status_int == 415, resp.body
+    assert resp.body.startswith(b'node "wc-1": device /dev/image is not an '
+                                b'uncompressed tar archive')
+    assert not filt.executor.jobs
+    assert fd_count() == fds
     assert tmp_entries(devices) == []
 
 

@@ -328,7 +328,8 @@ def test_system_images():
                   group('b', exe='file://lua:/bin/lua',
                         devices=[{'name': 'lua'}, {'name': 'python'}]),
                   group('c', exe='file://image:bin/x', devices=[
-                      {'name': 'image', 'path': 'swift://~/i/x.tar'}]))
+                      {'name': 'image', 'path': 'swift://~/i/x.tar'}]),
+                  limits=JobLimits(system_images=('lua', 'python')))
     a, b, c = result.nodes
     assert [(ch.alias, ch.kind, ch.endpoint) for ch in a.channels] == [
         ('/dev/python', 'image', 'file://python:/')]

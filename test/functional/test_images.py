@@ -1,0 +1,203 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""System images and the image device on the real cluster: Python scripts
+run by the python image's static interpreter next to their objects, and a
+job's own tar of programs and data mounted from ``/``."""
+import collections
+import io
+import json
+import re
+import tarfile
+
+import urllib.request
+
+import pytest
+import swiftclient
+
+from zerocloud import client
+
+from .workspace import workspace
+
+CORPUS = {
+    'a.txt': b'the cat sat on the mat\nthe end\n',
+    'b.txt': b'a dog and a cat\n',
+    'c.txt': b'words words words\n',
+}
+
+WORDCOUNT_PY = b'''\
+import collections, re, sys
+words = re.findall(r"[a-z0-9']+", sys.stdin.read().lower())
+counts = collections.Counter(words)
+for word, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+    print(n, word)
+'''
+
+RANDOM_PY = b'''\
+import random, time, os, uuid
+print(random.random(), time.time(), uuid.uuid4(), os.urandom(8).hex())
+'''
+
+FAILING_PY = b'''\
+import sys
+print("half of an output")
+sys.stdout.flush()
+raise ValueError("no good: " + sys.stdin.read().split()[0])
+'''
+
+
+def _count(text):
+    words = re.findall(rb"[a-z0-9']+", text.lower())
+    counts = collections.Counter(words)
+    lines = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return b''.join(b'%d %s\n' % (n, w) for w, n in lines)
+
+
+def _tar(members):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture(scope='module')
+def env(cluster, auth, programs, python_image):
+    env = workspace(auth, programs, CORPUS, ('files',))
+    for name, body in (('wc.py', WORDCOUNT_PY), ('random.py', RANDOM_PY),
+                       ('fail.py', FAILING_PY)):
+        swiftclient.put_object(env['url'], env['token'], env['exec'], name,
+                               body)
+    with open(env['built']['files'], 'rb') as f:
+        tools = _tar([('bin/files', f.read()),
+                      ('etc/motd', b'hello from the tools image')])
+    swiftclient.put_object(env['url'], env['token'], env['exec'],
+                           'tools.tar', tools)
+    swiftclient.put_object(env['url'], env['token'], env['exec'],
+                           'notatar.tar', b'just some text\n' * 100)
+    return env
+
+
+def _post(env, job, json_report=True):
+    return client.submit(env['url'], env['token'], json.dumps(job),
+                         json_report=json_report)
+
+
+def _python_map(env, script, out, **exe):
+    return [{'name': 'py',
+             'exec': dict({'path': 'file://python:bin/python',
+                           'args': '/dev/input'}, **exe),
+             'devices': [
+                 {'name': 'stdin', 'path': 'swift://~/%s/*.txt' % env['data']},
+                 {'name': 'input', 'path': 'swift://~/%s/%s' % (env['exec'],
+                                                                script)},
+                 {'name': 'stdout', 'path': 'swift://~/%s/*.%s' % (
+                     env['out'], out)},
+                 {'name': 'stderr'}]}]
+
+
+def _get(env, container, name):
+    return swiftclient.get_object(env['url'], env['token'], container,
+                                  name)[1]
+
+
+def test_a_python_script_maps_every_object(env, object_ring):
+    answer = _post(env, _python_map(env, 'wc.py', 'count'))
+    assert answer.status == 200, answer.body
+    report = answer.report()
+    assert [n['name'] for n in report['nodes']] == ['py-1', 'py-2', 'py-3']
+    for node, name in zip(report['nodes'], ('a', 'b', 'c')):
+        assert node['reason'] == 'ok' and node['stderr'] == '', node
+        assert _get(env, env['out'], name + '.count') == \
+            _count(CORPUS[name + '.txt'])
+        # Next to its object, as a compiled program would be.
+        holders = {'%s:%d' % (n['ip'], n['port']) for n in
+                   object_ring.get_nodes('AUTH_test', env['data'],
+                                         name + '.txt')[1]}
+        assert node['server'].rsplit('/', 1)[0] in holders
+
+
+def test_python_jobs_are_deterministic(env):
+    first = _post(env, _python_map(env, 'random.py', 'r1'))
+    again = _post(env, _python_map(env, 'random.py', 'r2'))
+    assert first.status == again.status == 200, (first.body, again.body)
+    for name in ('a', 'b', 'c'):
+        one = _get(env, env['out'], name + '.r1')
+        assert one == _get(env, env['out'], name + '.r2')
+        assert one.startswith(b'0.') and b' 1577836800.' in one
+    digests = [[(c['alias'], c['sha256']) for c in n['channels']
+                if c.get('sha256')] for n in first.report()['nodes']]
+    assert digests == [[(c['alias'], c['sha256']) for c in n['channels']
+                        if c.get('sha256')] for n in again.report()['nodes']]
+    assert all(len(d) == 2 for d in digests)     # stdout and stderr
+
+
+def test_a_failing_script_fails_the_job_and_writes_nothing(env):
+    answer = _post(env, _python_map(env, 'fail.py', 'failed'))
+    assert answer.status == 424, answer.body
+    report = answer.report()
+    assert report['status'] == answer.status
+    assert {n['reason'] for n in report['nodes']} == {'exit'}
+    assert {n['exit_code'] for n in report['nodes']} == {1}
+    assert 'ValueError: no good: the' in report['nodes'][0]['stderr']
+    listing = swiftclient.get_container(env['url'], env['token'],
+                                        env['out'])[1]
+    assert not [o for o in listing if o['name'].endswith('.failed')]
+
+
+def test_the_job_s_own_image_holds_its_program_and_files(env):
+    job = [{'name': 'tools',
+            'exec': {'path': 'file://image:bin/files',
+                     'args': 'cat /etc/motd ls /bin'},
+            'devices': [
+                {'name': 'image', 'path': 'swift://~/%s/tools.tar'
+                 % env['exec']},
+                {'name': 'stdout'}]}]
+    answer = _post(env, job, json_report=False)
+    assert answer.status == 200, answer.body
+    assert answer.body == (b'hello from the tools image\n'
+                           b'ls /bin: ./ ../ files\n')
+
+
+def test_an_image_device_that_is_not_a_tar_is_named(env):
+    job = [{'name': 'tools',
+            'exec': {'path': 'file://image:bin/files'},
+            'devices': [
+                {'name': 'image', 'path': 'swift://~/%s/notatar.tar'
+                 % env['exec']},
+                {'name': 'stdout'}]}]
+    answer = _post(env, job)
+    assert answer.status == 415, answer.body
+    report = answer.report()
+    assert report['message'] == 'unusable image: node "tools"'
+    assert 'device /dev/image is not an uncompressed tar archive' in \
+        report['nodes'][0]['error']
+
+
+def test_a_program_missing_from_the_image_is_named(env):
+    job = _python_map(env, 'wc.py', 'never')
+    job[0]['exec']['path'] = 'file://python:bin/pyton'
+    answer = _post(env, job)
+    assert answer.status == 422, answer.body
+    report = answer.report()
+    assert report['message'] == \
+        'invalid program: nodes "py-1", "py-2", "py-3"'
+    assert '"bin/pyton" is not a file of image "python"' in \
+        report['nodes'][0]['error']
+
+
+def test_an_unknown_system_image_is_refused_before_anything_runs(env):
+    job = _python_map(env, 'wc.py', 'never')
+    job[0]['exec']['path'] = 'file://ruby:bin/ruby'
+    answer = _post(env, job)
+    assert answer.status == 400
+    assert b'unknown system image "ruby"' in answer.body
+
+
+def test_info_publishes_the_system_images(cluster):
+    with urllib.request.urlopen(cluster.proxy_url + '/info',
+                                timeout=10) as resp:
+        info = json.loads(resp.read())
+    assert info['zerocloud']['system_images'] == ['python']
