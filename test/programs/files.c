@@ -9,6 +9,9 @@
  *   stat PATH           "stat PATH: dir|file|fifo SIZE PERM"
  *   seek PATH OFF N     N bytes at OFF: lseek + read
  *   pread PATH OFF N    N bytes at OFF: pread
+ *   lseek PATH W:OFF,.. lseek calls in a row on one fd (W: s SEEK_SET, c
+ *                       SEEK_CUR, e SEEK_END, 3 an unknown whence), then a
+ *                       read of up to 4 bytes: "lseek PATH: 5 8 EINVAL |x|"
  *   write PATH          open(O_WRONLY | O_CREAT): "write PATH: EROFS" or what
  *                       open answered
  *   access PATH         "access PATH: r w x" as answered (ok or errno)
@@ -142,6 +145,29 @@ int main(int argc, char **argv)
                 printf("%s %s: %s\n", cmd, p, ename(errno));
             else
                 printf("%s %s: %.*s|\n", cmd, p, (int)got, buf);
+            close(fd);
+        } else if (!strcmp(cmd, "lseek")) {
+            int fd = open(p, O_RDONLY);
+            char spec[256], *tok, *save = 0, buf[4];
+            long got;
+            if (fd < 0) {
+                printf("lseek %s: %s\n", p, ename(errno));
+                i++;
+                continue;
+            }
+            snprintf(spec, sizeof(spec), "%s", argv[++i]);
+            printf("lseek %s:", p);
+            for (tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(0, ",", &save)) {
+                int whence = tok[0] == 's' ? SEEK_SET : tok[0] == 'c' ? SEEK_CUR :
+                             tok[0] == 'e' ? SEEK_END : 3;
+                off_t r = lseek(fd, (off_t)strtoll(tok + 2, 0, 10), whence);
+                if (r < 0)
+                    printf(" %s", ename(errno));
+                else
+                    printf(" %lld", (long long)r);
+            }
+            got = read(fd, buf, sizeof(buf));
+            printf(" |%.*s|\n", got > 0 ? (int)got : 0, buf);
             close(fd);
         } else if (!strcmp(cmd, "write")) {
             int fd = open(p, O_WRONLY | O_CREAT, 0644);

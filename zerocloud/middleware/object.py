@@ -581,12 +581,12 @@ class ObjectFilter:
             channel = spec.channels[index]
             try:
                 if channel.kind == 'image':
-                    images[index] = image.index_file(
-                        self._system_image(req, channel.image),
-                        'system image %s' % channel.image)
+                    images[index] = image.index_fd(
+                        inputs[index], 'system image %s' % channel.image,
+                        cache=True)
                 else:
-                    images[index] = _index_fd(inputs[index],
-                                              'device %s' % channel.alias)
+                    images[index] = image.index_fd(
+                        inputs[index], 'device %s' % channel.alias)
             except image.ImageError as exc:
                 self.logger.info('node %s: %s', spec.node, exc)
                 raise swob.HTTPException(
@@ -795,16 +795,6 @@ class ObjectFilter:
                 members.append(('out/%d' % index, path,
                                 os.path.getsize(path)))
         return _TarAnswer(work, members)
-
-
-def _index_fd(fd, what):
-    """Index the tar an input fd reads, leaving its offset at 0 (the
-    guest may read the device as a stream too)."""
-    with open(os.dup(fd), 'rb') as f:
-        try:
-            return image.index_tar(f, what)
-        finally:
-            os.lseek(fd, 0, os.SEEK_SET)
 
 
 def _copy_out(fd, entry, dest):

@@ -1196,10 +1196,12 @@ static long emulate(long nr, long a, long b, long c, long d, long e, long f)
             return -EBADF;
         if (v->kind == V_IFILE) {
             int64_t base = c == 0 ? 0 : c == 1 ? (int64_t)v->pos :
-                           c == 2 ? (int64_t)M.files[v->idx].size : -1;
-            if (c < 0 || c > 2 || base + b < 0)
+                           c == 2 ? (int64_t)M.files[v->idx].size : -1, at;
+            /* Offsets stay within [0, 2^62], as sizes do (manifest.c). */
+            if (c < 0 || c > 2 || __builtin_add_overflow(base, (int64_t)b, &at) ||
+                at < 0 || at > (1L << 62))
                 return -EINVAL;
-            v->pos = (uint64_t)(base + b);
+            v->pos = (uint64_t)at;
             return (long)v->pos;
         }
         if (is_dir(v->kind) && b == 0 && c == 0) {

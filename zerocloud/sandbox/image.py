@@ -28,6 +28,7 @@ import tarfile
 from zerocloud.exceptions import ManifestError
 
 __all__ = ['Entry', 'Index', 'ImageError', 'index_tar', 'index_file',
+           'index_fd',
            'merge', 'extract', 'MAX_ENTRIES', 'MAX_PATH']
 
 #: Mirrors ZVM_MAX_FILES: directories and files of all images of one run.
@@ -155,12 +156,32 @@ _CACHE_MAX = 32
 def index_file(path, what=None):
     """:func:`index_tar` of a tar on disk, cached by the file's identity
     (device, inode, size, mtime): system images are indexed once."""
-    st = os.stat(path)
-    key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    index = _CACHE.get(key)
-    if index is None:
-        with open(path, 'rb') as f:
-            index = index_tar(f, what or path)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return index_fd(fd, what or path, cache=True)
+    finally:
+        os.close(fd)
+
+
+def index_fd(fd, what='image', cache=False):
+    """:func:`index_tar` of the tar an open fd reads, whose offset is left
+    at 0.  With ``cache``, remembered by the file's identity (device,
+    inode, size, mtime), so that a file replaced by another (``mv``) is
+    indexed again while the fd and its index always agree."""
+    key = None
+    if cache:
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        index = _CACHE.get(key)
+        if index is not None:
+            return index
+    with open(os.dup(fd), 'rb') as f:
+        try:
+            f.seek(0)
+            index = index_tar(f, what)
+        finally:
+            os.lseek(fd, 0, os.SEEK_SET)
+    if key is not None:
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = index

@@ -126,6 +126,20 @@ def test_the_guest_reads_the_image_like_a_file_system(programs, tar_path,
     ]
 
 
+def test_seeks_stay_within_bounds(programs, tar_path):
+    _, out = run_files(programs, tar_path, [
+        'lseek', '/etc/motd', 's:5,c:3,e:-100,e:-2',
+        'lseek', '/etc/motd',
+        's:4611686018427387904,c:1,c:-4611686018427387904',
+        'lseek', '/etc/motd', 's:9223372036854775807,3:0,c:-1,s:99',
+    ])
+    assert out.splitlines() == [
+        'lseek /etc/motd: 5 8 EINVAL 9 |ge|',
+        'lseek /etc/motd: 4611686018427387904 EINVAL 0 |hell|',
+        'lseek /etc/motd: EINVAL EINVAL EINVAL 99 ||',
+    ]
+
+
 def test_nothing_in_an_image_is_writable(programs, tar_path):
     _, out = run_files(programs, tar_path, [
         'write', '/etc/motd', 'write', '/lib', 'write', '/etc/new',
