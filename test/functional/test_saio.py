@@ -232,12 +232,17 @@ def _own(parser, section):
 @pytest.mark.parametrize('generated, sample, overrides, replaced', [
     ('proxy-server.conf', 'proxy-server.conf-sample', saio.PROXY_OVERRIDES,
      saio.PROXY_REPLACED_SECTIONS),
+    # The session's cluster also has the tests' system images.
     ('object-server-1.conf', 'object-server.conf-sample',
-     saio.OBJECT_OVERRIDES, {}),
+     dict(saio.OBJECT_OVERRIDES,
+          **{'filter:zerocloud_object': {'system_images_dir': None}}), {}),
 ])
 def test_running_configs_are_the_samples_but_for_overrides(
-        cluster, generated, sample, overrides, replaced):
+        cluster, images_dir, generated, sample, overrides, replaced):
     conf = _read(os.path.join(cluster.swift_dir, generated))
+    if generated.startswith('object'):
+        assert conf['filter:zerocloud_object']['system_images_dir'] == \
+            images_dir[0]
     original = _read(os.path.join(ROOT, 'etc', sample))
     assert set(conf.sections()) == set(original.sections())
     for section in ['DEFAULT'] + original.sections():
