@@ -45,6 +45,32 @@ raise ValueError("no good: " + sys.stdin.read().split()[0])
 '''
 
 
+MAP_PY = b'''\
+import collections, os, re, sys, zlib
+words = re.findall(r"[a-z0-9']+", sys.stdin.read().lower())
+counts = collections.Counter(words)
+reducers = sorted(os.listdir("/dev/out"))
+outs = [open("/dev/out/" + r, "w") for r in reducers]
+for word in sorted(counts):
+    outs[zlib.crc32(word.encode()) % len(outs)].write(
+        "%s %d\\n" % (word, counts[word]))
+for f in outs:
+    f.close()
+'''
+
+REDUCE_PY = b'''\
+import collections, os
+total = collections.Counter()
+for name in sorted(os.listdir("/dev/in")):
+    with open("/dev/in/" + name) as f:
+        for line in f:
+            word, n = line.split()
+            total[word] += int(n)
+for word, n in sorted(total.items(), key=lambda kv: (-kv[1], kv[0])):
+    print(n, word)
+'''
+
+
 def _count(text):
     words = re.findall(rb"[a-z0-9']+", text.lower())
     counts = collections.Counter(words)
@@ -67,7 +93,8 @@ def _tar(members):
 def env(cluster, auth, programs, python_image):
     env = workspace(auth, programs, CORPUS, ('files',))
     for name, body in (('wc.py', WORDCOUNT_PY), ('random.py', RANDOM_PY),
-                       ('fail.py', FAILING_PY)):
+                       ('fail.py', FAILING_PY), ('map.py', MAP_PY),
+                       ('reduce.py', REDUCE_PY)):
         swiftclient.put_object(env['url'], env['token'], env['exec'], name,
                                body)
     with open(env['built']['files'], 'rb') as f:
@@ -132,6 +159,33 @@ def test_python_jobs_are_deterministic(env):
     assert digests == [[(c['alias'], c['sha256']) for c in n['channels']
                         if c.get('sha256')] for n in again.report()['nodes']]
     assert all(len(d) == 2 for d in digests)     # stdout and stderr
+
+
+def test_a_python_mapreduce_through_pipes(env):
+    script = 'swift://~/%s/%%s' % env['exec']
+    exe = {'path': 'file://python:bin/python', 'args': '/dev/input'}
+    job = [{'name': 'map', 'exec': exe, 'connect': ['reduce'],
+            'devices': [
+                {'name': 'stdin', 'path': 'swift://~/%s/*.txt' % env['data']},
+                {'name': 'input', 'path': script % 'map.py'},
+                {'name': 'stderr'}]},
+           {'name': 'reduce', 'exec': exe, 'count': 2,
+            'devices': [
+                {'name': 'input', 'path': script % 'reduce.py'},
+                {'name': 'stdout', 'path': 'swift://~/%s/*.txt'
+                 % env['out']},
+                {'name': 'stderr'}]}]
+    answer = _post(env, job)
+    assert answer.status == 200, answer.body
+    merged = collections.Counter()
+    for name in ('reduce-1.txt', 'reduce-2.txt'):
+        for line in _get(env, env['out'], name).splitlines():
+            n, word = line.split()
+            assert word not in merged      # each word has one reducer
+            merged[word] = int(n)
+    expected = collections.Counter(re.findall(
+        rb"[a-z0-9']+", b''.join(CORPUS.values()).lower()))
+    assert merged == expected
 
 
 def test_a_failing_script_fails_the_job_and_writes_nothing(env):
