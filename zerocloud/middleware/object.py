@@ -580,13 +580,15 @@ class ObjectFilter:
         for index in spec.images:
             channel = spec.channels[index]
             try:
+                # In a worker thread: a user's tar may be large.
                 if channel.kind == 'image':
-                    images[index] = image.index_fd(
-                        inputs[index], 'system image %s' % channel.image,
-                        cache=True)
+                    images[index] = self.pool.execute(
+                        image.index_fd, inputs[index],
+                        'system image %s' % channel.image, True)
                 else:
-                    images[index] = image.index_fd(
-                        inputs[index], 'device %s' % channel.alias)
+                    images[index] = self.pool.execute(
+                        image.index_fd, inputs[index],
+                        'device %s' % channel.alias)
             except image.ImageError as exc:
                 self.logger.info('node %s: %s', spec.node, exc)
                 raise swob.HTTPException(
@@ -627,7 +629,7 @@ class ObjectFilter:
             if sha and cache.link_into(sha, program):
                 return dataclasses.replace(spec, exec_sha256=sha), \
                     program, True
-        sha = _copy_out(inputs[index], entry, program)
+        sha = self.pool.execute(_copy_out, inputs[index], entry, program)
         if key is not None:
             if len(self._image_execs) >= 256:
                 self._image_execs.clear()   # images replaced many times

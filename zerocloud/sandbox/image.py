@@ -88,9 +88,14 @@ def index_tar(fileobj, what='image'):
     :raises ImageError: not an uncompressed tar, or a member the guest
         cannot be given (``..``, ``/dev``, a name too long).
     """
+    members = []
     try:
         tar = tarfile.open(fileobj=fileobj, mode='r:')
-        members = tar.getmembers()
+        for m in tar:
+            members.append(m)
+            if len(members) > MAX_ENTRIES:
+                raise ImageError('%s has more than %d members'
+                                 % (what, MAX_ENTRIES))
     except (tarfile.TarError, EOFError) as exc:
         raise ImageError('%s is not an uncompressed tar archive (%s)'
                          % (what, exc)) from None

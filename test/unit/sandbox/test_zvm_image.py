@@ -246,6 +246,15 @@ def test_images_the_guest_cannot_be_given(members, msg):
         image.index_tar(io.BytesIO(_tar_bytes(members)))
 
 
+def test_too_many_members_stop_the_reading(monkeypatch):
+    monkeypatch.setattr(image, 'MAX_ENTRIES', 10)
+    data = _tar_bytes([('f%d' % i, b'') for i in range(11)])
+    with pytest.raises(image.ImageError, match='more than 10 members'):
+        image.index_tar(io.BytesIO(data), 'the image')
+    assert len(image.index_tar(io.BytesIO(_tar_bytes(
+        [('f%d' % i, b'') for i in range(10)]))).entries) == 10
+
+
 @pytest.mark.parametrize('data', [b'', b'not a tar at all' * 100])
 def test_not_a_tar(data):
     with pytest.raises(image.ImageError, match='not an uncompressed tar'):
