@@ -6,6 +6,7 @@ job's own tar of programs and data mounted from ``/``."""
 import collections
 import io
 import json
+import os
 import re
 import tarfile
 
@@ -17,6 +18,9 @@ import swiftclient
 from zerocloud import client
 
 from .workspace import workspace
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 
 CORPUS = {
     'a.txt': b'the cat sat on the mat\nthe end\n',
@@ -186,6 +190,38 @@ def test_a_python_mapreduce_through_pipes(env):
     expected = collections.Counter(re.findall(
         rb"[a-z0-9']+", b''.join(CORPUS.values()).lower()))
     assert merged == expected
+
+
+LOG = b''.join(
+    b'2026-11-21 host%d %s\n' % (i % 3, (b'Connection refused' if i % 4 == 0
+                                         else b'connection REFUSED' if i % 5
+                                         == 0 else b'ok'))
+    for i in range(200))
+
+
+def test_the_documented_pipeline_runs_as_written(env, programs, auth):
+    """examples/jobs/pipeline.json verbatim: grep -> sort -> the python
+    image running examples/uniq_count.py, into reports/refused.txt."""
+    url, token = auth('tester')
+    for container in ('exec', 'logs', 'scripts', 'reports'):
+        swiftclient.put_container(url, token, container)
+    for name in ('grep', 'sort'):
+        with open(programs.build(name), 'rb') as f:
+            swiftclient.put_object(url, token, 'exec', name, f)
+    swiftclient.put_object(url, token, 'logs', '2026-11-21.log', LOG)
+    with open(os.path.join(ROOT, 'examples', 'uniq_count.py'), 'rb') as f:
+        swiftclient.put_object(url, token, 'scripts', 'uniq_count.py', f)
+    with open(os.path.join(ROOT, 'examples', 'jobs', 'pipeline.json')) as f:
+        answer = client.submit(url, token, f.read())
+    assert answer.status == 200, answer.body
+    headers, body = swiftclient.get_object(url, token, 'reports',
+                                           'refused.txt')
+    lines = sorted(line + b'\n' for line in LOG.splitlines()
+                   if b'connection refused' in line.lower())
+    counts = collections.Counter(lines)
+    assert body == b''.join(b'%7d %s' % (n, line) for line, n in sorted(
+        counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    assert headers['x-object-meta-source'] == '2026-11-21.log'
 
 
 def test_a_failing_script_fails_the_job_and_writes_nothing(env):

@@ -5,8 +5,8 @@ from ``/`` (:mod:`zerocloud.sandbox.image`).
 
 ``zerocloud image python OUT.tar`` builds the ``python`` image: a static
 CPython interpreter at ``bin/python`` and its standard library under
-``lib/pythonX.Y``, so that a job's ``exec`` can be
-``file://python:bin/python``.  It links ``python.c`` (next to this file)
+``lib/pythonX.Y`` (``bin/python3`` is the same file), so that a job's
+``exec`` can be ``file://python:bin/python``.  It links ``python.c`` (next to this file)
 with Debian's ``libpython3.X.a`` and the libraries of the C modules Debian
 compiles into it, with gcc alone; it needs the Debian packages
 ``libpython3.X-dev`` (the static library and headers) and
@@ -107,7 +107,9 @@ def _stdlib_files(stdlib, keep_pycache=False):
 
 def write_tar(out, members):
     """Write an uncompressed, reproducible tar: ``members`` are
-    ``(name, host path or bytes or None for a directory, mode)``."""
+    ``(name, source, mode)``, the source a host path, bytes, None for a
+    directory or ``('link', name)`` for a hard link to an earlier
+    member."""
     tmp = out + '.tmp'
     with tarfile.open(tmp, 'w', format=tarfile.GNU_FORMAT) as tar:
         for name, source, mode in members:
@@ -118,6 +120,10 @@ def write_tar(out, members):
             info.mode = mode
             if source is None:
                 info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif isinstance(source, tuple):
+                info.type = tarfile.LNKTYPE
+                info.linkname = source[1]
                 tar.addfile(info)
             elif isinstance(source, bytes):
                 info.size = len(source)
@@ -182,6 +188,7 @@ def build_python(out, version=None, libpython=None, include=None,
         _compile(stage, '/' + base, version, interpreter, tmp)
         dirs, files = _stdlib_files(stage, keep_pycache=True)
         members = [('bin', None, 0o755), ('bin/python', interpreter, 0o755),
+                   ('bin/python3', ('link', 'bin/python'), 0o755),
                    ('lib', None, 0o755), (base, None, 0o755)]
         members += [(base + '/' + d, None, 0o755) for d in dirs]
         members += [(base + '/' + rel, host, 0o644) for rel, host in files]
