@@ -191,7 +191,8 @@ DEFAULT_SYSTEM_IMAGES = ('python',)
 #: Device names with a fixed meaning (``in`` and ``out`` are the guest's
 #: pipe directories); a system image may not reuse one.
 RESERVED_DEVICE_NAMES = frozenset(
-    ['stdin', 'stdout', 'stderr', 'input', 'output', 'image', 'in', 'out'])
+    ['stdin', 'stdout', 'stderr', 'input', 'output', 'image', 'in', 'out',
+     'script'])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -46,7 +46,8 @@ __all__ = ['READABLE_DEVICES', 'WRITABLE_DEVICES', 'RESPONSE_DEVICES',
            'PIPE_TARGET_DEVICES', 'MAX_NAME_LENGTH', 'Exec', 'Device',
            'Group', 'Job', 'parse_job', 'parse_job_data',
            'SwiftPath', 'ImagePath', 'ZvmPath', 'parse_path', 'quote',
-           'SWIFT_NAME_LIMITS']
+           'SWIFT_NAME_LIMITS', 'parse_shebang', 'SCRIPT_ALIAS',
+           'SHEBANG_MAX']
 
 #: Devices a program reads.
 READABLE_DEVICES = ('stdin', 'input', 'image')
@@ -542,3 +543,56 @@ def _check_pipe_cycles(job):
                 state[child] = 1
                 trail.append(child)
                 stack.append((child, iter(edges[child])))
+
+
+# --- #! scripts ------------------------------------------------------------
+
+#: The guest path of a ``#!`` script's own bytes (doc/job_format.rst).
+SCRIPT_ALIAS = '/dev/script'
+#: ``#!`` lines the python image answers, as written on Unix hosts.
+_PYTHON_LINES = ('/usr/bin/env python3', '/usr/bin/env python',
+                 '/usr/bin/python3', '/usr/bin/python',
+                 '/usr/local/bin/python3', '/usr/local/bin/python')
+#: Longest ``#!`` line looked at, as Linux's BINPRM_BUF_SIZE.
+SHEBANG_MAX = 256
+
+
+def parse_shebang(head, system_images, where='exec'):
+    """The interpreter of a program whose bytes begin with ``head``: None
+    when it is not a ``#!`` script, else ``(ImagePath, argument or None)``.
+
+    Accepted: ``#!file://IMAGE:PATH [ARG]`` naming one of
+    ``system_images``, and the usual Python lines (``#!/usr/bin/env
+    python3``...) when ``python`` is one.  As on Linux, what follows the
+    interpreter is one argument.
+
+    :raises JobError: (400) for a ``#!`` line naming anything else.
+    """
+    if not head.startswith(b'#!'):
+        return None
+    line = head[2:SHEBANG_MAX].split(b'\n', 1)[0].rstrip(b'\r')
+    try:
+        text = line.decode('ascii').strip()
+    except UnicodeDecodeError:
+        text = None
+    if text is None or any(c < ' ' and c != '\t' for c in text):
+        raise JobError('%s: its "#!" line is not printable ASCII' % where)
+    interpreter, _, arg = text.partition(' ')
+    arg = arg.strip() or None
+    for known in _PYTHON_LINES:
+        if text == known or text.startswith(known + ' '):
+            if 'python' not in system_images:
+                break
+            rest = text[len(known):].strip() or None
+            return ImagePath('python', 'bin/python3'), rest
+    if interpreter.startswith('file://'):
+        path = parse_path(interpreter, '', '%s: its "#!" line' % where)
+        if path.image not in system_images:
+            raise JobError('%s: its "#!" line names unknown system image %s'
+                           % (where, quote(path.image)))
+        return path, arg
+    raise JobError('%s: its "#!" line %s names no system image (use '
+                   '#!file://IMAGE:PATH%s)' % (
+                       where, quote('#!' + text),
+                       ', or a python line with the python image'
+                       if 'python' in system_images else ''))

@@ -98,7 +98,11 @@ def env(cluster, auth, programs, python_image):
     env = workspace(auth, programs, CORPUS, ('files',))
     for name, body in (('wc.py', WORDCOUNT_PY), ('random.py', RANDOM_PY),
                        ('fail.py', FAILING_PY), ('map.py', MAP_PY),
-                       ('reduce.py', REDUCE_PY)):
+                       ('reduce.py', REDUCE_PY),
+                       ('wc', b'#!/usr/bin/env python3\n' + WORDCOUNT_PY),
+                       ('argv', b'#!file://python:bin/python -S\r\n'
+                        b'import sys\nprint(sys.argv, sys.flags.no_site)\n'),
+                       ('shell', b'#!/bin/sh\necho hi\n')):
         swiftclient.put_object(env['url'], env['token'], env['exec'], name,
                                body)
     with open(env['built']['files'], 'rb') as f:
@@ -222,6 +226,43 @@ def test_the_documented_pipeline_runs_as_written(env, programs, auth):
     assert body == b''.join(b'%7d %s' % (n, line) for line, n in sorted(
         counts.items(), key=lambda kv: (-kv[1], kv[0])))
     assert headers['x-object-meta-source'] == '2026-11-21.log'
+
+
+def test_a_script_with_a_python_line_runs_as_its_own_program(env):
+    job = [{'name': 'wc', 'exec': {'path': 'swift://~/%s/wc' % env['exec']},
+            'devices': [
+                {'name': 'stdin', 'path': 'swift://~/%s/*.txt' % env['data']},
+                {'name': 'stdout', 'path': 'swift://~/%s/*.scount'
+                 % env['out']}]}]
+    for _ in range(2):      # the second time the proxy knows the program
+        answer = _post(env, job)
+        assert answer.status == 200, answer.body
+        for name in ('a', 'b', 'c'):
+            assert _get(env, env['out'], name + '.scount') == \
+                _count(CORPUS[name + '.txt'])
+    node = answer.report()['nodes'][0]
+    assert [c['alias'] for c in node['channels']] == [
+        '/dev/stdin', '/dev/stdout', '/dev/python', '/dev/script']
+
+
+def test_a_script_gets_its_line_s_argument_then_the_job_s(env):
+    job = [{'name': 'argv', 'exec': {'path': 'swift://~/%s/argv'
+                                     % env['exec'], 'args': 'a "b c"'},
+            'devices': [{'name': 'stdout'}]}]
+    answer = _post(env, job, json_report=False)
+    assert answer.status == 200, answer.body
+    assert answer.body == b"['/dev/script', 'a', 'b c'] 1\n"
+
+
+def test_a_script_for_another_interpreter_is_refused(env):
+    job = [{'name': 'sh', 'exec': {'path': 'swift://~/%s/shell'
+                                   % env['exec']},
+            'devices': [{'name': 'stdout'}]}]
+    answer = _post(env, job)
+    assert answer.status == 400
+    assert answer.body.startswith(
+        b'exec swift://AUTH_test/%s/shell: its "#!" line "#!/bin/sh" names '
+        b'no system image' % env['exec'].encode())
 
 
 def test_a_failing_script_fails_the_job_and_writes_nothing(env):

@@ -1,6 +1,7 @@
 # Copyright (c) 2026 zerocloud developers
 # Licensed under the Apache License, Version 2.0
 import json
+import re
 import time
 
 import pytest
@@ -9,7 +10,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from zerocloud.config import JobLimits
 from zerocloud.exceptions import JobError
 from zerocloud.job import (Device, ImagePath, Job, SwiftPath, ZvmPath,
-                           parse_job, parse_job_data, parse_path)
+                           parse_job, parse_job_data, parse_path,
+                           parse_shebang)
 from zerocloud.middleware.planner import dict_lister, expand
 
 ACCOUNT = 'AUTH_me'
@@ -650,3 +652,49 @@ def test_hostile_bodies_are_fast():
         with pytest.raises(JobError):
             parse_job(body, ACCOUNT, JobLimits(max_nodes=1000))
         assert time.monotonic() - start < 2.0
+
+
+# --- #! scripts --------------------------------------------------------------
+
+@pytest.mark.parametrize('head, expected', [
+    (b'\x7fELF\x02\x01', None),
+    (b'', None),
+    (b'#!/usr/bin/env python3\nimport sys', (ImagePath('python',
+                                                       'bin/python3'), None)),
+    (b'#!/usr/bin/python3 -u\r\n', (ImagePath('python', 'bin/python3'),
+                                    '-u')),
+    (b'#! /usr/bin/env python\n', (ImagePath('python', 'bin/python3'), None)),
+    (b'#!file://python:bin/python -S -u\n', (ImagePath('python',
+                                                       'bin/python'),
+                                             '-S -u')),
+    (b'#!file://tools:/bin/awk -f\n', (ImagePath('tools', '/bin/awk'),
+                                       '-f')),
+])
+def test_shebang_lines(head, expected):
+    assert parse_shebang(head, ('python', 'tools')) == expected
+
+
+@pytest.mark.parametrize('head, images, message', [
+    (b'#!/bin/sh\n', ('python',), 'names no system image (use '
+     '#!file://IMAGE:PATH, or a python line'),
+    (b'#!/usr/bin/env python3\n', (), 'names no system image (use '
+     '#!file://IMAGE:PATH)'),
+    (b'#!/usr/bin/env perl\n', ('python',), '"#!/usr/bin/env perl"'),
+    (b'#!file://ruby:bin/ruby\n', ('python',), 'unknown system image '
+     '"ruby"'),
+    (b'#!file://python\n', ('python',), 'must be file://IMAGE:PATH'),
+    (b'#!/usr/bin/env py\xc3\xa9\n', ('python',), 'not printable ASCII'),
+    (b'#!/usr/bin/env python3\x1b\n', ('python',), 'not printable ASCII'),
+])
+def test_bad_shebang_lines(head, images, message):
+    with pytest.raises(JobError, match=re.escape(message)) as info:
+        parse_shebang(head, images, 'exec swift://a/c/o')
+    assert str(info.value).startswith('exec swift://a/c/o: its "#!" line')
+    assert info.value.status == 400
+
+
+def test_only_the_first_256_bytes_are_a_shebang_line():
+    # head[2:256]: 254 bytes after "#!", 21 of them the interpreter and
+    # its space.
+    assert parse_shebang(b'#!/usr/bin/env python3 ' + b'x' * 300,
+                         ('python',))[1] == 'x' * (254 - 21)

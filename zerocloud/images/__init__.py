@@ -6,9 +6,10 @@ from ``/`` (:mod:`zerocloud.sandbox.image`).
 ``zerocloud image python OUT.tar`` builds the ``python`` image: a static
 CPython interpreter at ``bin/python`` and its standard library under
 ``lib/pythonX.Y`` (``bin/python3`` is the same file), so that a job's
-``exec`` can be ``file://python:bin/python``.  It links ``python.c`` (next to this file)
-with Debian's ``libpython3.X.a`` and the libraries of the C modules Debian
-compiles into it, with gcc alone; it needs the Debian packages
+``exec`` can be ``file://python:bin/python``.  It links ``python.c`` (next
+to this file) with Debian's ``libpython3.X.a`` and the libraries of the C
+modules Debian compiles into it, with gcc alone; it needs the Debian
+packages
 ``libpython3.X-dev`` (the static library and headers) and
 ``libpython3.X-stdlib`` (the standard library, usually installed).  The
 standard library comes compiled (``__pycache__``, PEP 552 unchecked-hash

@@ -36,8 +36,11 @@ stops the listing there).  ``prefix`` is the text before a pattern's first
 does not exist; other errors (e.g. 403 from an authorized listing) go
 through to the caller.  :func:`dict_lister` builds one from a dict.
 """
+import dataclasses
+
 from zerocloud.config import JobLimits
 from zerocloud.exceptions import JobError
+from zerocloud.job import SCRIPT_ALIAS
 from zerocloud.paths import (SWIFT_NAME_LIMITS, ImagePath, SwiftPath,
                              ZvmPath, quote)
 from zerocloud.middleware.placement import place
@@ -45,7 +48,7 @@ from zerocloud.middleware.plan import Channel, Plan, PlanNode
 from zerocloud.middleware.wiring import wire
 
 __all__ = ['build_plan', 'expand', 'dict_lister', 'match_glob',
-           'needs_listing']
+           'needs_listing', 'script_node']
 
 
 def match_glob(pattern, name):
@@ -348,3 +351,23 @@ def build_plan(job, lister=None, ring=None, limits=None):
     if ring is not None:
         plan = place(plan, ring)
     return plan
+
+
+def script_node(node, interpreter, argument):
+    """The node of a ``#!`` script (its ``exec`` object begins with a
+    ``#!`` line naming a system image, :func:`zerocloud.job.parse_shebang`):
+    the interpreter runs instead, with the line's ``argument`` if any and
+    the script's own bytes, readable at ``/dev/script``, then the node's
+    arguments -- as a Unix kernel starts a script.  The image is mounted
+    and the script is one more readable object of the node."""
+    argv = list(node.argv[:1]) + ([argument] if argument else []) + \
+        [SCRIPT_ALIAS] + list(node.argv[1:])
+    channels = list(node.channels)
+    if not any(c.kind == 'image' and c.device == interpreter.image
+               for c in channels):
+        channels.append(Channel('/dev/' + interpreter.image, 'r', 'image',
+                                interpreter.image))
+    channels.append(Channel(SCRIPT_ALIAS, 'r', 'object', 'script',
+                            path=node.exec))
+    return dataclasses.replace(node, exec=interpreter, argv=tuple(argv),
+                               channels=tuple(channels))

@@ -196,7 +196,7 @@ from swift.common.utils import config_true_value, get_logger
 
 from zerocloud.config import ProxyConfig
 from zerocloud.exceptions import JobError
-from zerocloud.job import parse_job
+from zerocloud.job import SHEBANG_MAX, parse_job, parse_shebang
 from zerocloud.middleware.caller import Caller, http_error, reason_phrase
 from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
                                            HTTPTransport, NodeRequest,
@@ -204,7 +204,7 @@ from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
                                            Stopped, node_spec,
                                            spec_request_tar)
 from zerocloud.middleware.placement import RingView, place
-from zerocloud.middleware.planner import expand, needs_listing
+from zerocloud.middleware.planner import expand, needs_listing, script_node
 from zerocloud.middleware.rendezvous import Rendezvous
 from zerocloud.middleware.report import build_report
 from zerocloud.paths import SwiftPath
@@ -271,6 +271,8 @@ class ProxyFilter:
                                                     conf.node_timeout)
         #: (program url, ETag) -> sha256 of programs seen, newest last.
         self.programs = collections.OrderedDict()
+        #: (program url, etag) -> (ImagePath, argument) of a #! script.
+        self.scripts = {}
         self.ring_loader = ring_loader or (
             lambda index: POLICIES.get_object_ring(index, conf.swift_dir))
 
@@ -582,6 +584,13 @@ class ProxyFilter:
         for node in plan.nodes:
             exe = self.program(caller, node.exec, fetch) \
                 if isinstance(node.exec, SwiftPath) else None
+            target = node.attach or (node.exec if isinstance(
+                node.exec, SwiftPath) else SwiftPath(
+                    plan.account, '.zerocloud', node.name))
+            script = self.scripts.get((node.exec.url, exe.etag)) \
+                if exe else None
+            if script:
+                node, exe = script_node(node, *script), None
             rendezvous = gang.spec(
                 gang.port, self.conf.rendezvous_ip,
                 self.conf.max_pipe_bytes) \
@@ -597,9 +606,6 @@ class ProxyFilter:
             with_program = _lazy_body(
                 spec, lambda p=node.exec: fetch(p).path, inputs) \
                 if exe else None
-            target = node.attach or (node.exec if isinstance(
-                node.exec, SwiftPath) else SwiftPath(
-                    plan.account, '.zerocloud', node.name))
             index = caller.policy_index(target)
             requests.append(NodeRequest(
                 self._with_partitions(node, target, index),
@@ -620,9 +626,20 @@ class ProxyFilter:
             self.programs.move_to_end(key)
             return Fetched(None, None, etag, sha256)
         got = fetch(path)
-        self.programs[(path.url, got.etag)] = got.sha256
+        with open(got.path, 'rb') as f:
+            head = f.read(SHEBANG_MAX)
+        try:
+            # A "#!" script runs its system image's interpreter.
+            script = parse_shebang(head, self.conf.limits.system_images,
+                                   'exec %s' % path.url)
+        except JobError as err:
+            raise http_error(err.status, str(err)) from None
+        key = (path.url, got.etag)
+        self.programs[key] = got.sha256
+        if script:
+            self.scripts[key] = script
         while len(self.programs) > PROGRAMS_REMEMBERED:
-            self.programs.popitem(last=False)
+            self.scripts.pop(self.programs.popitem(last=False)[0], None)
         return got
 
     def _with_partitions(self, node, target, policy_index):

@@ -9,10 +9,11 @@ from hypothesis import given, settings, strategies as st
 
 from zerocloud.config import JobLimits
 from zerocloud.exceptions import JobError
-from zerocloud.job import SwiftPath, parse_job
+from zerocloud.job import ImagePath, SwiftPath, parse_job
 from zerocloud.middleware.plan import Plan, format_plan
 from zerocloud.middleware.planner import (build_plan, dict_lister, expand,
-                                          match_glob, needs_listing)
+                                          match_glob, needs_listing,
+                                          script_node)
 
 ACCOUNT = 'AUTH_me'
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -337,6 +338,30 @@ def test_system_images():
     assert [ch.alias for ch in c.channels] == ['/dev/image']
     assert a.exec.url == 'file://python:/bin/python3'
     assert c.attach == obj('i', 'x.tar')
+
+
+def test_a_script_node_runs_its_interpreter_on_dev_script():
+    tool = {'path': 'swift://~/bin/tool.py', 'args': '-n 3'}
+    result = plan({'name': 's', 'exec': tool,
+                   'devices': [{'name': 'stdin', 'path': 'swift://~/c/in'},
+                               {'name': 'stdout'}]})
+    node, = result.nodes
+    script = script_node(node, ImagePath('python', 'bin/python3'), '-u')
+    assert script.exec == ImagePath('python', 'bin/python3')
+    assert script.argv == ('s', '-u', '/dev/script', '-n', '3')
+    assert [(c.alias, c.kind, c.endpoint) for c in script.channels] == [
+        ('/dev/stdin', 'object', 'swift://AUTH_me/c/in'),
+        ('/dev/stdout', 'response', None),
+        ('/dev/python', 'image', 'file://python:/'),
+        ('/dev/script', 'object', 'swift://AUTH_me/bin/tool.py')]
+    assert script.attach == node.attach and script.name == node.name
+    # No argument; the image already mounted (declared) is not mounted twice.
+    node, = plan(group('s', exe='swift://~/bin/tool.py',
+                       devices=[{'name': 'python'}])).nodes
+    script = script_node(node, ImagePath('python', 'bin/python3'), None)
+    assert script.argv == ('s', '/dev/script')
+    assert [c.alias for c in script.channels] == ['/dev/python',
+                                                  '/dev/script']
 
 
 # --- connect --------------------------------------------------------------
