@@ -24,9 +24,8 @@ What it does with a ``POST /<device>/<partition>/<account>/<container>/
    for a member over its bound, ``499`` when the client went away); a
    node with pipes to other nodes (``X-Backend-Zerocloud-Connected``) is
    admitted against ``max_connected`` instead, never waits, and meets the
-   others
-   at the job's rendezvous before it runs (:mod:`zerocloud.middleware.
-   pipes`, ``doc/internals.rst``);
+   others at the job's rendezvous before it runs
+   (:mod:`zerocloud.middleware.pipes`, ``doc/internals.rst``);
 3. opens the object's data file read-only when the node reads it
    (``404`` when this server has no copy, ``507`` when the device is
    missing or unmounted) -- the sandbox reads it in place, no copy --

@@ -11,6 +11,7 @@ import re
 import urllib.parse
 
 from zerocloud.exceptions import ManifestError
+from zerocloud.sandbox import image
 
 __all__ = ['Channel', 'Limits', 'build', 'READ', 'WRITE', 'STANDARD_DEVICES',
            'DEFAULT_MEMORY', 'MAX_CHANNELS']
@@ -121,11 +122,10 @@ def _enc_path(path):
 
 
 def _image_lines(channels):
-    from zerocloud.sandbox import image as _image
     images = [(n, c.image) for n, c in enumerate(channels)
               if c.image is not None]
     lines = []
-    for entry, number in _image.merge(images):
+    for entry, number in image.merge(images):
         if entry.isdir:
             lines.append('dir %s %d' % (_enc_path(entry.path), entry.perm))
         else:

@@ -188,7 +188,7 @@ def _open_channels(args, opened):
             'image', text)
         add('/dev/' + name, mf.READ, host)
         chans[-1] = mf.Channel(chans[-1].path, mf.READ, chans[-1].fd,
-                               image=image.index_file(host, host))
+                               image=image.index_fd(chans[-1].fd, host))
     for c in chans:
         c.check()
     return chans
