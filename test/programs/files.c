@@ -12,6 +12,8 @@
  *   lseek PATH W:OFF,.. lseek calls in a row on one fd (W: s SEEK_SET, c
  *                       SEEK_CUR, e SEEK_END, 3 an unknown whence), then a
  *                       read of up to 4 bytes: "lseek PATH: 5 8 EINVAL |x|"
+ *   readv PATH OFF      preadv of 3 + 4 bytes at OFF, then readv of 3 + 4
+ *                       from the fd's offset (0): "readv PATH: |abc|defg|..."
  *   write PATH          open(O_WRONLY | O_CREAT): "write PATH: EROFS" or what
  *                       open answered
  *   access PATH         "access PATH: r w x" as answered (ok or errno)
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static const char *ename(int e)
@@ -168,6 +171,24 @@ int main(int argc, char **argv)
             }
             got = read(fd, buf, sizeof(buf));
             printf(" |%.*s|\n", got > 0 ? (int)got : 0, buf);
+            close(fd);
+        } else if (!strcmp(cmd, "readv")) {
+            char a[3], b[4], c[3], d[4];
+            struct iovec one[2] = {{a, 3}, {b, 4}}, two[2] = {{c, 3}, {d, 4}};
+            int fd = open(p, O_RDONLY);
+            long x, y;
+            i++;
+            if (fd < 0) {
+                printf("readv %s: %s\n", p, ename(errno));
+                continue;
+            }
+            x = preadv(fd, one, 2, atol(argv[i]));
+            y = readv(fd, two, 2);
+            if (x < 0 || y < 0)
+                printf("readv %s: %s\n", p, ename(errno));
+            else
+                printf("readv %s: %ld |%.3s|%.*s| %ld |%.3s|%.*s|\n", p, x, a,
+                       (int)(x > 3 ? x - 3 : 0), b, y, c, (int)(y > 3 ? y - 3 : 0), d);
             close(fd);
         } else if (!strcmp(cmd, "write")) {
             int fd = open(p, O_WRONLY | O_CREAT, 0644);

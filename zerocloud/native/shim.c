@@ -924,6 +924,33 @@ static struct vfd *vfd_file(long fd)
     return v && v->kind == V_IFILE ? v : 0;
 }
 
+struct kiovec {
+    char *base;
+    uint64_t len;
+};
+
+/* readv/preadv of image file e from *at, which advances. */
+static long file_readv(uint32_t e, const struct kiovec *iov, long cnt, uint64_t *at)
+{
+    long total = 0, r;
+    int i;
+    if (cnt < 0 || cnt > 1024)
+        return -EINVAL;
+    SH->st[M.files[e].chan].reads++;
+    for (i = 0; i < cnt; i++) {
+        if (!iov[i].len)
+            continue;
+        r = file_pread(e, iov[i].base, iov[i].len, *at);
+        if (r < 0)
+            return total ? total : r;
+        total += r;
+        *at += (uint64_t)r;
+        if ((uint64_t)r < iov[i].len)
+            break;
+    }
+    return total;
+}
+
 static long file_rw(struct vfd *v, char *buf, uint64_t n, int mode)
 {
     long r;
@@ -935,11 +962,6 @@ static long file_rw(struct vfd *v, char *buf, uint64_t n, int mode)
         v->pos += (uint64_t)r;
     return r;
 }
-
-struct kiovec {
-    char *base;
-    uint64_t len;
-};
 
 static long sys_rw(long fd, char *buf, uint64_t n, int mode)
 {
@@ -967,21 +989,8 @@ static long sys_rwv(long fd, const struct kiovec *iov, long cnt, int mode)
         return c;
     if (cnt < 0 || cnt > 1024)
         return -EINVAL;
-    if (f) {
-        if (mode != CH_READ)
-            return -EBADF;
-        for (i = 0; i < cnt; i++) {
-            if (!iov[i].len)
-                continue;
-            r = file_rw(f, iov[i].base, iov[i].len, mode);
-            if (r < 0)
-                return total ? total : r;
-            total += r;
-            if ((uint64_t)r < iov[i].len)
-                break;
-        }
-        return total;
-    }
+    if (f)
+        return mode == CH_READ ? file_readv(f->idx, iov, cnt, &f->pos) : -EBADF;
     if (mode == CH_READ)
         SH->st[c].reads++;
     else
@@ -1163,25 +1172,12 @@ static long emulate(long nr, long a, long b, long c, long d, long e, long f)
     case __NR_preadv:
     case __NR_preadv2:
         if (nr != __NR_pread64 && vfd_file(a)) {
-            const struct kiovec *iov = (const struct kiovec *)b;
-            long total = 0, r;
-            int i;
-            if (c < 0 || c > 1024 || d < 0)
+            uint64_t at = (uint64_t)d;
+            if (d < 0)
                 return -EINVAL;
             if (nr == __NR_preadv2 && f)
                 return -EOPNOTSUPP;
-            SH->st[M.files[S.fd[a].idx].chan].reads++;
-            for (i = 0; i < c; i++) {
-                if (!iov[i].len)
-                    continue;
-                r = file_pread(S.fd[a].idx, iov[i].base, iov[i].len, (uint64_t)d + (uint64_t)total);
-                if (r < 0)
-                    return total ? total : r;
-                total += r;
-                if ((uint64_t)r < iov[i].len)
-                    break;
-            }
-            return total;
+            return file_readv(S.fd[a].idx, (const struct kiovec *)b, c, &at);
         }
         /* fall through */
     case __NR_pwrite64:

@@ -140,6 +140,17 @@ def test_seeks_stay_within_bounds(programs, tar_path):
     ]
 
 
+@pytest.mark.parametrize('flavor', ['glibc', 'musl'])
+def test_vectored_reads(programs, tar_path, flavor):
+    _, out = run_files(programs, tar_path, [
+        'readv', '/etc/motd', '2', 'readv', '/etc/motd', '8'],
+        flavor=flavor)
+    assert out.splitlines() == [
+        'readv /etc/motd: 7 |llo| ima| 7 |hel|lo i|',
+        'readv /etc/motd: 3 |age|| 7 |hel|lo i|',
+    ]
+
+
 def test_nothing_in_an_image_is_writable(programs, tar_path):
     _, out = run_files(programs, tar_path, [
         'write', '/etc/motd', 'write', '/lib', 'write', '/etc/new',
