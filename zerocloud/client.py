@@ -77,6 +77,8 @@ CHUNK = 64 * 1024
 def submit(storage_url, token, job_body, json_report=False, dry_run=False,
            timeout=3600, stream_to=None, heartbeat=False):
     """POST a job (bytes or a JSON-able value) and return the Answer.
+    Bytes that begin with ``#!`` are a script, POSTed as ``text/plain``:
+    the proxy runs it with the interpreter its first line names.
 
     ``stream_to``: a binary file that a successful job's stdout body (not
     a JSON report) is written to as it arrives, instead of being held in
@@ -94,7 +96,8 @@ def submit(storage_url, token, job_body, json_report=False, dry_run=False,
     conn_cls = (http.client.HTTPSConnection if url.scheme == 'https'
                 else http.client.HTTPConnection)
     headers = {'X-Auth-Token': token, 'X-Zerovm-Execute': '1.0',
-               'Content-Type': 'application/json'}
+               'Content-Type': 'text/plain' if job_body.startswith(b'#!')
+               else 'application/json'}
     if json_report:
         headers['Accept'] = 'application/json'
     if dry_run:

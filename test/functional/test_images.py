@@ -265,6 +265,35 @@ def test_a_script_for_another_interpreter_is_refused(env):
         b'no system image' % env['exec'].encode())
 
 
+def test_a_posted_script_runs_and_answers_its_stdout(env):
+    script = (b'#!/usr/bin/env python3\n'
+              b'import os, sys\n'
+              b'print(sys.argv, sorted(os.listdir("/dev")), 6 * 7)\n')
+    answer = client.submit(env['url'], env['token'], script)
+    assert answer.status == 200, answer.body
+    assert answer.body == (b"['/dev/script'] ['in', 'out', 'python', "
+                           b"'script', 'stderr', 'stdout'] 42\n")
+    failing = client.submit(env['url'], env['token'],
+                            b'#!/usr/bin/env python3\nraise SystemExit(3)\n')
+    assert failing.status == 424
+    node, = failing.report()['nodes']
+    assert (node['name'], node['exit_code']) == ('script', 3)
+    refused = client.submit(env['url'], env['token'], b'#!/bin/sh\necho\n')
+    assert refused.status == 400
+
+
+def test_zerocloud_submit_posts_a_script(env, cluster, tmp_path, capfd,
+                                         monkeypatch):
+    from zerocloud import cli
+    monkeypatch.setenv('OS_STORAGE_URL', env['url'])
+    monkeypatch.setenv('OS_AUTH_TOKEN', env['token'])
+    path = tmp_path / 'hello.py'
+    path.write_bytes(b'#!/usr/bin/env python3\nprint("hello", 6 * 7)\n')
+    assert cli.main(['submit', str(path)]) == 0
+    out, err = capfd.readouterr()
+    assert (out, err) == ('hello 42\n', '')
+
+
 def test_a_failing_script_fails_the_job_and_writes_nothing(env):
     answer = _post(env, _python_map(env, 'fail.py', 'failed'))
     assert answer.status == 424, answer.body

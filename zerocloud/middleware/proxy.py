@@ -13,9 +13,17 @@ A job (``doc/job_format.rst``) is POSTed to the caller's account::
 
 The filter recognizes ``POST /v1/<account>`` with ``X-Zerovm-Execute: 1.0``
 and ``Content-Type: application/json``.  Any other method with that header
-answers ``405`` (``Allow: POST``), another version ``501``, another
-content type ``415``, a deeper path ``400``.  Requests without the header
-pass through untouched.
+answers ``405`` (``Allow: POST``), another version ``501``, no content type
+or a ZeroVM archive's (``application/x-tar``) ``415``, a deeper path
+``400``.  Requests without the header pass through untouched.
+
+Any other content type is a script, as ZeroCloud took them: the body's
+``#!`` line names a system image's interpreter (``#!file://IMAGE:PATH``, or
+``#!/usr/bin/env python3`` with the ``python`` image; anything else is
+``400``), and the job is one node, on any object server, running it on the
+script (``/dev/script``) with a path-less ``stdout`` and ``stderr``.  An
+``exec`` object that begins with ``#!`` is run the same way
+(``doc/job_format.rst``).
 
 What happens, in order (nothing runs before the last step):
 
@@ -179,6 +187,7 @@ pipes, all under ``zerocloud-proxy.`` (``doc/operator.rst``).
 """
 import collections
 import dataclasses
+import io
 import json
 import os
 import socket
@@ -201,8 +210,8 @@ from zerocloud.middleware.caller import Caller, http_error, reason_phrase
 from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
                                            HTTPTransport, NodeRequest,
                                            RequestBody, Spool, SpoolError,
-                                           Stopped, node_spec,
-                                           spec_request_tar)
+                                           Stopped, copy_bounded, node_spec,
+                                           open_spool_file, spec_request_tar)
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand, needs_listing, script_node
 from zerocloud.middleware.rendezvous import Rendezvous
@@ -226,6 +235,10 @@ RETRY_AFTER = 1
 STATSD_PREFIX = 'zerocloud-proxy'
 #: Programs whose sha256 the filter remembers by (path, ETag).
 PROGRAMS_REMEMBERED = 1024
+#: Content types of ZeroVM application archives (not taken).
+TAR_TYPES = ('application/x-tar', 'application/x-gtar', 'application/x-ustar')
+#: Where a POSTed script's ``(path, bytes)`` waits for its spool.
+REQUEST_BODY_ENV = 'zerocloud.request_body'
 
 
 class ClientGone(Exception):
@@ -322,10 +335,18 @@ class ProxyFilter:
             raise http_error(400, 'jobs are POSTed to /v1/<account>, not to '
                              'a container or object')
         ctype = (req.headers.get('Content-Type') or '').split(';')[0]
-        if ctype.strip().lower() != 'application/json':
+        ctype = ctype.strip().lower()
+        if ctype == 'application/json':
+            return self.handle_job(req, account)
+        if ctype in TAR_TYPES:
+            raise http_error(415, 'ZeroVM application archives (%s) are not '
+                             'taken: POST a job description as Content-Type: '
+                             'application/json, or a #! script' % ctype)
+        if not ctype:
             raise http_error(415, 'a job is sent as Content-Type: '
-                             'application/json')
-        return self.handle_job(req, account)
+                             'application/json (a #! script as any other '
+                             'type)')
+        return self.handle_script(req, account)
 
     # --- the job, step by step -------------------------------------------
 
@@ -333,7 +354,40 @@ class ProxyFilter:
         caller = Caller(self.app, req)
         job = self.parse(self.read_body(req), account)
         plan = self.expand(job, caller.list if needs_listing(job) else None)
-        self.authorize(caller, plan)
+        return self.start(req, caller, plan)
+
+    def handle_script(self, req, account):
+        """A script POSTed as the body, as ZeroCloud took them (any
+        Content-Type but JSON and tar): one node runs the interpreter its
+        ``#!`` line names on it (:func:`zerocloud.job.parse_shebang`) on
+        any object server, and its stdout is the answer."""
+        caller = Caller(self.app, req)
+        body = self.read_body(req, 'script')
+        body_path = SwiftPath(account, '.zerocloud', 'request-body')
+        try:
+            interpreter = parse_shebang(body[:SHEBANG_MAX],
+                                        self.conf.limits.system_images,
+                                        'the script')
+        except JobError as err:
+            raise http_error(err.status, str(err)) from None
+        if interpreter is None:
+            raise http_error(400, 'a script is POSTed with a first line '
+                             'naming its interpreter (#!file://IMAGE:PATH, '
+                             'or #!/usr/bin/env python3 with the python '
+                             'image); a job description as Content-Type: '
+                             'application/json')
+        job = self.parse(json.dumps([{
+            'name': 'script', 'exec': {'path': body_path.url},
+            'devices': [{'name': 'stdout'}, {'name': 'stderr'}]}]), account)
+        plan = self.expand(job, None)
+        plan = dataclasses.replace(plan, nodes=(
+            script_node(plan.nodes[0], *interpreter),))
+        req.environ[REQUEST_BODY_ENV] = (body_path, body)
+        return self.start(req, caller, plan)
+
+    def start(self, req, caller, plan):
+        """Authorize, place, then a dry run's plan, or the job run."""
+        self.authorize(caller, plan, req.environ.get(REQUEST_BODY_ENV))
         plan = place(plan, self.ring_view(caller))
         if config_true_value(req.headers.get(DRY_RUN_HEADER)):
             return swob.Response(body=json.dumps(plan.to_dict(), indent=1)
@@ -360,7 +414,9 @@ class ProxyFilter:
             # fetched: two round trips at once, not one after the other.
             checking = eventlet.spawn(self.check_local_inputs, caller, plan)
             try:
-                requests = self.node_requests(caller, plan, spool, gang)
+                requests = self.node_requests(
+                    caller, plan, spool, gang,
+                    req.environ.get(REQUEST_BODY_ENV))
             finally:
                 checking.wait()
             dispatcher = Dispatcher(
@@ -500,15 +556,15 @@ class ProxyFilter:
         gang.port = gang.listen()
         return gang
 
-    def read_body(self, req):
+    def read_body(self, req, what='job description'):
         limit = self.conf.limits.max_job_bytes
         if req.content_length is not None and req.content_length > limit:
-            raise http_error(413, 'job description is %d bytes, more than '
-                             'the limit of %d' % (req.content_length, limit))
+            raise http_error(413, '%s is %d bytes, more than the limit of %d'
+                             % (what, req.content_length, limit))
         body = req.environ['wsgi.input'].read(limit + 1)
         if len(body) > limit:
-            raise http_error(413, 'job description is more than the limit '
-                             'of %d bytes' % limit)
+            raise http_error(413, '%s is more than the limit of %d bytes'
+                             % (what, limit))
         return body
 
     def parse(self, body, account):
@@ -523,9 +579,10 @@ class ProxyFilter:
         except JobError as err:
             raise http_error(err.status, str(err)) from None
 
-    def authorize(self, caller, plan):
+    def authorize(self, caller, plan, request_body=None):
         """Every object read (executables included) against its read ACL,
-        then every object written against its write ACL, in plan order."""
+        then every object written against its write ACL, in plan order.
+        A POSTed script's own bytes (``request_body``) are the caller's."""
         reads, writes = {}, {}
         for node in plan.nodes:
             if isinstance(node.exec, SwiftPath):
@@ -534,6 +591,8 @@ class ProxyFilter:
                 if chan.kind == 'object':
                     (reads if chan.direction == 'r' else writes)[
                         chan.path] = True
+        if request_body is not None:
+            reads.pop(request_body[0], None)
         for path in reads:
             caller.authorize(path, 'GET')
         for path in writes:
@@ -568,11 +627,16 @@ class ProxyFilter:
         for _ in pool.imap(caller.check_exists, paths):
             pass
 
-    def node_requests(self, caller, plan, spool, gang=None):
+    def node_requests(self, caller, plan, spool, gang=None,
+                      request_body=None):
         """Fetch what the nodes need (once per object) and write their
-        request bodies."""
+        request bodies; ``request_body`` is ``(path, bytes)`` of a POSTed
+        script, which stands for that path."""
         fetched = {}
         lock = eventlet.semaphore.Semaphore()
+        if request_body is not None:
+            path, data = request_body
+            fetched[path] = spool_bytes(spool, data)
 
         def fetch(path):
             with lock:      # with_program may run in several greenthreads
@@ -787,3 +851,16 @@ def filter_factory(global_conf, **local_conf):
         """``seams`` (``transport``, ``ring_loader``) are for tests."""
         return ProxyFilter(app, config, logger=logger, **seams)
     return zerocloud_proxy
+
+
+def spool_bytes(spool, data):
+    """``data`` in a new spool file, as a :class:`Fetched` object."""
+    path = spool.new_path('body')
+    try:
+        with open_spool_file(path) as dst:
+            size, md5, sha = copy_bounded(io.BytesIO(data), dst, len(data),
+                                          'the request body')
+    except SpoolError as err:
+        raise http_error(507, 'the proxy has no room for the request '
+                         'body: %s' % err) from None
+    return Fetched(path, size, md5, sha)

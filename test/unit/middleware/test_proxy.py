@@ -993,3 +993,98 @@ def test_heartbeat_client_gone_while_committing_lets_the_commit_end(
                and os.listdir(spool_dir) == [])
     assert swift.objects['/v1/AUTH_test/out/a.count'] == b'out'
     assert not swift.requests('DELETE')
+
+
+# --- #! scripts -------------------------------------------------------------
+
+SCRIPT = b'#!/usr/bin/env python3 -u\nprint("hi")\n'
+
+
+def test_a_script_exec_runs_its_interpreter(swift, spool_dir):
+    swift.add('/v1/AUTH_test/exec/tool.py', SCRIPT)
+    app, servers = make(swift, spool_dir=spool_dir)
+    job = [group('g', devices=[{'name': 'stdout'}],
+                 exec={'path': 'swift://~/exec/tool.py', 'args': 'x'})]
+    for _ in range(2):
+        resp, body = call(app, job_request(job))
+        assert resp.status_int == 200, body
+    first, again = servers.sent
+    assert first['spec'] == again['spec']
+    spec = first['spec']
+    assert spec['exec'] == {'path': 'file://python:bin/python3'}
+    assert spec['argv'] == ['g', '-u', '/dev/script', 'x']
+    image, script = spec['channels'][1:]
+    assert image == {'alias': '/dev/python', 'direction': 'r',
+                     'kind': 'image', 'image': 'python'}
+    assert script['alias'] == '/dev/script' and not script['local']
+    assert first['members'] == {script['member']: SCRIPT}
+    # Once per job, as any input: the script travels to its node.
+    assert len([c for c in swift.requests('GET')
+                if c[1] == '/v1/AUTH_test/exec/tool.py']) == 2
+
+
+def test_a_script_exec_for_an_unknown_interpreter_is_400(swift):
+    swift.add('/v1/AUTH_test/exec/tool.sh', b'#!/bin/bash\necho\n')
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group(
+        'g', exec={'path': 'swift://~/exec/tool.sh'})]))
+    assert resp.status_int == 400
+    assert body.startswith(b'exec swift://AUTH_test/exec/tool.sh: its "#!" '
+                           b'line "#!/bin/bash" names no system image')
+    assert not servers.sent
+
+
+def script_request(body, ctype='text/x-python', **kw):
+    return job_request(body, headers={'Content-Type': ctype}, **kw)
+
+
+def test_a_posted_script_runs_alone_and_answers_its_stdout(
+        swift, spool_dir):
+    def program(spec, members):
+        assert list(members.values()) == [SCRIPT]
+        return 0, {'/dev/stdout': b'hi\n'}
+    app, servers = make(swift, FakeObjectServers(program),
+                        spool_dir=spool_dir)
+    resp, body = call(app, script_request(SCRIPT))
+    assert (resp.status_int, body) == (200, b'hi\n')
+    sent, = servers.sent
+    assert sent['spec']['exec'] == {'path': 'file://python:bin/python3'}
+    assert sent['spec']['argv'] == ['script', '-u', '/dev/script']
+    assert [c['alias'] for c in sent['spec']['channels']] == [
+        '/dev/stdout', '/dev/stderr', '/dev/python', '/dev/script']
+    # The body is the script: nothing was read from Swift.
+    assert not swift.requests('GET')
+    assert os.listdir(spool_dir) == []
+
+
+def test_a_posted_script_dry_run(swift):
+    app, servers = make(swift)
+    resp, body = call(app, job_request(
+        SCRIPT, headers={'Content-Type': 'text/plain',
+                         'X-Zerocloud-Dry-Run': '1'}))
+    assert resp.status_int == 200
+    node, = json.loads(body)['nodes']
+    assert node['exec'] == 'file://python:bin/python3'
+    assert not servers.sent
+
+
+@pytest.mark.parametrize('body, ctype, status, text', [
+    (b'print(1)\n', 'text/plain', 400, b'a script is POSTed with a first '
+     b'line naming its interpreter'),
+    (b'#!/bin/sh\necho\n', 'application/x-sh', 400, b'the script: its "#!" '
+     b'line "#!/bin/sh" names no system image'),
+    (b'#!file://lua:bin/lua\n', 'text/x-lua', 400, b'unknown system image '
+     b'"lua"'),
+    (SCRIPT, 'application/x-tar', 415, b'ZeroVM application archives'),
+    (SCRIPT, '', 415, b'a job is sent as Content-Type: application/json'),
+    (SCRIPT + b'#' * 70000, 'text/x-python', 413, b'script is'),
+])
+def test_posted_scripts_that_cannot_run(swift, body, ctype, status, text):
+    app, servers = make(swift)
+    req = job_request(body, headers={'Content-Type': ctype})
+    if not ctype:
+        del req.headers['Content-Type']
+    resp, got = call(app, req)
+    assert resp.status_int == status, got
+    assert text in got
+    assert not servers.sent
