@@ -282,6 +282,17 @@ def test_a_posted_script_runs_and_answers_its_stdout(env):
     assert refused.status == 400
 
 
+def test_only_the_account_s_owners_run_what_touches_no_object(env, auth):
+    script = b'#!/usr/bin/env python3\nprint(1)\n'
+    url3, token3 = auth('tester3')      # a user of AUTH_test, not its admin
+    url2, token2 = auth('tester2')
+    for url, token, status in [(url3, token3, 403), (url3, 'nope', 401),
+                               (url3, token2, 403)]:
+        answer = client.submit(url, token, script)
+        assert answer.status == status, answer.body
+    assert client.submit(url2, token2, script).status == 200   # its own
+
+
 def test_zerocloud_submit_posts_a_script(env, cluster, tmp_path, capfd,
                                          monkeypatch):
     from zerocloud import cli

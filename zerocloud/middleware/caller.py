@@ -188,6 +188,26 @@ class Caller:
             raise http_error(404, 'container of %s %s does not exist' % (
                 'input' if method == 'GET' else 'output', path.url))
 
+    def authorize_account(self, account):
+        """May the caller run a job that touches none of its objects in
+        ``account``?  Swift's own answer to the job request as it is (a
+        ``POST`` to the account: its owners); raises 401/403."""
+        authorize = self.req.environ.get('swift.authorize')
+        if authorize is None:
+            return
+        env = dict(self.req.environ)
+        env.update({'PATH_INFO': _wsgi_path(account),
+                    'REQUEST_METHOD': 'POST', 'QUERY_STRING': '',
+                    'CONTENT_LENGTH': '0', 'wsgi.input': io.BytesIO()})
+        env.pop('HTTP_TRANSFER_ENCODING', None)
+        denied = authorize(swob.Request(env))
+        if denied is not None:
+            code = denied.status_int if denied.status_int in (401, 403) \
+                else 403
+            raise http_error(code, 'not allowed to run a job that reads and '
+                             'writes no object in %s (its owner may)'
+                             % account)
+
     # --- objects ----------------------------------------------------------
 
     def check_exists(self, path):

@@ -35,7 +35,9 @@ What happens, in order (nothing runs before the last step):
 3. every object read (the executables included) is authorized against its
    container's read ACL and every object written against the write ACL,
    through the auth filter's ``swift.authorize``: ``401``/``403`` naming
-   the object;
+   the object; a job that reads and writes no object (a system image's
+   program, a POSTed script) must be allowed to ``POST`` to the account,
+   as its owners are;
 4. nodes are placed on the object servers holding their objects (object
    ring of the container's storage policy);
 5. the executables and the inputs not local to a node are fetched as the
@@ -582,7 +584,10 @@ class ProxyFilter:
     def authorize(self, caller, plan, request_body=None):
         """Every object read (executables included) against its read ACL,
         then every object written against its write ACL, in plan order.
-        A POSTed script's own bytes (``request_body``) are the caller's."""
+        A POSTed script's own bytes (``request_body``) are the caller's.  A
+        job that reads and writes no object at all must be allowed to
+        ``POST`` to the account, as its owners are: it would otherwise run
+        with nothing authorized, even for an anonymous caller."""
         reads, writes = {}, {}
         for node in plan.nodes:
             if isinstance(node.exec, SwiftPath):
@@ -593,6 +598,10 @@ class ProxyFilter:
                         chan.path] = True
         if request_body is not None:
             reads.pop(request_body[0], None)
+        if not reads and not writes:
+            # Nothing of the account's to authorize (a system image's
+            # program, a POSTed script): the account's owner may.
+            caller.authorize_account(plan.account)
         for path in reads:
             caller.authorize(path, 'GET')
         for path in writes:

@@ -1088,3 +1088,25 @@ def test_posted_scripts_that_cannot_run(swift, body, ctype, status, text):
     assert resp.status_int == status, got
     assert text in got
     assert not servers.sent
+
+
+@pytest.mark.parametrize('user, status', [(None, 401), ('AUTH_other', 403)])
+def test_a_job_touching_no_object_is_for_the_account_s_owners(
+        swift, user, status):
+    app, servers = make(swift)
+    pure = [group('g', devices=[{'name': 'stdout'}],
+                  exec={'path': 'file://python:bin/python'})]
+    for req in (job_request(pure, user=user),
+                job_request(SCRIPT, user=user,
+                            headers={'Content-Type': 'text/x-python'})):
+        if user is None:
+            req.environ.pop('REMOTE_USER', None)
+        resp, body = call(app, req)
+        assert resp.status_int == status, body
+        assert b'not allowed to run a job that reads and writes no object ' \
+            b'in AUTH_test' in body
+    assert not servers.sent
+    # The owner may; so may anyone the objects' ACLs let in (the job then
+    # touches an object, authorized on its own).
+    resp, body = call(app, job_request(pure))
+    assert resp.status_int == 200, body
