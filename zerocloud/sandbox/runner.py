@@ -219,6 +219,31 @@ def _image_program(spec, channels, opened):
                      % (spec, name, name))
 
 
+def _script(path, channels, opened):
+    """A ``#!`` script (its line naming an interpreter in one of the
+    --image tars, :func:`zerocloud.job.parse_shebang`) runs that
+    interpreter on ``/dev/script``, as a job's does: returns the program
+    (a ``file://`` URL) and the arguments before the user's, and adds the
+    script's channel.  Anything else: ``(path, [])``."""
+    from zerocloud.exceptions import JobError
+    from zerocloud.job import SCRIPT_ALIAS, SHEBANG_MAX, parse_shebang
+    with open(path, 'rb') as f:
+        head = f.read(SHEBANG_MAX)
+    images = [c.path[len('/dev/'):] for c in channels if c.image is not None]
+    try:
+        found = parse_shebang(head, images, path)
+    except JobError as exc:
+        raise ValueError('%s; --image NAME=TAR gives the images' % exc) \
+            from None
+    if found is None:
+        return path, []
+    interpreter, arg = found
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    opened.append(fd)
+    channels.append(mf.Channel(SCRIPT_ALIAS, mf.READ, fd))
+    return interpreter.url, ([arg] if arg else []) + [SCRIPT_ALIAS]
+
+
 def main(args):
     program = args.program
     from_image = program.startswith('file://')
@@ -230,15 +255,19 @@ def main(args):
     try:
         env, seed, limits = _options(args)
         channels = _open_channels(args, opened)
-        if from_image:
+        name = os.path.basename(args.program.rpartition(':')[2]
+                                if from_image else program)
+        before = []
+        if not from_image:
+            program, before = _script(program, channels, opened)
+        if program.startswith('file://'):
             program = _image_program(program, channels, opened)
         if not args.no_validate:
             problem = _validate(program)
             if problem:
                 return _err('%s: invalid program: %s' % (program, problem),
                             EXIT_INVALID)
-        argv = [os.path.basename(args.program.rpartition(':')[2]
-                                 if from_image else program)] + list(args.args)
+        argv = [name] + before + list(args.args)
         result = launcher.run(program, argv, env, channels, seed, limits)
     except (ValueError, ZeroCloudError) as e:
         return _err(str(e), EXIT_ERROR)

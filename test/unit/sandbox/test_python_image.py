@@ -164,3 +164,18 @@ def test_a_failed_link_shows_the_command(tmp_path):
     with pytest.raises(images.ImageBuildError, match='linking the static '
                        'interpreter failed'):
         images.build_python(str(tmp_path / 'x.tar'), libpython=str(bad))
+
+
+def test_zerocloud_run_runs_a_python_script(python_image, tmp_path):
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    script = tmp_path / 'hello.py'
+    script.write_bytes(b'#!/usr/bin/env python3\n'
+                       b'import sys\nprint("hello", sys.argv[1:])\n')
+    proc = subprocess.run(
+        [sys.executable, '-m', 'zerocloud.cli', 'run', '--image',
+         'python=%s' % python_image, str(script), 'a', 'b c'],
+        capture_output=True, env=dict(os.environ, PYTHONPATH=root))
+    assert (proc.returncode, proc.stderr) == (0, b'')
+    assert proc.stdout == b"hello ['a', 'b c']\n"

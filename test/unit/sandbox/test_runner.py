@@ -186,3 +186,26 @@ def test_image_errors_are_one_line(programs, tmp_path, args, text):
     assert text in err
     assert err.count(b'\n') == 1
     assert out == b''
+
+
+def test_a_script_needs_an_image_for_its_interpreter(tmp_path):
+    script = tmp_path / 'hello.sh'
+    script.write_bytes(b'#!/bin/sh\necho hi\n')
+    got, out, err = zc(script)
+    assert got == runner.EXIT_ERROR and out == b''
+    assert err == (b'zerocloud: %s: its "#!" line "#!/bin/sh" names no '
+                   b'system image (use #!file://IMAGE:PATH); --image '
+                   b'NAME=TAR gives the images\n' % str(script).encode())
+
+
+def test_a_script_runs_its_image_s_interpreter(programs, tmp_path):
+    motd = tmp_path / 'motd'
+    motd.write_bytes(b'from the image')
+    img = _tar(tmp_path / 'tools.tar', [
+        ('bin/files', programs.build('files')), ('etc/motd', motd)])
+    script = tmp_path / 'show'
+    script.write_bytes(b'#!file://tools:bin/files cat\n')
+    # As a kernel would: the line's argument, the script, then ours.
+    got, out, err = zc('--image', 'tools=%s' % img, script, 'ls', '/etc')
+    assert (got, err) == (0, b'')
+    assert out == b'#!file://tools:bin/files cat\n\nls /etc: ./ ../ motd\n'
