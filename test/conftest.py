@@ -125,15 +125,24 @@ class Sandbox:
 
 @pytest.fixture(scope='session')
 def images_dir(tmp_path_factory):
-    """A system_images_dir with python.tar (``zerocloud image python``)
-    when it can be built, built once; ``(dir, None or why not)``."""
+    """A system_images_dir with lua.tar and python.tar (``zerocloud image``)
+    as far as they can be built, built once: ``(dir, {kind: why not})``."""
     from zerocloud import images
     where = tmp_path_factory.mktemp('images')
-    try:
-        images.build_python(str(where / 'python.tar'))
-    except images.ImageBuildError as exc:
-        return str(where), str(exc)
-    return str(where), None
+    problems = {}
+    for kind, build in sorted(images.BUILDERS.items()):
+        try:
+            build(str(where / (kind + '.tar')))
+        except images.ImageBuildError as exc:
+            problems[kind] = str(exc)
+    return str(where), problems
+
+
+def _image(images_dir, kind):
+    where, problems = images_dir
+    if kind in problems:
+        pytest.skip('cannot build the %s image: %s' % (kind, problems[kind]))
+    return os.path.join(where, kind + '.tar')
 
 
 @pytest.fixture(scope='session')
@@ -143,10 +152,13 @@ def python_image(images_dir):
     It needs Debian's libpython3.X-dev, which .ci/run installs like
     musl-tools; elsewhere the tests that need it skip, naming what is
     missing."""
-    where, problem = images_dir
-    if problem:
-        pytest.skip('cannot build the python image: %s' % problem)
-    return os.path.join(where, 'python.tar')
+    return _image(images_dir, 'python')
+
+
+@pytest.fixture(scope='session')
+def lua_image(images_dir):
+    """The lua system image's path (Debian's liblua5.4-dev, as above)."""
+    return _image(images_dir, 'lua')
 
 
 @pytest.fixture(scope='session')

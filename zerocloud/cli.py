@@ -317,29 +317,40 @@ def _add_image(sub):
     p = sub.add_parser(
         'image', help='build a system image (a read-only tar for the '
         'sandbox)',
-        description='Build the python system image: a static CPython '
+        description='Build a system image: python (a static CPython '
         'linked with gcc from Debian\'s libpython3.X-dev, and its standard '
-        'library, in an uncompressed tar an object server offers to jobs '
-        'as file://python:bin/python (doc/operator.rst, "System images").')
-    p.add_argument('kind', choices=['python'], help='the image to build')
+        'library) or lua (a static Lua 5.4 from liblua5.4-dev), in an '
+        'uncompressed tar an object server offers to jobs as '
+        'file://python:bin/python or file://lua:bin/lua (doc/operator.rst, '
+        '"System images").')
+    p.add_argument('kind', choices=['python', 'lua'],
+                   help='the image to build')
     p.add_argument('out', metavar='OUT.tar', help='where to write it')
     p.add_argument('--python-version', metavar='X.Y',
-                   help='the Python to package (default: this one\'s)')
+                   help='python: the Python to package (default: this '
+                   'one\'s)')
     p.add_argument('--libpython', metavar='PATH',
-                   help='libpythonX.Y.a (default: Debian\'s)')
+                   help='python: libpythonX.Y.a (default: Debian\'s)')
+    p.add_argument('--liblua', metavar='PATH',
+                   help='lua: liblua5.X.a (default: Debian\'s 5.4)')
     p.add_argument('--include', metavar='DIR',
-                   help='the directory of Python.h (default: Debian\'s)')
+                   help='the directory of Python.h or lua.h (default: '
+                   'Debian\'s)')
     p.add_argument('--stdlib', metavar='DIR',
-                   help='the standard library (default: Debian\'s)')
+                   help='python: the standard library (default: Debian\'s)')
     p.add_argument('--cc', default='gcc', help='the C compiler')
 
 
 def _cmd_image(args):
     from zerocloud import images
     try:
-        out = images.build_python(args.out, args.python_version,
-                                  args.libpython, args.include, args.stdlib,
-                                  args.cc)
+        if args.kind == 'lua':
+            out = images.build_lua(args.out, liblua=args.liblua,
+                                   include=args.include, cc=args.cc)
+        else:
+            out = images.build_python(args.out, args.python_version,
+                                      args.libpython, args.include,
+                                      args.stdlib, args.cc)
     except images.ImageBuildError as exc:
         _err(str(exc))
         return 1

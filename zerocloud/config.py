@@ -20,9 +20,9 @@ Job limits (proxy filter, ``[filter:zerocloud_proxy]``)::
     # Names of the read-only system images a job may use as devices and in
     # ``file://IMAGE:PATH`` executable paths (space or comma separated);
     # every object server must have them (NAME.tar in its
-    # system_images_dir; build python.tar with ``zerocloud image python``),
+    # system_images_dir; build them with ``zerocloud image lua|python``),
     # or a job naming one gets 501.  Empty: none.
-    # system_images = python
+    # system_images = lua python
 
 Proxy filter (``[filter:zerocloud_proxy]``, :class:`ProxyConfig`; it also
 reads the job limits above)::
@@ -185,8 +185,8 @@ DEFAULT_MAX_NODES = 1000
 #: Most channels (devices and pipes, counted per node) a job may wire.
 DEFAULT_MAX_CHANNELS = 100000
 #: Read-only system images jobs may name as devices and in ``file://``
-#: (``zerocloud image python`` builds the one zerocloud knows).
-DEFAULT_SYSTEM_IMAGES = ('python',)
+#: (``zerocloud image lua`` and ``zerocloud image python`` build them).
+DEFAULT_SYSTEM_IMAGES = ('lua', 'python')
 
 #: Device names with a fixed meaning (``in`` and ``out`` are the guest's
 #: pipe directories); a system image may not reuse one.

@@ -549,10 +549,15 @@ def _check_pipe_cycles(job):
 
 #: The guest path of a ``#!`` script's own bytes (doc/job_format.rst).
 SCRIPT_ALIAS = '/dev/script'
-#: ``#!`` lines the python image answers, as written on Unix hosts.
-_PYTHON_LINES = ('/usr/bin/env python3', '/usr/bin/env python',
-                 '/usr/bin/python3', '/usr/bin/python',
-                 '/usr/local/bin/python3', '/usr/local/bin/python')
+#: ``#!`` lines as written on Unix hosts that a system image answers:
+#: (line, image, its interpreter).
+_KNOWN_LINES = tuple(
+    (prefix + name, image, path)
+    for image, path, names in (
+        ('python', 'bin/python3', ('python3', 'python')),
+        ('lua', 'bin/lua', ('lua5.4', 'lua')))
+    for name in names
+    for prefix in ('/usr/bin/env ', '/usr/bin/', '/usr/local/bin/'))
 #: Longest ``#!`` line looked at, as Linux's BINPRM_BUF_SIZE.
 SHEBANG_MAX = 256
 
@@ -562,9 +567,10 @@ def parse_shebang(head, system_images, where='exec'):
     when it is not a ``#!`` script, else ``(ImagePath, argument or None)``.
 
     Accepted: ``#!file://IMAGE:PATH [ARG]`` naming one of
-    ``system_images``, and the usual Python lines (``#!/usr/bin/env
-    python3``...) when ``python`` is one.  As on Linux, what follows the
-    interpreter is one argument.
+    ``system_images``, and the usual Python and Lua lines
+    (``#!/usr/bin/env python3``, ``#!/usr/bin/lua``...) when ``python``,
+    or ``lua``, is one.  As on Linux, what follows the interpreter is one
+    argument.
 
     :raises JobError: (400) for a ``#!`` line naming anything else.
     """
@@ -579,20 +585,21 @@ def parse_shebang(head, system_images, where='exec'):
         raise JobError('%s: its "#!" line is not printable ASCII' % where)
     interpreter, _, arg = text.partition(' ')
     arg = arg.strip() or None
-    for known in _PYTHON_LINES:
+    for known, image, path in _KNOWN_LINES:
         if text == known or text.startswith(known + ' '):
-            if 'python' not in system_images:
+            if image not in system_images:
                 break
             rest = text[len(known):].strip() or None
-            return ImagePath('python', 'bin/python3'), rest
+            return ImagePath(image, path), rest
     if interpreter.startswith('file://'):
         path = parse_path(interpreter, '', '%s: its "#!" line' % where)
         if path.image not in system_images:
             raise JobError('%s: its "#!" line names unknown system image %s'
                            % (where, quote(path.image)))
         return path, arg
+    usual = [i for i in ('python', 'lua') if i in system_images]
     raise JobError('%s: its "#!" line %s names no system image (use '
                    '#!file://IMAGE:PATH%s)' % (
                        where, quote('#!' + text),
-                       ', or a python line with the python image'
-                       if 'python' in system_images else ''))
+                       ', or a %s line' % ' or '.join(usual) if usual
+                       else ''))

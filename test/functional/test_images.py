@@ -367,8 +367,41 @@ def test_an_unknown_system_image_is_refused_before_anything_runs(env):
     assert b'unknown system image "ruby"' in answer.body
 
 
+LUA_WORDCOUNT = b'''#!/usr/bin/env lua
+local counts, words = {}, {}
+for w in io.read("a"):lower():gmatch("[%a%d']+") do
+  if not counts[w] then counts[w] = 0; words[#words + 1] = w end
+  counts[w] = counts[w] + 1
+end
+table.sort(words, function(a, b)
+  if counts[a] ~= counts[b] then return counts[a] > counts[b] end
+  return a < b
+end)
+for _, w in ipairs(words) do io.write(counts[w], " ", w, "\\n") end
+'''
+
+
+def test_a_lua_script_maps_every_object(env, lua_image):
+    swiftclient.put_object(env['url'], env['token'], env['exec'], 'wc.lua',
+                           LUA_WORDCOUNT)
+    job = [{'name': 'lua',
+            'exec': {'path': 'swift://~/%s/wc.lua' % env['exec']},
+            'devices': [
+                {'name': 'stdin', 'path': 'swift://~/%s/*.txt' % env['data']},
+                {'name': 'stdout', 'path': 'swift://~/%s/*.lcount'
+                 % env['out']}]}]
+    answer = _post(env, job)
+    assert answer.status == 200, answer.body
+    for name in ('a', 'b', 'c'):
+        assert _get(env, env['out'], name + '.lcount') == \
+            _count(CORPUS[name + '.txt'])
+    node = answer.report()['nodes'][0]
+    assert [c['alias'] for c in node['channels']][-2:] == [
+        '/dev/lua', '/dev/script']
+
+
 def test_info_publishes_the_system_images(cluster):
     with urllib.request.urlopen(cluster.proxy_url + '/info',
                                 timeout=10) as resp:
         info = json.loads(resp.read())
-    assert info['zerocloud']['system_images'] == ['python']
+    assert info['zerocloud']['system_images'] == ['lua', 'python']

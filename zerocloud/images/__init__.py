@@ -3,6 +3,11 @@
 """Build system images: read-only tars whose files the sandbox shows
 from ``/`` (:mod:`zerocloud.sandbox.image`).
 
+``zerocloud image lua OUT.tar`` builds the ``lua`` image: ``bin/lua``, a
+static Lua 5.4 interpreter of our own (``lua.c``) linked with Debian's
+``liblua5.4.a`` (package ``liblua5.4-dev``), for
+``file://lua:bin/lua``.
+
 ``zerocloud image python OUT.tar`` builds the ``python`` image: a static
 CPython interpreter at ``bin/python`` and its standard library under
 ``lib/pythonX.Y`` (``bin/python3`` is the same file), so that a job's
@@ -37,8 +42,8 @@ import tempfile
 
 from zerocloud.exceptions import ZeroCloudError
 
-__all__ = ['ImageBuildError', 'build_python', 'python_paths', 'write_tar',
-           'STDLIB_SKIP']
+__all__ = ['ImageBuildError', 'build_python', 'build_lua', 'python_paths',
+           'lua_paths', 'write_tar', 'STDLIB_SKIP', 'BUILDERS']
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -67,9 +72,10 @@ def python_paths(version=None):
             '/usr/lib/python%s' % version)
 
 
-def _link(out, libpython, include, cc):
+def _link(out, libpython, include, cc, source='python.c', libs=None):
     cmd = [cc, '-static', '-O2', '-I', include, '-o', out,
-           os.path.join(HERE, 'python.c'), libpython] + MODULE_LIBS
+           os.path.join(HERE, source), libpython] + (
+               MODULE_LIBS if libs is None else libs)
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
@@ -195,3 +201,37 @@ def build_python(out, version=None, libpython=None, include=None,
         members += [(base + '/' + rel, host, 0o644) for rel, host in files]
         members.sort(key=lambda m: m[0])
         return write_tar(out, members)
+
+
+def lua_paths(version='5.4'):
+    """Debian's locations for Lua ``version``: ``(liblua.a, include
+    dir)``, from the package ``liblua5.X-dev``."""
+    multiarch = sysconfig.get_config_var('MULTIARCH') or 'x86_64-linux-gnu'
+    return ('/usr/lib/%s/liblua%s.a' % (multiarch, version),
+            '/usr/include/lua%s' % version)
+
+
+def build_lua(out, version='5.4', liblua=None, include=None, cc='gcc'):
+    """Build the ``lua`` system image into the tar ``out``: ``bin/lua``,
+    a static interpreter (``lua.c`` next to this file, linked with
+    Debian's ``liblua5.X.a``; the standard libraries are compiled in, so
+    it is the whole image).
+
+    :raises ImageBuildError: naming what is missing.
+    """
+    d_lib, d_inc = lua_paths(version)
+    liblua, include = liblua or d_lib, include or d_inc
+    for path, what in [(liblua, 'the static library'),
+                       (os.path.join(include, 'lua.h'), 'the headers')]:
+        if not os.path.exists(path):
+            raise ImageBuildError('%s not found: %s (Debian: liblua%s-dev) '
+                                  'is needed' % (path, what, version))
+    with tempfile.TemporaryDirectory(prefix='zerocloud-image-') as tmp:
+        interpreter = os.path.join(tmp, 'lua')
+        _link(interpreter, liblua, include, cc, 'lua.c', ['-lm'])
+        return write_tar(out, [('bin', None, 0o755),
+                               ('bin/lua', interpreter, 0o755)])
+
+
+#: ``zerocloud image KIND OUT.tar``: the builder of each kind.
+BUILDERS = {'python': build_python, 'lua': build_lua}

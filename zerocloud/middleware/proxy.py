@@ -132,7 +132,7 @@ bypass quotas)::
     # max_job_bytes = 65536
     # max_nodes = 1000
     # max_channels = 100000
-    # system_images = python
+    # system_images = lua python
     # dispatch_concurrency = 16
     # conn_timeout = 0.5
     # node_timeout = 120
