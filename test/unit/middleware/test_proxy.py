@@ -1073,8 +1073,8 @@ def test_a_posted_script_dry_run(swift):
      b'line naming its interpreter'),
     (b'#!/bin/sh\necho\n', 'application/x-sh', 400, b'the script: its "#!" '
      b'line "#!/bin/sh" names no system image'),
-    (b'#!file://lua:bin/lua\n', 'text/x-lua', 400, b'unknown system image '
-     b'"lua"'),
+    (b'#!file://ruby:bin/ruby\n', 'text/x-ruby', 400, b'unknown system '
+     b'image "ruby"'),
     (SCRIPT, 'application/x-tar', 415, b'ZeroVM application archives'),
     (SCRIPT, '', 415, b'a job is sent as Content-Type: application/json'),
     (SCRIPT + b'#' * 70000, 'text/x-python', 413, b'script is'),
