@@ -54,6 +54,9 @@ reads the job limits above)::
     # with while it runs (202 at once, the JSON report at the end), so that
     # load balancers do not close the idle connection of a long job.
     # heartbeat_interval = 10
+    # Largest ZeroVM application archive (a tar with boot/system.map) or
+    # #! script POSTed as a job; held in memory while the job runs.
+    # max_archive_bytes = 16777216
     # Where the proxy spools fetched objects and node outputs (empty: the
     # system's temporary directory).
     # temp_dir =
@@ -270,6 +273,8 @@ DEFAULT_REPORT_STDERR_BYTES = 4096
 DEFAULT_NEXE_HEADER_BYTES = 12288
 MIN_NEXE_HEADER_BYTES = 4096
 DEFAULT_HEARTBEAT_INTERVAL = 10.0
+#: Largest application archive or script POSTed as a job (held in memory).
+DEFAULT_MAX_ARCHIVE_BYTES = 16 * 1024 * 1024
 #: Seconds node_timeout must leave beyond a node's longest run and
 #: rendezvous (the launcher's grace, the answer, pipe set-up).
 NODE_TIMEOUT_MARGIN = 10
@@ -308,6 +313,7 @@ class ProxyConfig:
     report_stderr_bytes: int = DEFAULT_REPORT_STDERR_BYTES
     nexe_header_bytes: int = DEFAULT_NEXE_HEADER_BYTES
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+    max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
     temp_dir: str = DEFAULT_TEMP_DIR
     max_pipe_bytes: int = DEFAULT_MAX_PIPE_BYTES
     max_job_wall: int = DEFAULT_MAX_JOB_WALL
@@ -365,6 +371,8 @@ class ProxyConfig:
             nexe_header_bytes=header_bytes,
             heartbeat_interval=positive_float(
                 conf, 'heartbeat_interval', DEFAULT_HEARTBEAT_INTERVAL),
+            max_archive_bytes=positive_int(conf, 'max_archive_bytes',
+                                           DEFAULT_MAX_ARCHIVE_BYTES),
             temp_dir=temp_dir,
             max_pipe_bytes=positive_int(conf, 'max_pipe_bytes',
                                         DEFAULT_MAX_PIPE_BYTES),

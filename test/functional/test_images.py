@@ -293,6 +293,59 @@ def test_only_the_account_s_owners_run_what_touches_no_object(env, auth):
     assert client.submit(url2, token2, script).status == 200   # its own
 
 
+def _post_archive(env, members):
+    import http.client
+    import urllib.parse
+    body = _tar(members)
+    url = urllib.parse.urlsplit(env['url'])
+    conn = http.client.HTTPConnection(url.netloc, timeout=60)
+    try:
+        conn.request('POST', url.path, body=body, headers={
+            'X-Auth-Token': env['token'], 'X-Zerovm-Execute': '1.0',
+            'Content-Type': 'application/x-tar'})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_an_application_archive_runs_its_system_map(env):
+    with open(env['built']['files'], 'rb') as f:
+        tool = f.read()
+    smap = [{'name': 'tool',
+             'exec': {'path': 'file://image:bin/files',
+                      'args': 'cat /etc/motd cat /dev/stdin'},
+             'devices': [{'name': 'stdin', 'path': 'swift://~/%s/a.txt'
+                          % env['data']},
+                         {'name': 'stdout'}]}]
+    status, body = _post_archive(env, [
+        ('boot/system.map', json.dumps(smap).encode()), ('bin/files', tool),
+        ('etc/motd', b'from the archive')])
+    assert status == 200, body
+    assert body == b'from the archive\n' + CORPUS['a.txt'] + b'\n'
+
+
+def test_a_python_application_archive(env):
+    smap = [{'name': 'app',
+             'exec': {'path': 'file://python:bin/python',
+                      'args': '/app/main.py'},
+             'devices': [{'name': 'stdout'}]}]
+    status, body = _post_archive(env, [
+        ('boot/system.map', json.dumps(smap).encode()),
+        ('app/main.py', b'import os, helper\n'
+         b'print(helper.GREETING, sorted(os.listdir("/")))\n'),
+        ('app/helper.py', b'GREETING = "hello from the app"\n')])
+    assert status == 200, body
+    assert body == (b"hello from the app ['app', 'bin', 'boot', 'dev', "
+                    b"'lib']\n")
+
+
+def test_an_archive_without_its_job_is_refused(env):
+    status, body = _post_archive(env, [('app/main.py', b'print(1)\n')])
+    assert status == 400
+    assert body.startswith(b'the application archive has no boot/system.map')
+
+
 def test_zerocloud_submit_posts_a_script(env, cluster, tmp_path, capfd,
                                          monkeypatch):
     from zerocloud import cli

@@ -14,16 +14,23 @@ A job (``doc/job_format.rst``) is POSTed to the caller's account::
 The filter recognizes ``POST /v1/<account>`` with ``X-Zerovm-Execute: 1.0``
 and ``Content-Type: application/json``.  Any other method with that header
 answers ``405`` (``Allow: POST``), another version ``501``, no content type
-or a ZeroVM archive's (``application/x-tar``) ``415``, a deeper path
-``400``.  Requests without the header pass through untouched.
+``415``, a deeper path ``400``.  Requests without the header pass through
+untouched.
 
-Any other content type is a script, as ZeroCloud took them: the body's
-``#!`` line names a system image's interpreter (``#!file://IMAGE:PATH``, or
-``#!/usr/bin/env python3`` with the ``python`` image; anything else is
-``400``), and the job is one node, on any object server, running it on the
-script (``/dev/script``) with a path-less ``stdout`` and ``stderr``.  An
-``exec`` object that begins with ``#!`` is run the same way
-(``doc/job_format.rst``).
+As ZeroCloud did, two more kinds of body are jobs (at most
+``max_archive_bytes``, held in memory):
+
+* a ZeroVM application archive (``application/x-tar``, ``x-gtar``,
+  ``x-ustar``): an uncompressed tar whose ``boot/system.map`` is the job
+  description; the archive is the ``image`` device of every group that
+  names none, so its files are the nodes' from ``/`` and its programs run
+  as ``file://image:PATH`` (``400`` without ``boot/system.map``);
+* any other content type: a script, whose ``#!`` line names a system
+  image's interpreter (``#!file://IMAGE:PATH``, or ``#!/usr/bin/env
+  python3``, ``lua``; anything else is ``400``); the job is one node, on
+  any object server, running it on the script (``/dev/script``) with a
+  path-less ``stdout`` and ``stderr``.  An ``exec`` object that begins
+  with ``#!`` is run the same way (``doc/job_format.rst``).
 
 What happens, in order (nothing runs before the last step):
 
@@ -144,6 +151,7 @@ bypass quotas)::
     # report_stderr_bytes = 4096
     # nexe_header_bytes = 12288
     # heartbeat_interval = 10
+    # max_archive_bytes = 16777216
     # temp_dir =
     # max_pipe_bytes = 1073741824
     # max_job_wall = 600
@@ -168,6 +176,8 @@ least 4096): they describe the first nodes that fit, and
 (proxies in front of Swift refuse huge headers; HAProxy keeps about 15 KB).
 ``heartbeat_interval``: seconds between the spaces of a ``?heartbeat=on``
 answer.
+``max_archive_bytes``: largest ZeroVM application archive or ``#!``
+script POSTed as a job (``413`` beyond), held in memory while it runs.
 ``temp_dir``: spool directory (default: the system's); a job keeps there
 each object it fetched (once, whatever its number of nodes) and its nodes'
 outputs until they are written, and answers ``507`` when it is full.
@@ -192,7 +202,9 @@ import dataclasses
 import io
 import json
 import os
+import posixpath
 import socket
+import tarfile
 import time
 
 import eventlet
@@ -341,9 +353,7 @@ class ProxyFilter:
         if ctype == 'application/json':
             return self.handle_job(req, account)
         if ctype in TAR_TYPES:
-            raise http_error(415, 'ZeroVM application archives (%s) are not '
-                             'taken: POST a job description as Content-Type: '
-                             'application/json, or a #! script' % ctype)
+            return self.handle_archive(req, account)
         if not ctype:
             raise http_error(415, 'a job is sent as Content-Type: '
                              'application/json (a #! script as any other '
@@ -364,7 +374,7 @@ class ProxyFilter:
         ``#!`` line names on it (:func:`zerocloud.job.parse_shebang`) on
         any object server, and its stdout is the answer."""
         caller = Caller(self.app, req)
-        body = self.read_body(req, 'script')
+        body = self.read_body(req, 'script', self.conf.max_archive_bytes)
         body_path = SwiftPath(account, '.zerocloud', 'request-body')
         try:
             interpreter = parse_shebang(body[:SHEBANG_MAX],
@@ -384,6 +394,27 @@ class ProxyFilter:
         plan = self.expand(job, None)
         plan = dataclasses.replace(plan, nodes=(
             script_node(plan.nodes[0], *interpreter),))
+        req.environ[REQUEST_BODY_ENV] = (body_path, body)
+        return self.start(req, caller, plan)
+
+    def handle_archive(self, req, account):
+        """A ZeroVM application archive POSTed as the body, as ZeroCloud
+        took them: an uncompressed tar whose ``boot/system.map`` is the
+        job.  The archive is the ``image`` device of every group that
+        names none: its files are the nodes' from ``/`` and its programs
+        run as ``file://image:PATH``."""
+        caller = Caller(self.app, req)
+        body = self.read_body(req, 'application archive',
+                              self.conf.max_archive_bytes)
+        body_path = SwiftPath(account, '.zerocloud', 'request-body')
+        job = self.parse(archive_job(body, body_path.url,
+                                     self.conf.limits.max_job_bytes), account)
+        plan = self.expand(job, caller.list if needs_listing(job) else None)
+        # The archive travels with each node's request, never as the
+        # object a node is placed by.
+        plan = dataclasses.replace(plan, nodes=tuple(
+            dataclasses.replace(n, attach=None) if n.attach == body_path
+            else n for n in plan.nodes))
         req.environ[REQUEST_BODY_ENV] = (body_path, body)
         return self.start(req, caller, plan)
 
@@ -558,8 +589,8 @@ class ProxyFilter:
         gang.port = gang.listen()
         return gang
 
-    def read_body(self, req, what='job description'):
-        limit = self.conf.limits.max_job_bytes
+    def read_body(self, req, what='job description', limit=None):
+        limit = limit or self.conf.limits.max_job_bytes
         if req.content_length is not None and req.content_length > limit:
             raise http_error(413, '%s is %d bytes, more than the limit of %d'
                              % (what, req.content_length, limit))
@@ -873,3 +904,65 @@ def spool_bytes(spool, data):
         raise http_error(507, 'the proxy has no room for the request '
                          'body: %s' % err) from None
     return Fetched(path, size, md5, sha)
+
+
+#: Members of an application archive looked through for its job.
+ARCHIVE_SCAN_MEMBERS = 10000
+
+
+def _unique_keys(pairs):
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError('a key is given twice')
+    return dict(pairs)
+
+
+def archive_job(body, image_url, max_bytes):
+    """The job of an application archive: its ``boot/system.map``, each
+    group without an ``image`` device given one at ``image_url`` (the
+    archive itself).  Returns JSON text for :func:`parse_job`.
+
+    :raises HTTPException: 400 for an archive without a readable
+        ``boot/system.map``, 413 for one larger than ``max_bytes``, 422
+        when it is not JSON.
+    """
+    try:
+        with tarfile.open(fileobj=io.BytesIO(body), mode='r:') as tar:
+            for number, member in enumerate(tar):
+                if number >= ARCHIVE_SCAN_MEMBERS:
+                    break
+                if posixpath.normpath(member.name).lstrip('/') != \
+                        'boot/system.map':
+                    continue
+                if not member.isreg():
+                    raise http_error(400, 'boot/system.map of the archive '
+                                     'is not a file')
+                if member.size > max_bytes:
+                    raise http_error(413, 'boot/system.map is %d bytes, '
+                                     'more than the limit of %d'
+                                     % (member.size, max_bytes))
+                text = tar.extractfile(member).read()
+                break
+            else:
+                raise http_error(400, 'the application archive has no '
+                                 'boot/system.map (the job description)')
+    except (tarfile.TarError, EOFError) as err:
+        raise http_error(400, 'the application archive is not an '
+                         'uncompressed tar: %s' % err) from None
+    try:
+        data = json.loads(text.decode('utf-8'),
+                          object_pairs_hook=_unique_keys)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise http_error(422, 'boot/system.map is not JSON: %s' % err) \
+            from None
+    for group in data if isinstance(data, list) else ():
+        if not isinstance(group, dict):
+            continue
+        key = 'file_list' if 'file_list' in group else 'devices'
+        devices = group.setdefault(key, [])
+        if isinstance(devices, list) and not any(
+                isinstance(d, dict) and 'image' in (d.get('name'),
+                                                    d.get('device'))
+                for d in devices):
+            devices.append({'name': 'image', 'path': image_url})
+    return json.dumps(data)

@@ -3,8 +3,10 @@
 """The proxy filter end to end, built through its real filter_factory, on a
 fake Swift backend, a fake ring and fake object servers."""
 import configparser
+import io
 import json
 import os
+import tarfile
 
 import eventlet
 import eventlet.event
@@ -108,8 +110,9 @@ def test_unknown_version_is_501(swift):
 
 def test_wrong_content_type_and_deep_path(swift):
     app, _ = make(swift)
-    resp, _ = call(app, job_request(
-        [group()], headers={'Content-Type': 'application/x-tar'}))
+    req = job_request([group()])
+    del req.headers['Content-Type']
+    resp, _ = call(app, req)
     assert resp.status_int == 415
     resp, _ = call(app, job_request([group()], path='/v1/AUTH_test/c/o'))
     assert resp.status_int == 400
@@ -1075,9 +1078,9 @@ def test_a_posted_script_dry_run(swift):
      b'line "#!/bin/sh" names no system image'),
     (b'#!file://ruby:bin/ruby\n', 'text/x-ruby', 400, b'unknown system '
      b'image "ruby"'),
-    (SCRIPT, 'application/x-tar', 415, b'ZeroVM application archives'),
+    (SCRIPT, 'application/x-tar', 400, b'the application archive is not '
+     b'an uncompressed tar'),
     (SCRIPT, '', 415, b'a job is sent as Content-Type: application/json'),
-    (SCRIPT + b'#' * 70000, 'text/x-python', 413, b'script is'),
 ])
 def test_posted_scripts_that_cannot_run(swift, body, ctype, status, text):
     app, servers = make(swift)
@@ -1110,3 +1113,97 @@ def test_a_job_touching_no_object_is_for_the_account_s_owners(
     # touches an object, authorized on its own).
     resp, body = call(app, job_request(pure))
     assert resp.status_int == 200, body
+
+
+# --- ZeroVM application archives --------------------------------------------
+
+def archive(members):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+APP_JOB = [{'name': 'app', 'exec': {'path': 'file://image:bin/tool',
+                                    'args': '-v'},
+            'devices': [{'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+                        {'name': 'stdout'}]},
+           {'name': 'own', 'exec': {'path': 'file://image:bin/x'},
+            'devices': [{'name': 'image', 'path': 'swift://~/data/c.bin'},
+                        {'name': 'stdout'}]}]
+
+
+def test_an_archive_s_system_map_runs_with_the_archive_as_image(
+        swift, spool_dir):
+    body = archive([('boot/system.map', json.dumps(APP_JOB).encode()),
+                    ('bin/tool', b'\x7fELF tool')])
+    app, servers = make(swift, spool_dir=spool_dir)
+    resp, got = call(app, job_request(
+        body, headers={'Content-Type': 'application/x-tar'}))
+    assert resp.status_int == 200, got
+    first, second = sorted(servers.sent, key=lambda s: s['spec']['node'])
+    spec = first['spec']
+    assert spec['exec'] == {'path': 'file://image:bin/tool'}
+    assert spec['argv'] == ['app', '-v']
+    stdin, _, image = spec['channels']
+    assert stdin['local'] is True       # placed by its input, not the app
+    assert first['path'] == '/AUTH_test/data/a.txt'
+    assert image['alias'] == '/dev/image' and image['image'] == 'image'
+    assert first['members'] == {image['member']: body}
+    # A group that names its own image keeps it.
+    own, = [c for c in second['spec']['channels']
+            if c['alias'] == '/dev/image']
+    assert own['path'] == 'swift://AUTH_test/data/c.bin'
+    assert not [c for c in swift.requests('GET') if '.zerocloud' in c[1]]
+    assert os.listdir(spool_dir) == []
+
+
+def test_an_archive_s_file_list_and_device_names_are_zerocloud_s(swift):
+    old = [{'name': 'app', 'exec': {'path': 'file://image:bin/tool'},
+            'file_list': [{'device': 'stdout'}]}]
+    body = archive([('./boot/system.map', json.dumps(old).encode())])
+    app, servers = make(swift)
+    resp, got = call(app, job_request(
+        body, headers={'Content-Type': 'application/x-ustar'}))
+    assert resp.status_int == 200, got
+    sent, = servers.sent
+    assert [c['alias'] for c in sent['spec']['channels']] == [
+        '/dev/stdout', '/dev/image']
+
+
+@pytest.mark.parametrize('body, status, text', [
+    (b'not a tar' * 100, 400, b'the application archive is not an '
+     b'uncompressed tar'),
+    (archive([('bin/tool', b'x')]), 400, b'has no boot/system.map'),
+    (archive([('boot/system.map', b'[{')]), 422, b'boot/system.map is not '
+     b'JSON'),
+    (archive([('boot/system.map', b'[{"name": "a", "name": "b"}]')]), 422,
+     b'a key is given twice'),
+    (archive([('boot/system.map', b'x' * 70000)]), 413, b'boot/system.map '
+     b'is 70000 bytes'),
+    (archive([('boot/system.map', json.dumps([{'name': 'a', 'exec': {
+        'path': 'file://image:bin/x'}, 'devices': [{'nmae': 'x'}]}]
+    ).encode())]), 400, b'group "a"'),
+])
+def test_archives_that_cannot_run(swift, body, status, text):
+    app, servers = make(swift)
+    resp, got = call(app, job_request(
+        body, headers={'Content-Type': 'application/x-tar'}))
+    assert resp.status_int == status, got
+    assert text in got
+    assert not servers.sent
+
+
+def test_an_archive_larger_than_max_archive_bytes_is_413(swift):
+    app, servers = make(swift, max_archive_bytes='1000')
+    resp, got = call(app, job_request(
+        archive([('boot/system.map', b'[]'), ('big', b'x' * 2000)]),
+        headers={'Content-Type': 'application/x-tar'}))
+    assert resp.status_int == 413
+    assert got.startswith(b'application archive is ')
+    resp, got = call(app, job_request(
+        SCRIPT + b'#' * 1000, headers={'Content-Type': 'text/plain'}))
+    assert resp.status_int == 413 and got.startswith(b'script is ')
