@@ -920,7 +920,8 @@ def _unique_keys(pairs):
 def archive_job(body, image_url, max_bytes):
     """The job of an application archive: its ``boot/system.map``, each
     group without an ``image`` device given one at ``image_url`` (the
-    archive itself).  Returns JSON text for :func:`parse_job`.
+    archive itself), as is an ``image`` device without a path.  Returns
+    JSON text for :func:`parse_job`.
 
     :raises HTTPException: 400 for an archive without a readable
         ``boot/system.map``, 413 for one larger than ``max_bytes``, 422
@@ -960,9 +961,13 @@ def archive_job(body, image_url, max_bytes):
             continue
         key = 'file_list' if 'file_list' in group else 'devices'
         devices = group.setdefault(key, [])
-        if isinstance(devices, list) and not any(
-                isinstance(d, dict) and 'image' in (d.get('name'),
-                                                    d.get('device'))
-                for d in devices):
+        if not isinstance(devices, list):
+            continue
+        images = [d for d in devices if isinstance(d, dict) and 'image' in (
+            d.get('name'), d.get('device'))]
+        if not images:
             devices.append({'name': 'image', 'path': image_url})
+        for device in images:
+            # ZeroCloud's {"name": "image"} without a path: the archive.
+            device.setdefault('path', image_url)
     return json.dumps(data)

@@ -1163,15 +1163,18 @@ def test_an_archive_s_system_map_runs_with_the_archive_as_image(
 
 def test_an_archive_s_file_list_and_device_names_are_zerocloud_s(swift):
     old = [{'name': 'app', 'exec': {'path': 'file://image:bin/tool'},
-            'file_list': [{'device': 'stdout'}]}]
+            'file_list': [{'device': 'stdout'}]},
+           {'name': 'app2', 'exec': {'path': 'file://image:bin/tool'},
+            'file_list': [{'device': 'image'}, {'device': 'stdout'}]}]
     body = archive([('./boot/system.map', json.dumps(old).encode())])
     app, servers = make(swift)
     resp, got = call(app, job_request(
         body, headers={'Content-Type': 'application/x-ustar'}))
     assert resp.status_int == 200, got
-    sent, = servers.sent
-    assert [c['alias'] for c in sent['spec']['channels']] == [
-        '/dev/stdout', '/dev/image']
+    for sent in servers.sent:
+        assert [c['alias'] for c in sent['spec']['channels']] == [
+            '/dev/stdout', '/dev/image']
+        assert sent['members'] == {'in/1': body}
 
 
 @pytest.mark.parametrize('body, status, text', [
