@@ -249,9 +249,10 @@ RETRY_AFTER = 1
 STATSD_PREFIX = 'zerocloud-proxy'
 #: Programs whose sha256 the filter remembers by (path, ETag).
 PROGRAMS_REMEMBERED = 1024
-#: Content types of ZeroVM application archives (not taken).
+#: Content types of ZeroVM application archives (a tar with its job).
 TAR_TYPES = ('application/x-tar', 'application/x-gtar', 'application/x-ustar')
-#: Where a POSTed script's ``(path, bytes)`` waits for its spool.
+#: Where a POSTed script's or archive's ``(path, bytes)`` waits for its
+#: spool.
 REQUEST_BODY_ENV = 'zerocloud.request_body'
 
 
@@ -615,10 +616,11 @@ class ProxyFilter:
     def authorize(self, caller, plan, request_body=None):
         """Every object read (executables included) against its read ACL,
         then every object written against its write ACL, in plan order.
-        A POSTed script's own bytes (``request_body``) are the caller's.  A
-        job that reads and writes no object at all must be allowed to
-        ``POST`` to the account, as its owners are: it would otherwise run
-        with nothing authorized, even for an anonymous caller."""
+        A POSTed script's or archive's bytes (``request_body``) are the
+        caller's.  A job that reads and writes no object at all must be
+        allowed to ``POST`` to the account, as its owners are: it would
+        otherwise run with nothing authorized, even for an anonymous
+        caller."""
         reads, writes = {}, {}
         for node in plan.nodes:
             if isinstance(node.exec, SwiftPath):
@@ -671,7 +673,7 @@ class ProxyFilter:
                       request_body=None):
         """Fetch what the nodes need (once per object) and write their
         request bodies; ``request_body`` is ``(path, bytes)`` of a POSTed
-        script, which stands for that path."""
+        script or archive, which stands for that path."""
         fetched = {}
         lock = eventlet.semaphore.Semaphore()
         if request_body is not None:
