@@ -276,6 +276,10 @@ def _cmd_submit(args):
         _err('job failed: %d %s' % (answer.status, answer.reason))
         if report is not None and not args.json:
             sys.stderr.write(client.format_failures(report))
+        retry = answer.headers.get('retry-after')
+        if retry:
+            _err('the cluster is busy: try again in %s s (Retry-After)'
+                 % retry)
         return 1
     return 0
 

@@ -173,3 +173,24 @@ def test_a_stdout_body_cut_short_is_an_error():
     with pytest.raises(client.ClientError,
                        match='broke off after 1000 of its 5000 bytes'):
         _answer_with(io.BytesIO(), body=b'x' * 1000, length=5000)
+
+
+def test_submit_says_when_to_try_again_after_a_503(monkeypatch, capfd,
+                                                   tmp_path):
+    from zerocloud import cli
+    report = {'status': 503, 'ok': False, 'message': 'no object server '
+              'could run: node "a"', 'nodes': [], 'outputs': []}
+    answer = client.Answer(503, 'Service Unavailable', {
+        'retry-after': '1', 'content-type': 'application/json'},
+        json.dumps(report).encode())
+    monkeypatch.setattr(client, 'authenticate', lambda *a: ('u', 't'))
+    monkeypatch.setattr(client, 'submit', lambda *a, **k: answer)
+    job = tmp_path / 'job.json'
+    job.write_text('[]')
+    assert cli.main(['submit', str(job)]) == 1
+    err = capfd.readouterr().err
+    assert err.splitlines()[-1] == ('zerocloud: the cluster is busy: try '
+                                    'again in 1 s (Retry-After)')
+    answer.headers.pop('retry-after')
+    assert cli.main(['submit', str(job)]) == 1
+    assert 'Retry-After' not in capfd.readouterr().err
