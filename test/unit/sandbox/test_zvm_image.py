@@ -10,6 +10,8 @@ import os
 import tarfile
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from zerocloud.executor.result import Reason
 from zerocloud.exceptions import ManifestError
@@ -338,3 +340,39 @@ def test_zvm_refuses_a_bad_image_index(programs, zvm_manifest, memfd, lines,
         extra=lines)
     assert proc.returncode == LauncherStatus.MANIFEST, proc.stderr
     assert msg in proc.stderr
+
+
+_SEGMENT = st.text(alphabet='abcXYZ019._- %', min_size=1, max_size=6).filter(
+    lambda s: s not in ('.', '..'))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(
+    st.lists(_SEGMENT, min_size=1, max_size=4).map('/'.join),
+    st.binary(max_size=40), min_size=1, max_size=60))
+def test_any_tree_is_walked_back_as_it_was_packed(programs, tmp_path, tree):
+    """A random tree of files (directories implied, some names sharing
+    prefixes such as a, a-b, a/b) is listed back exactly by readdir and
+    stat, however the entries sort."""
+    files = {}
+    for path, data in tree.items():
+        parts = path.split('/')
+        # A path that is also another's directory stays a directory.
+        if any('/'.join(parts[:i]) in files for i in range(1, len(parts))) \
+                or any(p.startswith(path + '/') for p in tree):
+            continue
+        if parts[0] == 'dev':
+            continue
+        files[path] = data
+    assume(files)
+    tar = str(tmp_path / ('t%d.tar' % abs(hash(tuple(sorted(files))))))
+    with tarfile.open(tar, 'w', format=tarfile.PAX_FORMAT) as t:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    _, out = run_files(programs, tar, ['tree', '/'])
+    assert out.splitlines() == ['/%s %d' % (p, len(files[p]))
+                                for p in sorted(files, key=lambda p: [
+                                    s for s in ('/' + p).split('/')])]
