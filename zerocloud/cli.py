@@ -220,13 +220,14 @@ def _add_submit(sub):
         description='POST JOB.json to your Swift account with '
         'X-Zerovm-Execute: 1.0 (a file beginning with #! is a script, run '
         'alone by the interpreter its first line names, e.g. '
-        '#!/usr/bin/env python3 with the python image). '
+        '#!/usr/bin/env python3 with the python image; a tar is a ZeroVM '
+        'application archive, whose boot/system.map is the job). '
         'Prints the job\'s stdout body, or a '
         'per-node table from its report; exits 1 when the job failed, '
         'saying why on stderr (each failed node, and the end of its '
         'stderr when the job keeps one). '
         'Credentials as for the swift command.')
-    p.add_argument('job', metavar='JOB.json|SCRIPT')
+    p.add_argument('job', metavar='JOB.json|SCRIPT|APP.tar')
     p.add_argument('-A', '--auth', help='auth URL (or ST_AUTH)')
     p.add_argument('-U', '--user', help='user (or ST_USER)')
     p.add_argument('-K', '--key', help='key (or ST_KEY)')

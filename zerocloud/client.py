@@ -14,7 +14,7 @@ import urllib.parse
 
 from zerocloud.exceptions import ZeroCloudError
 
-__all__ = ['ClientError', 'Answer', 'authenticate', 'submit',
+__all__ = ['ClientError', 'Answer', 'authenticate', 'submit', 'body_type',
            'format_nodes', 'format_failures']
 
 
@@ -74,11 +74,21 @@ def authenticate(auth_url=None, user=None, key=None, storage_url=None,
 CHUNK = 64 * 1024
 
 
+def body_type(body):
+    """The Content-Type a job body is POSTed with: a tar's, a script's
+    (``#!``) or a job description's."""
+    if body[257:262] == b'ustar':
+        return 'application/x-tar'
+    return 'text/plain' if body.startswith(b'#!') else 'application/json'
+
+
 def submit(storage_url, token, job_body, json_report=False, dry_run=False,
            timeout=3600, stream_to=None, heartbeat=False):
     """POST a job (bytes or a JSON-able value) and return the Answer.
     Bytes that begin with ``#!`` are a script, POSTed as ``text/plain``:
-    the proxy runs it with the interpreter its first line names.
+    the proxy runs it with the interpreter its first line names.  A tar
+    (``ustar`` magic) is a ZeroVM application archive, POSTed as
+    ``application/x-tar``: the proxy runs its ``boot/system.map``.
 
     ``stream_to``: a binary file that a successful job's stdout body (not
     a JSON report) is written to as it arrives, instead of being held in
@@ -96,8 +106,7 @@ def submit(storage_url, token, job_body, json_report=False, dry_run=False,
     conn_cls = (http.client.HTTPSConnection if url.scheme == 'https'
                 else http.client.HTTPConnection)
     headers = {'X-Auth-Token': token, 'X-Zerovm-Execute': '1.0',
-               'Content-Type': 'text/plain' if job_body.startswith(b'#!')
-               else 'application/json'}
+               'Content-Type': body_type(job_body)}
     if json_report:
         headers['Accept'] = 'application/json'
     if dry_run:

@@ -356,6 +356,17 @@ def test_zerocloud_submit_posts_a_script(env, cluster, tmp_path, capfd,
     assert cli.main(['submit', str(path)]) == 0
     out, err = capfd.readouterr()
     assert (out, err) == ('hello 42\n', '')
+    # And an application archive.
+    app = tmp_path / 'app.tar'
+    app.write_bytes(_tar([
+        ('boot/system.map', json.dumps([{
+            'name': 'app', 'exec': {'path': 'file://python:bin/python3',
+                                    'args': '/app/main.py'},
+            'devices': [{'name': 'stdout'}]}]).encode()),
+        ('app/main.py', b'print("app", 6 * 7)\n')]))
+    assert cli.main(['submit', str(app)]) == 0
+    out, err = capfd.readouterr()
+    assert (out, err) == ('app 42\n', '')
 
 
 def test_a_failing_script_fails_the_job_and_writes_nothing(env):

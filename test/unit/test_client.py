@@ -194,3 +194,19 @@ def test_submit_says_when_to_try_again_after_a_503(monkeypatch, capfd,
     answer.headers.pop('retry-after')
     assert cli.main(['submit', str(job)]) == 1
     assert 'Retry-After' not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize('fmt', ['ustar', 'gnu', 'pax'])
+def test_a_tar_is_posted_as_an_application_archive(fmt):
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w', format={
+            'ustar': tarfile.USTAR_FORMAT, 'gnu': tarfile.GNU_FORMAT,
+            'pax': tarfile.PAX_FORMAT}[fmt]) as tar:
+        info = tarfile.TarInfo('boot/system.map')
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b'[]'))
+    assert client.body_type(buf.getvalue()) == 'application/x-tar'
+    assert client.body_type(b'#!/usr/bin/env python3\n') == 'text/plain'
+    assert client.body_type(b'[{"name": "x"}]') == 'application/json'
+    assert client.body_type(b'') == 'application/json'
