@@ -54,6 +54,9 @@ reads the job limits above)::
     # with while it runs (202 at once, the JSON report at the end), so that
     # load balancers do not close the idle connection of a long job.
     # heartbeat_interval = 10
+    # Jobs one account may run at once in each proxy server process (429
+    # with Retry-After beyond); 0: no limit.
+    # max_jobs_per_account = 0
     # Largest ZeroVM application archive (a tar with boot/system.map) or
     # #! script POSTed as a job; held in memory while the job runs.
     # max_archive_bytes = 16777216
@@ -132,6 +135,22 @@ def positive_int(conf, key, default):
         raise ConfigError('%s must be a positive integer, not %r'
                           % (key, value))
     return number
+
+
+def non_negative_int(conf, key, default):
+    """Return ``conf[key]`` as an int >= 0 (0 meaning none, or no limit),
+    or ``default`` when absent.
+
+    :raises ConfigError: naming the option on anything else.
+    """
+    value = conf.get(key)
+    if value is not None and str(value).strip() == '0':
+        return 0
+    try:
+        return positive_int(conf, key, default)
+    except ConfigError:
+        raise ConfigError('%s must be an integer >= 0, not %r'
+                          % (key, value)) from None
 
 
 def name_list(conf, key, default):
@@ -313,6 +332,7 @@ class ProxyConfig:
     report_stderr_bytes: int = DEFAULT_REPORT_STDERR_BYTES
     nexe_header_bytes: int = DEFAULT_NEXE_HEADER_BYTES
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+    max_jobs_per_account: int = 0
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
     temp_dir: str = DEFAULT_TEMP_DIR
     max_pipe_bytes: int = DEFAULT_MAX_PIPE_BYTES
@@ -371,6 +391,8 @@ class ProxyConfig:
             nexe_header_bytes=header_bytes,
             heartbeat_interval=positive_float(
                 conf, 'heartbeat_interval', DEFAULT_HEARTBEAT_INTERVAL),
+            max_jobs_per_account=non_negative_int(
+                conf, 'max_jobs_per_account', 0),
             max_archive_bytes=positive_int(conf, 'max_archive_bytes',
                                            DEFAULT_MAX_ARCHIVE_BYTES),
             temp_dir=temp_dir,

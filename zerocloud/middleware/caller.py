@@ -30,11 +30,11 @@ __all__ = ['Caller', 'http_error', 'SWIFT_SOURCE']
 SWIFT_SOURCE = 'ZC'
 #: User-Agent of the subrequests: the caller's, plus this.
 _AGENT = '%(orig)s zerocloud'
-_EXTRA_REASONS = {424: 'Failed Dependency'}
+_EXTRA_REASONS = {424: 'Failed Dependency', 429: 'Too Many Requests'}
 
 
 def reason_phrase(code):
-    """``'404 Not Found'``: swob's reasons plus 424."""
+    """``'404 Not Found'``: swob's reasons plus 424 and 429."""
     reason = swob.RESPONSE_REASONS.get(code)
     return '%d %s' % (code, reason[0] if reason else
                       _EXTRA_REASONS.get(code, 'Error'))

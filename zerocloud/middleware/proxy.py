@@ -90,6 +90,11 @@ refused, e.g. by a quota) answers that PUT's status (``503`` for a server
 error) and deletes the outputs it had already written; an older object that
 one of them had replaced is gone too (Swift has no transactions).
 
+An account that has ``max_jobs_per_account`` jobs running in this proxy
+process already is answered ``429 Too Many Requests`` with
+``Retry-After`` before anything runs (a ``?heartbeat=on`` job before its
+``202``).
+
 Pipes between nodes (``connect``, ``zvm://``, ``doc/mapreduce.rst``):
 the nodes they join run as one gang through a per-job rendezvous
 (:mod:`zerocloud.middleware.rendezvous`).  They are all sent at once,
@@ -151,6 +156,7 @@ bypass quotas)::
     # report_stderr_bytes = 4096
     # nexe_header_bytes = 12288
     # heartbeat_interval = 10
+    # max_jobs_per_account = 0
     # max_archive_bytes = 16777216
     # temp_dir =
     # max_pipe_bytes = 1073741824
@@ -176,6 +182,9 @@ least 4096): they describe the first nodes that fit, and
 (proxies in front of Swift refuse huge headers; HAProxy keeps about 15 KB).
 ``heartbeat_interval``: seconds between the spaces of a ``?heartbeat=on``
 answer.
+``max_jobs_per_account``: jobs one account may run at once in each proxy
+server process (``429`` with ``Retry-After`` beyond; 0: no limit); with
+``workers = N`` an account may run N times that on one proxy.
 ``max_archive_bytes``: largest ZeroVM application archive or ``#!``
 script POSTed as a job (``413`` beyond), held in memory while it runs.
 ``temp_dir``: spool directory (default: the system's); a job keeps there
@@ -198,6 +207,7 @@ Metrics, when ``log_statsd_host`` is set (Swift's StatsD options):
 pipes, all under ``zerocloud-proxy.`` (``doc/operator.rst``).
 """
 import collections
+import contextlib
 import dataclasses
 import io
 import json
@@ -301,6 +311,8 @@ class ProxyFilter:
         self.programs = collections.OrderedDict()
         #: (program url, etag) -> (ImagePath, argument) of a #! script.
         self.scripts = {}
+        #: account -> its jobs running in this process.
+        self.running = collections.Counter()
         self.ring_loader = ring_loader or (
             lambda index: POLICIES.get_object_ring(index, conf.swift_dir))
 
@@ -427,6 +439,9 @@ class ProxyFilter:
             return swob.Response(body=json.dumps(plan.to_dict(), indent=1)
                                  + '\n', content_type='application/json')
         if config_true_value(req.params.get('heartbeat')):
+            # Refused before the 202, when the account is at its limit
+            # already (run() counts the job itself).
+            self.check_account(plan.account)
             return self.heartbeat(req, caller, plan)
         return self.run(req, caller, plan, self.answer)
 
@@ -436,6 +451,33 @@ class ProxyFilter:
         it took the spool over).  ``control`` (a dict), when given, holds
         ``stop`` while the nodes run -- a function that stops them as a
         client hang-up does -- and ``committing`` once they have ended."""
+        with self.account_slot(plan.account):
+            return self._run(req, caller, plan, answer, control)
+
+    @contextlib.contextmanager
+    def account_slot(self, account):
+        """Count a job of ``account`` while it runs: beyond
+        ``max_jobs_per_account`` at once in this proxy process, ``429``
+        with ``Retry-After``."""
+        self.check_account(account)
+        self.running[account] += 1
+        try:
+            yield
+        finally:
+            self.running[account] -= 1
+            if not self.running[account]:
+                del self.running[account]
+
+    def check_account(self, account):
+        limit = self.conf.max_jobs_per_account
+        if limit and self.running[account] >= limit:
+            raise http_error(
+                429, 'account %s has %d jobs running on this proxy, the '
+                'most it may (max_jobs_per_account); try again when one '
+                'has ended' % (account, self.running[account]),
+                **{'Retry-After': str(RETRY_AFTER)})
+
+    def _run(self, req, caller, plan, answer, control=None):
         try:
             spool = Spool(self.conf.temp_dir)
         except SpoolError as err:

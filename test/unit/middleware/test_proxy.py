@@ -18,6 +18,7 @@ from proxy_fakes import (ACCOUNT, FakeObjectServers, FakeResponse,
                          FakeSwift, answer_tar, authorize, ring_loader)
 from zerocloud import config
 from zerocloud.config import ProxyConfig
+from zerocloud.exceptions import ConfigError
 from zerocloud.middleware import proxy
 from zerocloud.middleware.dispatch import Spool
 from zerocloud.middleware.proxy import filter_factory
@@ -1210,3 +1211,72 @@ def test_an_archive_larger_than_max_archive_bytes_is_413(swift):
     resp, got = call(app, job_request(
         SCRIPT + b'#' * 1000, headers={'Content-Type': 'text/plain'}))
     assert resp.status_int == 413 and got.startswith(b'script is ')
+
+
+# --- max_jobs_per_account ---------------------------------------------------
+
+def test_an_account_runs_at_most_max_jobs_per_account_at_once(swift):
+    gate = eventlet.event.Event()
+    running = []
+
+    def program(spec, members):
+        running.append(spec['node'])
+        gate.wait()
+        return 0, {'/dev/stdout': b'done\n'}
+    app, servers = make(swift, FakeObjectServers(program),
+                        max_jobs_per_account='2')
+    job = [group('g', devices=[{'name': 'stdout'}])]
+    first = eventlet.spawn(call, app, job_request(job))
+    second = eventlet.spawn(call, app, job_request(job))
+    while len(running) < 2:
+        eventlet.sleep(0.01)
+    resp, body = call(app, job_request(job))
+    assert resp.status_int == 429
+    assert resp.headers['Retry-After'] == '1'
+    assert body == (b'account AUTH_test has 2 jobs running on this proxy, '
+                    b'the most it may (max_jobs_per_account); try again '
+                    b'when one has ended\n')
+    resp, _ = call(app, job_request(
+        job, headers={'X-Zerocloud-Dry-Run': '1'}))
+    assert resp.status_int == 200       # a dry run runs nothing
+    # Another account is not counted with this one.
+    third = eventlet.spawn(call, app, job_request(
+        [group('g', devices=[{'name': 'stdout'}],
+               exec={'path': 'file://python:bin/python'})],
+        user='AUTH_other', path='/v1/AUTH_other'))
+    while len(running) < 3:
+        eventlet.sleep(0.01)
+    gate.send()
+    for job_thread in (first, second, third):
+        assert job_thread.wait()[0].status_int == 200
+    assert not app.running
+    resp, _ = call(app, job_request(job))
+    assert resp.status_int == 200
+
+
+def test_heartbeat_jobs_are_refused_before_their_202(swift):
+    gate = eventlet.event.Event()
+
+    def program(spec, members):
+        gate.wait()
+        return 0, {}
+    app, servers = make(swift, FakeObjectServers(program),
+                        max_jobs_per_account='1')
+    job = [group('g', devices=[{'name': 'stdout', 'path':
+                                'swift://~/out/x'}])]
+    first = eventlet.spawn(call, app, job_request(job))
+    while not servers.sent:
+        eventlet.sleep(0.01)
+    req = job_request(job)
+    req.environ['QUERY_STRING'] = 'heartbeat=on'
+    resp, body = call(app, req)
+    assert resp.status_int == 429
+    gate.send()
+    assert first.wait()[0].status_int == 200
+
+
+@pytest.mark.parametrize('value', ['-1', 'x', '1.5'])
+def test_max_jobs_per_account_must_be_a_count(swift, value):
+    with pytest.raises(ConfigError, match='max_jobs_per_account must be an '
+                       'integer >= 0'):
+        make(swift, max_jobs_per_account=value)
