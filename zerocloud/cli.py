@@ -279,8 +279,7 @@ def _cmd_submit(args):
             sys.stderr.write(client.format_failures(report))
         retry = answer.headers.get('retry-after')
         if retry:
-            _err('the cluster is busy: try again in %s s (Retry-After)'
-                 % retry)
+            _err('try again in %s s (Retry-After)' % retry)
         return 1
     return 0
 

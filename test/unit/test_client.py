@@ -189,8 +189,8 @@ def test_submit_says_when_to_try_again_after_a_503(monkeypatch, capfd,
     job.write_text('[]')
     assert cli.main(['submit', str(job)]) == 1
     err = capfd.readouterr().err
-    assert err.splitlines()[-1] == ('zerocloud: the cluster is busy: try '
-                                    'again in 1 s (Retry-After)')
+    assert err.splitlines()[-1] == ('zerocloud: try again in 1 s '
+                                    '(Retry-After)')
     answer.headers.pop('retry-after')
     assert cli.main(['submit', str(job)]) == 1
     assert 'Retry-After' not in capfd.readouterr().err
