@@ -57,6 +57,10 @@ reads the job limits above)::
     # Jobs one account may run at once in each proxy server process (429
     # with Retry-After beyond); 0: no limit.
     # max_jobs_per_account = 0
+    # Most bytes one job may keep in temp_dir: the objects it fetched and
+    # its nodes' outputs until they are written (507 beyond); 0: no bound
+    # but the disk's.
+    # max_job_spool_bytes = 0
     # Largest ZeroVM application archive (a tar with boot/system.map) or
     # #! script POSTed as a job; held in memory while the job runs.
     # max_archive_bytes = 16777216
@@ -333,6 +337,7 @@ class ProxyConfig:
     nexe_header_bytes: int = DEFAULT_NEXE_HEADER_BYTES
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     max_jobs_per_account: int = 0
+    max_job_spool_bytes: int = 0
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
     temp_dir: str = DEFAULT_TEMP_DIR
     max_pipe_bytes: int = DEFAULT_MAX_PIPE_BYTES
@@ -393,6 +398,8 @@ class ProxyConfig:
                 conf, 'heartbeat_interval', DEFAULT_HEARTBEAT_INTERVAL),
             max_jobs_per_account=non_negative_int(
                 conf, 'max_jobs_per_account', 0),
+            max_job_spool_bytes=non_negative_int(
+                conf, 'max_job_spool_bytes', 0),
             max_archive_bytes=positive_int(conf, 'max_archive_bytes',
                                            DEFAULT_MAX_ARCHIVE_BYTES),
             temp_dir=temp_dir,

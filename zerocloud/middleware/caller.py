@@ -225,9 +225,10 @@ class Caller:
             raise http_error(404, 'object %s does not exist' % path.url)
         return (info.get('etag') or '').strip('"') or None
 
-    def fetch(self, path, dest, limit):
+    def fetch(self, path, dest, limit, spool=None):
         """GET the object ``path`` into the file path ``dest``, at most
-        ``limit`` bytes; returns a :class:`Fetched`."""
+        ``limit`` bytes (counted against ``spool``'s budget when given);
+        returns a :class:`Fetched`."""
         resp = self._subrequest('GET', quote(
             '/v1/%s/%s/%s' % (path.account, path.container, path.obj))
         ).get_response(self.app)
@@ -240,7 +241,7 @@ class Caller:
             if not resp.is_success:
                 raise http_error(503, 'could not read %s: %s'
                                  % (path.url, resp.status))
-            with open_spool_file(dest) as dst:
+            with open_spool_file(dest, spool) as dst:
                 size, md5, sha = copy_bounded(_IterFile(resp.app_iter), dst,
                                               limit, path.url)
         except AnswerError:

@@ -77,24 +77,28 @@ class SpoolError(Exception):
     tried elsewhere, and the job answers ``507``."""
 
 
-def open_spool_file(path):
+def open_spool_file(path, spool=None):
     """A new spool file open for writing, unbuffered: a full disk says so
     at the ``write`` that does not fit (:class:`SpoolError`), never later
-    when the file is closed."""
+    when the file is closed.  Its bytes count against ``spool``'s budget
+    (:class:`Spool`) when given."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC
                      | os.O_CLOEXEC, 0o600)
     except OSError as err:
         raise SpoolError('cannot create %s: %s' % (path, err)) from None
-    return _SpoolFile(fd)
+    return _SpoolFile(fd, spool)
 
 
 class _SpoolFile:
-    def __init__(self, fd):
+    def __init__(self, fd, spool=None):
         self._fd = fd
+        self._spool = spool
 
     def write(self, data):
         view = memoryview(data)
+        if self._spool is not None:
+            self._spool.charge(len(view))
         while view:
             try:
                 done = os.write(self._fd, view)
@@ -195,9 +199,14 @@ def _connection_errors():
 
 class Spool:
     """A private temporary directory for one job; :meth:`cleanup` removes
-    it and everything in it (call it exactly when the job is done)."""
+    it and everything in it (call it exactly when the job is done).
 
-    def __init__(self, temp_dir=None):
+    ``budget``: most bytes the job may keep here in all (None: no bound);
+    a spool file that would pass it fails like a full disk
+    (:class:`SpoolError`).
+    """
+
+    def __init__(self, temp_dir=None, budget=None):
         try:
             self.path = tempfile.mkdtemp(prefix='zerocloud-', dir=temp_dir)
         except OSError as err:
@@ -205,6 +214,16 @@ class Spool:
                              % (temp_dir or tempfile.gettempdir(), err)) \
                 from None
         self._count = 0
+        self.budget = budget or None
+        self.used = 0
+
+    def charge(self, size):
+        """Count ``size`` more bytes, or raise :class:`SpoolError` when
+        that would pass the budget."""
+        if self.budget is not None and self.used + size > self.budget:
+            raise SpoolError('the job would keep more than %d bytes on the '
+                             'proxy (max_job_spool_bytes)' % self.budget)
+        self.used += size
 
     def new_path(self, label='f'):
         self._count += 1
@@ -410,7 +429,7 @@ def read_answer(resp, spool, max_output):
                                       % max_output)
                 left -= member.size
                 path = spool.new_path('out')
-                with open_spool_file(path) as dst:
+                with open_spool_file(path, spool) as dst:
                     copy_bounded(tar.extractfile(member), dst, member.size,
                                  member.name)
                 outputs[int(match.group(1))] = path

@@ -157,6 +157,7 @@ bypass quotas)::
     # nexe_header_bytes = 12288
     # heartbeat_interval = 10
     # max_jobs_per_account = 0
+    # max_job_spool_bytes = 0
     # max_archive_bytes = 16777216
     # temp_dir =
     # max_pipe_bytes = 1073741824
@@ -185,6 +186,9 @@ answer.
 ``max_jobs_per_account``: jobs one account may run at once in each proxy
 server process (``429`` with ``Retry-After`` beyond; 0: no limit); with
 ``workers = N`` an account may run N times that on one proxy.
+``max_job_spool_bytes``: most bytes one job may keep in ``temp_dir`` (the
+objects it fetched and its nodes' outputs; ``507`` beyond, naming the
+option; 0: no bound but the disk).
 ``max_archive_bytes``: largest ZeroVM application archive or ``#!``
 script POSTed as a job (``413`` beyond), held in memory while it runs.
 ``temp_dir``: spool directory (default: the system's); a job keeps there
@@ -479,7 +483,7 @@ class ProxyFilter:
 
     def _run(self, req, caller, plan, answer, control=None):
         try:
-            spool = Spool(self.conf.temp_dir)
+            spool = Spool(self.conf.temp_dir, self.conf.max_job_spool_bytes)
         except SpoolError as err:
             raise http_error(507, 'the proxy has no room for the job: %s'
                              % err) from None
@@ -726,7 +730,8 @@ class ProxyFilter:
             with lock:      # with_program may run in several greenthreads
                 if path not in fetched:
                     fetched[path] = caller.fetch(
-                        path, spool.new_path('in'), self.conf.max_fetch_bytes)
+                        path, spool.new_path('in'), self.conf.max_fetch_bytes,
+                        spool)
                 return fetched[path]
         requests = []
         for node in plan.nodes:
@@ -941,7 +946,7 @@ def spool_bytes(spool, data):
     """``data`` in a new spool file, as a :class:`Fetched` object."""
     path = spool.new_path('body')
     try:
-        with open_spool_file(path) as dst:
+        with open_spool_file(path, spool) as dst:
             size, md5, sha = copy_bounded(io.BytesIO(data), dst, len(data),
                                           'the request body')
     except SpoolError as err:

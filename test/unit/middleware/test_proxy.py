@@ -852,6 +852,42 @@ def test_no_room_to_fetch_is_507_naming_the_object(swift, spool_dir,
     assert os.listdir(spool_dir) == []
 
 
+def test_a_job_keeps_at_most_max_job_spool_bytes(swift, spool_dir):
+    # The program (12 bytes) and a.txt (5) fit in 100 bytes; two outputs
+    # of 60 do not: the second answer fails, and nothing is written.
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'x' * 60})),
+        spool_dir=spool_dir, max_job_spool_bytes='100')
+    resp, body = call(app, job_request([group('g', count=2, devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+        {'name': 'stdout', 'path': 'swift://~/out/*'}])]))
+    assert resp.status_int == 507, body
+    report = json.loads(body)
+    assert report['message'].startswith('no room on the proxy: node "g-')
+    errors = [n['error'] for n in report['nodes'] if n['error']]
+    assert errors == ['the proxy has no room for the answer of node "%s": '
+                      'the job would keep more than 100 bytes on the proxy '
+                      '(max_job_spool_bytes)' % n['name']
+                      for n in report['nodes'] if n['error']]
+    assert len(errors) == 1
+    assert not swift.requests('PUT')
+    assert os.listdir(spool_dir) == []
+    # A fetch over the budget is refused naming the object: the program
+    # (12 bytes) fits, the non-local input b.txt (4) does not.
+    app, servers = make(swift, spool_dir=spool_dir,
+                        max_job_spool_bytes='15')
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+        {'name': 'input', 'path': 'swift://~/data/b.txt'},
+        {'name': 'stdout'}])]))
+    assert resp.status_int == 507
+    assert body == (b'the proxy has no room to fetch swift://AUTH_test/data'
+                    b'/b.txt: the job would keep more than 15 bytes on the '
+                    b'proxy (max_job_spool_bytes)\n')
+    assert not servers.sent
+    assert os.listdir(spool_dir) == []
+
+
 def test_no_spool_directory_is_507(swift, tmp_path):
     missing = str(tmp_path / 'gone')
     app, _ = make(swift, temp_dir=missing)
