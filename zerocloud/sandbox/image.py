@@ -24,6 +24,7 @@ import fcntl
 import os
 import posixpath
 import tarfile
+import threading
 
 from zerocloud.exceptions import ManifestError
 
@@ -156,6 +157,7 @@ def index_tar(fileobj, what='image'):
 
 _CACHE = {}
 _CACHE_MAX = 32
+_CACHE_LOCK = threading.Lock()     # object servers index in worker threads
 
 
 def index_file(path, what=None):
@@ -177,7 +179,8 @@ def index_fd(fd, what='image', cache=False):
     if cache:
         st = os.fstat(fd)
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        index = _CACHE.get(key)
+        with _CACHE_LOCK:
+            index = _CACHE.get(key)
         if index is not None:
             return index
     with open(os.dup(fd), 'rb') as f:
@@ -187,9 +190,10 @@ def index_fd(fd, what='image', cache=False):
         finally:
             os.lseek(fd, 0, os.SEEK_SET)
     if key is not None:
-        if len(_CACHE) >= _CACHE_MAX:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = index
+        with _CACHE_LOCK:
+            if len(_CACHE) >= _CACHE_MAX:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[key] = index
     return index
 
 
