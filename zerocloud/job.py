@@ -583,6 +583,8 @@ def parse_shebang(head, system_images, where='exec'):
         text = None
     if text is None or any(c < ' ' and c != '\t' for c in text):
         raise JobError('%s: its "#!" line is not printable ASCII' % where)
+    # As Linux: the interpreter ends at a space or a tab.
+    text = text.replace('\t', ' ')
     interpreter, _, arg = text.partition(' ')
     arg = arg.strip() or None
     for known, image, path in _KNOWN_LINES:

@@ -669,9 +669,12 @@ def test_hostile_bodies_are_fast():
                                              '-S -u')),
     (b'#!file://tools:/bin/awk -f\n', (ImagePath('tools', '/bin/awk'),
                                        '-f')),
+    (b'#!file://tools:/bin/awk\t-f\n', (ImagePath('tools', '/bin/awk'),
+                                        '-f')),
+    (b'#!/usr/bin/lua\t-W\n', (ImagePath('lua', 'bin/lua'), '-W')),
 ])
 def test_shebang_lines(head, expected):
-    assert parse_shebang(head, ('python', 'tools')) == expected
+    assert parse_shebang(head, ('python', 'tools', 'lua')) == expected
 
 
 @pytest.mark.parametrize('head, images, message', [
