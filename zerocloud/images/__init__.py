@@ -118,6 +118,17 @@ def write_tar(out, members):
     directory or ``('link', name)`` for a hard link to an earlier
     member."""
     tmp = out + '.tmp'
+    try:
+        _write_members(tmp, members)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    os.replace(tmp, out)
+    return out
+
+
+def _write_members(tmp, members):
     with tarfile.open(tmp, 'w', format=tarfile.GNU_FORMAT) as tar:
         for name, source, mode in members:
             info = tarfile.TarInfo(name)
@@ -139,8 +150,6 @@ def write_tar(out, members):
                 with open(source, 'rb') as f:
                     info.size = os.fstat(f.fileno()).st_size
                     tar.addfile(info, f)
-    os.replace(tmp, out)
-    return out
 
 
 def _compile(stage_lib, guest_lib, version, interpreter, home):

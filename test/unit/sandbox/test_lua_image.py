@@ -87,3 +87,28 @@ def test_a_missing_library_is_named(tmp_path):
     with pytest.raises(images.ImageBuildError,
                        match='/nope.a not found: the static library'):
         images.build_lua(str(tmp_path / 'x.tar'), liblua='/nope.a')
+
+
+def test_the_image_verb_builds_or_says_what_is_missing(lua_image, tmp_path,
+                                                       capsys):
+    from zerocloud import cli
+    out = tmp_path / 'lua.tar'
+    assert cli.main(['image', 'lua', str(out)]) == 0
+    assert capsys.readouterr().out == '%s: %d bytes\n' % (
+        out, out.stat().st_size)
+    with open(out, 'rb') as a, open(lua_image, 'rb') as b:
+        assert a.read() == b.read()     # reproducible
+    assert cli.main(['image', 'lua', str(tmp_path / 'x.tar'),
+                     '--liblua', '/nope.a']) == 1
+    err = capsys.readouterr().err
+    assert err == ('zerocloud: /nope.a not found: the static library '
+                   '(Debian: liblua5.4-dev) is needed\n')
+    assert not (tmp_path / 'x.tar').exists()
+
+
+def test_a_failed_write_leaves_no_tar_behind(tmp_path):
+    out = tmp_path / 'img.tar'
+    with pytest.raises(FileNotFoundError):
+        images.write_tar(str(out), [('bin', None, 0o755),
+                                    ('bin/x', str(tmp_path / 'gone'), 0o755)])
+    assert os.listdir(tmp_path) == []
