@@ -28,7 +28,8 @@ def _err(msg):
 def _add_run(sub):
     from zerocloud.sandbox import runner
     runner.add_arguments(sub.add_parser(
-        'run', help='run a static x86-64 ELF program in the sandbox',
+        'run', help='run a static x86-64 ELF program (or a #! script, '
+        'with --image) in the sandbox',
         description=runner.DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter))
 
@@ -216,7 +217,8 @@ def _cmd_saio(args):
 
 def _add_submit(sub):
     p = sub.add_parser(
-        'submit', help='POST a job description to a Swift account',
+        'submit', help='POST a job description (or a #! script, or an '
+        'application archive) to a Swift account',
         description='POST JOB.json to your Swift account with '
         'X-Zerovm-Execute: 1.0 (a file beginning with #! is a script, run '
         'alone by the interpreter its first line names, e.g. '
