@@ -243,6 +243,9 @@ def _add_submit(sub):
                    help='keep the connection busy while the job runs (for '
                    'long jobs behind load balancers); the answer is then '
                    'the report, never a stdout body')
+    p.add_argument('--object', metavar='CONTAINER/OBJECT',
+                   help='POST a #! script to this object of the account: '
+                   'it runs next to the object, reading it as its stdin')
 
 
 def _cmd_submit(args):
@@ -259,6 +262,8 @@ def _cmd_submit(args):
             args.os_auth_token)
         raw = args.json or args.dry_run
         out = _TailWriter(sys.stdout.buffer)
+        if args.object:
+            url = client.object_url(url, args.object)
         answer = client.submit(url, token, body, json_report=raw,
                                dry_run=args.dry_run,
                                stream_to=None if raw else out,

@@ -15,7 +15,7 @@ import urllib.parse
 from zerocloud.exceptions import ZeroCloudError
 
 __all__ = ['ClientError', 'Answer', 'authenticate', 'submit', 'body_type',
-           'format_nodes', 'format_failures']
+           'object_url', 'format_nodes', 'format_failures']
 
 
 class ClientError(ZeroCloudError):
@@ -80,6 +80,17 @@ def body_type(body):
     if body[257:262] == b'ustar':
         return 'application/x-tar'
     return 'text/plain' if body.startswith(b'#!') else 'application/json'
+
+
+def object_url(storage_url, name):
+    """The URL of ``CONTAINER/OBJECT`` in the account of ``storage_url``
+    (a #! script POSTed there reads that object as its stdin)."""
+    container, _sep, obj = name.lstrip('/').partition('/')
+    if not container or not obj:
+        raise ClientError('%s: not CONTAINER/OBJECT' % name)
+    return '%s/%s/%s' % (storage_url.rstrip('/'),
+                         urllib.parse.quote(container, safe=''),
+                         urllib.parse.quote(obj))
 
 
 def submit(storage_url, token, job_body, json_report=False, dry_run=False,

@@ -10,6 +10,7 @@ import os
 import re
 import tarfile
 
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -282,6 +283,32 @@ def test_a_posted_script_runs_and_answers_its_stdout(env):
     assert refused.status == 400
 
 
+def test_a_script_posted_to_an_object_reads_it_next_to_it(env, auth,
+                                                          object_ring):
+    name, container = 'caf\u00e9 menu.txt', env['data'] + '-menus'
+    swiftclient.put_container(env['url'], env['token'], container)
+    swiftclient.put_object(env['url'], env['token'], container, name,
+                           b'soup and bread and soup\n')
+    script = b'#!/usr/bin/env python3\n' + WORDCOUNT_PY
+    where = '%s/%s/%s' % (env['url'], container, urllib.parse.quote(name))
+    answer = client.submit(where, env['token'], script, json_report=True)
+    assert answer.status == 200, answer.body
+    node, = answer.report()['nodes']
+    holders = {'%s:%d' % (n['ip'], n['port']) for n in object_ring.get_nodes(
+        'AUTH_test', container, name)[1]}
+    assert node['server'].rsplit('/', 1)[0] in holders
+    assert client.submit(where, env['token'], script).body == \
+        b'2 and\n2 soup\n1 bread\n'
+    # As the caller: another account's user may not read it.
+    url2, token2 = auth('tester2')
+    other = url2.replace('AUTH_test2', 'AUTH_test') + where[len(env['url']):]
+    denied = client.submit(other, token2, script)
+    assert denied.status == 403, denied.body
+    missing = client.submit(where + 'x', env['token'], script)
+    assert missing.status == 404 and name.encode() + b'x' in missing.body
+    assert client.submit(where, env['token'], {'a': 1}).status == 400
+
+
 def test_only_the_account_s_owners_run_what_touches_no_object(env, auth):
     script = b'#!/usr/bin/env python3\nprint(1)\n'
     url3, token3 = auth('tester3')      # a user of AUTH_test, not its admin
@@ -367,6 +394,13 @@ def test_zerocloud_submit_posts_a_script(env, cluster, tmp_path, capfd,
     assert cli.main(['submit', str(app)]) == 0
     out, err = capfd.readouterr()
     assert (out, err) == ('app 42\n', '')
+    # A script POSTed to an object reads it.
+    path.write_bytes(b'#!/usr/bin/env python3\n'
+                     b'import sys; print(len(sys.stdin.read()))\n')
+    assert cli.main(['submit', str(path), '--object',
+                     '%s/c.txt' % env['data']]) == 0
+    out, err = capfd.readouterr()
+    assert (out, err) == ('%d\n' % len(CORPUS['c.txt']), '')
 
 
 def test_a_failing_script_fails_the_job_and_writes_nothing(env):

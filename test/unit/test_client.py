@@ -210,3 +210,14 @@ def test_a_tar_is_posted_as_an_application_archive(fmt):
     assert client.body_type(b'#!/usr/bin/env python3\n') == 'text/plain'
     assert client.body_type(b'[{"name": "x"}]') == 'application/json'
     assert client.body_type(b'') == 'application/json'
+
+
+def test_object_url_quotes_the_name_under_the_account():
+    url = 'http://127.0.0.1:8080/v1/AUTH_test'
+    assert client.object_url(url, 'data/caf\u00e9 menu.txt') == (
+        url + '/data/caf%C3%A9%20menu.txt')
+    assert client.object_url(url + '/', '/data/dir/a.txt') == (
+        url + '/data/dir/a.txt')
+    for bad in ('data', 'data/', '/a'):
+        with pytest.raises(client.ClientError):
+            client.object_url(url, bad)

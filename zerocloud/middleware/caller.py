@@ -225,6 +225,42 @@ class Caller:
             raise http_error(404, 'object %s does not exist' % path.url)
         return (info.get('etag') or '').strip('"') or None
 
+    def content_type(self, path):
+        """The object's Content-Type (404 naming ``path`` when it does not
+        exist); ask :meth:`authorize` first: Swift's object info is read
+        without the caller's rights."""
+        info = get_object_info(
+            dict(self.req.environ), self.app,
+            path=_wsgi_path(path.account, path.container, path.obj),
+            swift_source=SWIFT_SOURCE)
+        if info.get('status') == 404:
+            raise http_error(404, 'object %s does not exist' % path.url)
+        return info.get('type') or ''
+
+    def read(self, path, limit, what='object'):
+        """The bytes of the small object ``path`` (at most ``limit``: 413),
+        read as the caller; 404/401/403 name it as ``what``."""
+        resp = self._subrequest('GET', quote(
+            '/v1/%s/%s/%s' % (path.account, path.container, path.obj))
+        ).get_response(self.app)
+        try:
+            if resp.status_int == 404:
+                raise http_error(404, '%s %s does not exist'
+                                 % (what, path.url))
+            if resp.status_int in (401, 403):
+                raise http_error(resp.status_int, 'not allowed to read %s %s'
+                                 % (what, path.url))
+            if not resp.is_success:
+                raise http_error(503, 'could not read %s %s: %s'
+                                 % (what, path.url, resp.status))
+            body = _IterFile(resp.app_iter).read(limit + 1)
+        finally:
+            _close(resp)
+        if len(body) > limit:
+            raise http_error(413, '%s %s is larger than the limit of %d '
+                             'bytes' % (what, path.url, limit))
+        return body
+
     def fetch(self, path, dest, limit, spool=None):
         """GET the object ``path`` into the file path ``dest``, at most
         ``limit`` bytes (counted against ``spool``'s budget when given);

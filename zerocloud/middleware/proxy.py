@@ -14,8 +14,7 @@ A job (``doc/job_format.rst``) is POSTed to the caller's account::
 The filter recognizes ``POST /v1/<account>`` with ``X-Zerovm-Execute: 1.0``
 and ``Content-Type: application/json``.  Any other method with that header
 answers ``405`` (``Allow: POST``), another version ``501``, no content type
-``415``, a deeper path ``400``.  Requests without the header pass through
-untouched.
+``415``.  Requests without the header pass through untouched.
 
 As ZeroCloud did, two more kinds of body are jobs (at most
 ``max_archive_bytes``, held in memory):
@@ -29,8 +28,20 @@ As ZeroCloud did, two more kinds of body are jobs (at most
   image's interpreter (``#!file://IMAGE:PATH``, or ``#!/usr/bin/env
   python3``, ``lua``; anything else is ``400``); the job is one node, on
   any object server, running it on the script (``/dev/script``) with a
-  path-less ``stdout`` and ``stderr``.  An ``exec`` object that begins
-  with ``#!`` is run the same way (``doc/job_format.rst``).
+  path-less ``stdout`` and ``stderr``.  POSTed to an object
+  (``/v1/<account>/<container>/<object>``), the script reads that object
+  as its ``stdin`` and runs on a server holding it; a job description or
+  an archive POSTed there, or to a container, is ``400``.  An ``exec``
+  object that begins with ``#!`` is run the same way
+  (``doc/job_format.rst``).
+
+An object is also *opened* by a ``GET /open/<account>/<container>/
+<object>`` (or a ``GET`` of its ``/v1`` URL with ``X-Zerovm-Execute:
+open/1.0``), as ZeroCloud's ``open`` did: the job template registered for
+its content type in the account's ``.zvm`` container, filled from the
+query, or the object itself when it is a program
+(:mod:`zerocloud.middleware.opener`).  The filter therefore also takes
+paths that begin with ``/open/``, with or without the header.
 
 What happens, in order (nothing runs before the last step):
 
@@ -242,6 +253,9 @@ from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
                                            open_spool_file, spec_request_tar)
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand, needs_listing, script_node
+from zerocloud.middleware.opener import (OPEN_PREFIX, OPEN_VERSION,
+                                         TEMPLATES_CONTAINER, is_executable,
+                                         open_job, parse_query, template_name)
 from zerocloud.middleware.rendezvous import Rendezvous
 from zerocloud.middleware.report import build_report
 from zerocloud.paths import SwiftPath
@@ -253,6 +267,8 @@ __all__ = ['ProxyFilter', 'filter_factory', 'EXECUTE_HEADER',
 EXECUTE_HEADER = 'X-Zerovm-Execute'
 #: The only API version spoken.
 API_VERSION = '1.0'
+#: Paths that open an object, with or without the header.
+_OPEN_PATH = '/%s/' % OPEN_PREFIX
 #: ``X-Zerocloud-Dry-Run: 1`` answers the plan without running it.
 DRY_RUN_HEADER = 'X-Zerocloud-Dry-Run'
 
@@ -323,11 +339,12 @@ class ProxyFilter:
     # --- routing ----------------------------------------------------------
 
     def __call__(self, env, start_response):
-        if 'HTTP_X_ZEROVM_EXECUTE' not in env:
+        if 'HTTP_X_ZEROVM_EXECUTE' not in env and not env.get(
+                'PATH_INFO', '').startswith(_OPEN_PATH):
             return self.app(env, start_response)
         req = swob.Request(env)
         try:
-            _version, account, rest = req.split_path(1, 3, True)
+            path_version, account, rest = req.split_path(1, 3, True)
         except ValueError:
             return self.app(env, start_response)
         if not account:
@@ -335,7 +352,7 @@ class ProxyFilter:
         self.logger.txn_id = env.get('swift.trans_id')
         start = time.time()
         try:
-            resp = self.route(req, account, rest)
+            resp = self.route(req, path_version, account, rest)
         except swob.HTTPException as err:
             resp = err
         except ClientGone:
@@ -352,21 +369,24 @@ class ProxyFilter:
                 resp.status_int), start)
         return resp(env, start_response)
 
-    def route(self, req, account, rest):
+    def route(self, req, path_version, account, rest):
         """Check the request is a job we can take, then handle it."""
-        version = req.headers[EXECUTE_HEADER].strip()
+        version = req.headers.get(EXECUTE_HEADER, '').strip()
+        if path_version == OPEN_PREFIX or version == OPEN_VERSION:
+            return self.handle_open(req, account, rest)
         if version != API_VERSION:
             raise http_error(501, '%s: version %s is not supported (only '
-                             '%s)' % (EXECUTE_HEADER, json.dumps(version),
-                                      API_VERSION))
+                             '%s, and %s to GET an object opened)' % (
+                                 EXECUTE_HEADER, json.dumps(version),
+                                 API_VERSION, OPEN_VERSION))
         if req.method != 'POST':
             raise http_error(405, 'jobs are submitted with POST, not %s'
                              % req.method, Allow='POST')
-        if rest:
-            raise http_error(400, 'jobs are POSTed to /v1/<account>, not to '
-                             'a container or object')
         ctype = (req.headers.get('Content-Type') or '').split(';')[0]
         ctype = ctype.strip().lower()
+        if rest:
+            return self.handle_script(req, account, self.script_input(
+                account, rest, ctype))
         if ctype == 'application/json':
             return self.handle_job(req, account)
         if ctype in TAR_TYPES:
@@ -385,11 +405,30 @@ class ProxyFilter:
         plan = self.expand(job, caller.list if needs_listing(job) else None)
         return self.start(req, caller, plan)
 
-    def handle_script(self, req, account):
+    @staticmethod
+    def script_input(account, rest, ctype):
+        """The object a script POSTed to ``/v1/ACCOUNT/CONTAINER/OBJECT``
+        reads as its stdin (a :class:`SwiftPath`), or the 400 that says
+        what may be POSTed there."""
+        container, _sep, obj = swob.wsgi_to_str(rest).partition('/')
+        if ctype in ('application/json',) + TAR_TYPES or not ctype \
+                or not container or not obj:
+            raise http_error(400, 'jobs and application archives are '
+                             'POSTed to /v1/<account>; only a #! script may '
+                             'be POSTed to an object, which it reads as '
+                             'its stdin')
+        if '*' in container or '*' in obj:
+            raise http_error(400, 'a script cannot read an object whose '
+                             'name holds "*" (it would be a wildcard)')
+        return SwiftPath(account, container, obj)
+
+    def handle_script(self, req, account, stdin=None):
         """A script POSTed as the body, as ZeroCloud took them (any
         Content-Type but JSON and tar): one node runs the interpreter its
-        ``#!`` line names on it (:func:`zerocloud.job.parse_shebang`) on
-        any object server, and its stdout is the answer."""
+        ``#!`` line names on it (:func:`zerocloud.job.parse_shebang`), and
+        its stdout is the answer.  POSTed to an object (``stdin``), the
+        node reads that object as its stdin and runs on a server holding
+        it; POSTed to the account, on any object server."""
         caller = Caller(self.app, req)
         body = self.read_body(req, 'script', self.conf.max_archive_bytes)
         body_path = SwiftPath(account, '.zerocloud', 'request-body')
@@ -405,13 +444,53 @@ class ProxyFilter:
                              'or #!/usr/bin/env python3 with the python '
                              'image); a job description as Content-Type: '
                              'application/json')
+        devices = [{'name': 'stdout'}, {'name': 'stderr'}]
+        if stdin is not None:
+            devices.insert(0, {'name': 'stdin', 'path': stdin.url})
         job = self.parse(json.dumps([{
             'name': 'script', 'exec': {'path': body_path.url},
-            'devices': [{'name': 'stdout'}, {'name': 'stderr'}]}]), account)
+            'devices': devices}]), account)
         plan = self.expand(job, None)
         plan = dataclasses.replace(plan, nodes=(
             script_node(plan.nodes[0], *interpreter),))
         req.environ[REQUEST_BODY_ENV] = (body_path, body)
+        return self.start(req, caller, plan)
+
+    def handle_open(self, req, account, rest):
+        """``GET /open/ACCOUNT/CONTAINER/OBJECT`` (or ``X-Zerovm-Execute:
+        open/1.0``): the job that opens the object, from its content type
+        (:mod:`zerocloud.middleware.opener`), run as any other."""
+        if req.method != 'GET':
+            raise http_error(405, 'an object is opened with GET, not %s'
+                             % req.method, Allow='GET')
+        container, _sep, obj = swob.wsgi_to_str(rest or '').partition('/')
+        if not container or not obj:
+            raise http_error(400, 'GET /%s/<account>/<container>/<object> '
+                             '(or %s: %s) opens an object; this names none'
+                             % (OPEN_PREFIX, EXECUTE_HEADER, OPEN_VERSION))
+        if '*' in container or '*' in obj:
+            raise http_error(400, 'an object whose name holds "*" cannot be '
+                             'opened (it would be a wildcard)')
+        caller = Caller(self.app, req)
+        target = SwiftPath(account, container, obj)
+        caller.authorize(target, 'GET')
+        ctype = caller.content_type(target)
+        text, template = None, None
+        try:
+            query = parse_query(req.environ.get('QUERY_STRING', ''))
+            if not is_executable(ctype):
+                template = SwiftPath(account, TEMPLATES_CONTAINER,
+                                     template_name(ctype))
+                text = caller.read(
+                    template, self.conf.limits.max_job_bytes,
+                    'the template for %s objects,'
+                    % posixpath.dirname(template.obj))
+            body = open_job(target, ctype, query, text,
+                            template.url if template else '')
+        except JobError as err:
+            raise http_error(err.status, str(err)) from None
+        job = self.parse(body, account)
+        plan = self.expand(job, caller.list if needs_listing(job) else None)
         return self.start(req, caller, plan)
 
     def handle_archive(self, req, account):

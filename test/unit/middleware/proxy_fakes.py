@@ -27,14 +27,17 @@ class FakeSwift:
     def __init__(self, page_size=1000):
         self.objects = {}
         self.meta = {}
+        self.types = {}
         self.containers = {}
         self.calls = []
         self.page_size = page_size
 
-    def add(self, path, data=b'', **container):
-        account_container = path.rsplit('/', 1)[0]
+    def add(self, path, data=b'', content_type=None, **container):
+        account_container = '/'.join(path.split('/', 4)[:4])
         self.containers.setdefault(account_container, {}).update(container)
         self.objects[path] = data
+        if content_type:
+            self.types[path] = content_type
 
     def __call__(self, env, start_response):
         req = swob.Request(env)
@@ -84,7 +87,7 @@ class FakeSwift:
         if path not in self.objects:
             return swob.HTTPNotFound()
         return swob.Response(body=self.objects[path], headers={
-            'Content-Type': 'application/x-elf',
+            'Content-Type': self.types.get(path, 'application/x-elf'),
             'ETag': hashlib.md5(self.objects[path]).hexdigest()})
 
     def listing(self, req, entries):

@@ -1108,6 +1108,62 @@ def test_a_posted_script_dry_run(swift):
     assert not servers.sent
 
 
+def test_a_script_posted_to_an_object_reads_it_as_stdin(swift, spool_dir):
+    swift.add('/v1/AUTH_test/data/a.txt', b'words\n')
+
+    def program(spec, members):
+        assert list(members.values()) == [SCRIPT]
+        return 0, {'/dev/stdout': b'1\n'}
+    app, servers = make(swift, FakeObjectServers(program),
+                        spool_dir=spool_dir)
+    resp, body = call(app, script_request(
+        SCRIPT, path='/v1/AUTH_test/data/a.txt'))
+    assert (resp.status_int, body) == (200, b'1\n')
+    sent, = servers.sent
+    stdin = sent['spec']['channels'][0]
+    assert stdin['alias'] == '/dev/stdin' and stdin['local']
+    assert sent['path'] == '/AUTH_test/data/a.txt'
+    assert os.listdir(spool_dir) == []
+
+
+def test_a_script_posted_to_an_object_needs_read_access(swift):
+    swift.add('/v1/AUTH_test/data/a.txt', b'words\n')
+    app, servers = make(swift)
+    resp, body = call(app, script_request(
+        SCRIPT, user='AUTH_other', path='/v1/AUTH_test/data/a.txt'))
+    assert resp.status_int == 403
+    assert body == b'not allowed to read swift://AUTH_test/data/a.txt\n'
+    assert not servers.sent
+
+
+def test_a_script_posted_to_a_missing_object_is_404(swift):
+    swift.add('/v1/AUTH_test/data/a.txt', b'words\n')
+    app, servers = make(swift)
+    resp, body = call(app, script_request(
+        SCRIPT, path='/v1/AUTH_test/data/nope.txt'))
+    assert resp.status_int == 404, body
+    assert b'swift://AUTH_test/data/nope.txt' in body
+    assert not servers.sent
+
+
+@pytest.mark.parametrize('path, ctype, text', [
+    ('/v1/AUTH_test/data/a.txt', 'application/json', b'jobs and '
+     b'application archives are POSTed to /v1/<account>; only a #! script '
+     b'may be POSTed to an object'),
+    ('/v1/AUTH_test/data/a.txt', 'application/x-tar', b'jobs and '),
+    ('/v1/AUTH_test/data', 'text/x-python', b'jobs and '),
+    ('/v1/AUTH_test/data/', 'text/x-python', b'jobs and '),
+    ('/v1/AUTH_test/data/a*.txt', 'text/x-python', b'a script cannot read '
+     b'an object whose name holds "*"'),
+])
+def test_what_cannot_be_posted_to_an_object(swift, path, ctype, text):
+    app, servers = make(swift)
+    resp, body = call(app, script_request(SCRIPT, ctype=ctype, path=path))
+    assert resp.status_int == 400, body
+    assert body.startswith(text)
+    assert not servers.sent
+
+
 @pytest.mark.parametrize('body, ctype, status, text', [
     (b'print(1)\n', 'text/plain', 400, b'a script is POSTed with a first '
      b'line naming its interpreter'),
@@ -1316,3 +1372,133 @@ def test_max_jobs_per_account_must_be_a_count(swift, value):
     with pytest.raises(ConfigError, match='max_jobs_per_account must be an '
                        'integer >= 0'):
         make(swift, max_jobs_per_account=value)
+
+
+# --- opening an object (open/1.0) -------------------------------------------
+
+VIEWER = [{'name': 'view', 'exec': {'path': 'swift://~/exec/prog',
+                                    'args': '-f {.format=xml} {.lines}'},
+           'devices': [{'name': 'stdin', 'path': 'swift://~{.object_path}'},
+                       {'name': 'stdout', 'content_type': 'text/html'}]}]
+
+
+def open_request(path, user=ACCOUNT, method='GET', headers=None):
+    env = {'REQUEST_METHOD': method, 'swift.authorize': authorize,
+           'swift.trans_id': 'tx-test'}
+    if user:
+        env['REMOTE_USER'] = user
+    return swob.Request.blank(path, environ=env, headers=headers or {})
+
+
+@pytest.fixture
+def opening(swift):
+    swift.add('/v1/AUTH_test/docs/a.csv', b'x,y\n', content_type='text/csv')
+    swift.add('/v1/AUTH_test/.zvm/text/csv/config',
+              json.dumps(VIEWER).encode())
+
+    def program(spec, members):
+        return 0, {'/dev/stdout': ' '.join(spec['argv']).encode()}
+    return make(swift, FakeObjectServers(program))
+
+
+@pytest.mark.parametrize('path, headers', [
+    ('/open/AUTH_test/docs/a.csv?lines=3', {}),
+    ('/v1/AUTH_test/docs/a.csv?lines=3&format=pdf',
+     {'X-Zerovm-Execute': 'open/1.0'}),
+])
+def test_an_object_opens_with_its_type_s_template(opening, path, headers):
+    app, servers = opening
+    resp, body = call(app, open_request(path, headers=headers))
+    assert resp.status_int == 200, body
+    fmt = 'pdf' if 'format' in path else 'xml'
+    assert body == ('view -f %s 3' % fmt).encode()
+    assert resp.headers['Content-Type'] == 'text/html'
+    sent, = servers.sent
+    assert sent['path'] == '/AUTH_test/docs/a.csv'     # next to the object
+    assert sent['spec']['channels'][0]['alias'] == '/dev/stdin'
+    assert sent['spec']['channels'][0]['local']
+
+
+def test_an_executable_object_opens_as_a_program(swift):
+    swift.add('/v1/AUTH_test/exec/tool', b'\x7fELF tool',
+              content_type='application/x-nexe')
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'a,b\n'})))
+    resp, body = call(app, open_request(
+        '/open/AUTH_test/exec/tool?args=-n+2&content_type=text/csv'))
+    assert (resp.status_int, body) == (200, b'a,b\n')
+    assert resp.headers['Content-Type'] == 'text/csv'
+    sent, = servers.sent
+    assert sent['spec']['argv'] == ['open', '-n', '2']
+
+
+def test_an_open_dry_run_shows_the_filled_job(opening):
+    app, servers = opening
+    resp, body = call(app, open_request(
+        '/open/AUTH_test/docs/a.csv?lines=9',
+        headers={'X-Zerocloud-Dry-Run': '1'}))
+    assert resp.status_int == 200, body
+    node, = json.loads(body)['nodes']
+    assert node['argv'] == ['view', '-f', 'xml', '9'], node
+    assert not servers.sent
+
+
+@pytest.mark.parametrize('path, user, method, status, text', [
+    ('/open/AUTH_test/docs/a.csv?lines=1', ACCOUNT, 'POST', 405,
+     b'an object is opened with GET, not POST'),
+    ('/open/AUTH_test/docs', ACCOUNT, 'GET', 400,
+     b'GET /open/<account>/<container>/<object> (or X-Zerovm-Execute: '
+     b'open/1.0) opens an object; this names none'),
+    ('/open/AUTH_test/docs/a*.csv', ACCOUNT, 'GET', 400,
+     b'an object whose name holds "*" cannot be opened'),
+    ('/open/AUTH_test/docs/nope.csv', ACCOUNT, 'GET', 404,
+     b'object swift://AUTH_test/docs/nope.csv does not exist'),
+    ('/open/AUTH_test/docs/a.csv?lines=1', 'AUTH_other', 'GET', 403,
+     b'not allowed to read swift://AUTH_test/docs/a.csv'),
+    ('/open/AUTH_test/docs/a.csv?lines=1', None, 'GET', 401,
+     b'not allowed to read swift://AUTH_test/docs/a.csv'),
+    ('/open/AUTH_test/docs/a.csv', ACCOUNT, 'GET', 400,
+     b'template swift://AUTH_test/.zvm/text/csv/config needs the query to '
+     b'give "lines" (it has no default)'),
+    ('/open/AUTH_test/docs/a.csv?lines=1&lines=2', ACCOUNT, 'GET', 400,
+     b'the query gives "lines" twice'),
+    ('/open/AUTH_test/docs/a.csv?lines=%FF', ACCOUNT, 'GET', 400,
+     b'the query string is not UTF-8'),
+    ('/open/AUTH_test/docs/a.csv?lines=1&object_path=/x/y', ACCOUNT, 'GET',
+     400, b'object_path is the object opened, not a query value'),
+    ('/open/AUTH_test/data/a.txt', ACCOUNT, 'GET', 404,
+     b'the template for application/x-elf objects, '
+     b'swift://AUTH_test/.zvm/application/x-elf/config does not exist'),
+])
+def test_what_cannot_be_opened(opening, path, user, method, status, text):
+    app, servers = opening
+    resp, body = call(app, open_request(path, user=user, method=method))
+    assert resp.status_int == status, body
+    assert body.startswith(text), body
+    assert not servers.sent
+
+
+def test_a_template_that_is_not_json_or_too_large(swift):
+    swift.add('/v1/AUTH_test/docs/a.csv', b'x', content_type='text/csv')
+    swift.add('/v1/AUTH_test/.zvm/text/csv/config', b'{nope')
+    swift.add('/v1/AUTH_test/docs/b.md', b'x', content_type='text/markdown')
+    swift.add('/v1/AUTH_test/.zvm/text/markdown/config', b' ' * 70000)
+    app, servers = make(swift)
+    resp, body = call(app, open_request('/open/AUTH_test/docs/a.csv'))
+    assert resp.status_int == 422
+    assert body.startswith(b'template swift://AUTH_test/.zvm/text/csv/config '
+                           b'is not valid JSON')
+    resp, body = call(app, open_request('/open/AUTH_test/docs/b.md'))
+    assert resp.status_int == 413
+    assert body == (b'the template for text/markdown objects, swift://'
+                    b'AUTH_test/.zvm/text/markdown/config is larger than '
+                    b'the limit of 65536 bytes\n')
+    assert not servers.sent
+
+
+def test_open_paths_of_other_shapes_pass_through(swift):
+    app, servers = make(swift)
+    for path in ('/openx/AUTH_test/data/a.txt', '/v1/AUTH_test/data/a.txt'):
+        resp, body = call(app, open_request(path))
+        assert resp.status_int == 404 or body == b'alpha', (path, body)
+    assert not servers.sent

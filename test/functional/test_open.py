@@ -1,0 +1,133 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Opening an object with a GET (open/1.0) on the real cluster: the
+template of its content type in the account's ``.zvm`` container, or the
+object itself when it is a program."""
+import http.client
+import json
+import urllib.parse
+import uuid
+
+import pytest
+import swiftclient
+
+from .workspace import workspace
+
+LOG = b'GET /a 200\nGET /b 500\nPOST /c 500\nGET /d 200\n'
+#: A content type only this module registers a template for.
+LOG_TYPE = 'text/x-zc-open-%s' % uuid.uuid4().hex[:8]
+
+
+def _template(env):
+    return [{'name': 'grep',
+             'exec': {'path': 'swift://~/%s/grep' % env['exec'],
+                      'args': '{.flags=-i} "{.pattern}"'},
+             'devices': [{'name': 'stdin', 'path': 'swift://~{.object_path}'},
+                         {'name': 'stdout', 'content_type': 'text/plain'}]}]
+
+
+@pytest.fixture(scope='module')
+def env(cluster, auth, programs):
+    env = workspace(auth, programs, {}, ('grep', 'hello'))
+    url, token = env['url'], env['token']
+    swiftclient.put_object(url, token, env['data'], 'web log.txt', LOG,
+                           content_type=LOG_TYPE)
+    swiftclient.put_container(url, token, '.zvm')
+    swiftclient.put_object(url, token, '.zvm', LOG_TYPE + '/config',
+                           json.dumps(_template(env)))
+    with open(env['built']['hello'], 'rb') as f:
+        swiftclient.put_object(url, token, env['exec'], 'hello.nexe', f,
+                               content_type='application/x-nexe')
+    return env
+
+
+def _get(env, path, token=None, headers=None, version='open'):
+    """GET ``path`` under the account with the ``open`` (or ``v1``)
+    version; the status, headers and body."""
+    url = urllib.parse.urlsplit(env['url'])
+    account = url.path.split('/')[2]
+    conn = http.client.HTTPConnection(url.netloc, timeout=60)
+    hdrs = dict(headers or {})
+    if token:
+        hdrs['X-Auth-Token'] = token
+    try:
+        conn.request('GET', '/%s/%s/%s' % (version, account, path),
+                     headers=hdrs)
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+def _log_path(env, query=''):
+    return '%s/%s%s' % (env['data'], urllib.parse.quote('web log.txt'),
+                        query)
+
+
+def test_an_object_opens_with_its_type_s_template(env):
+    status, headers, body = _get(env, _log_path(env, '?pattern=%20500'),
+                                 env['token'])
+    assert (status, body) == (200, b'GET /b 500\nPOST /c 500\n')
+    assert headers['Content-Type'] == 'text/plain'
+    status, _, body = _get(env, _log_path(env, '?pattern=get&flags=-iv'),
+                           env['token'])
+    assert (status, body) == (200, b'POST /c 500\n')
+
+
+def test_the_header_opens_it_too(env):
+    status, _, body = _get(env, _log_path(env, '?pattern=/d'), env['token'],
+                           {'X-Zerovm-Execute': 'open/1.0'}, version='v1')
+    assert (status, body) == (200, b'GET /d 200\n')
+    status, _, body = _get(env, _log_path(env, '?pattern=/d'), env['token'],
+                           {'X-Zerovm-Execute': 'open/1.0',
+                            'Accept': 'application/json'}, version='v1')
+    assert status == 200
+    node, = json.loads(body)['nodes']
+    assert node['name'] == 'grep' and node['reason'] == 'ok'
+
+
+def test_a_program_object_opens_as_itself(env):
+    status, headers, body = _get(
+        env, '%s/hello.nexe?content_type=text/x-greeting' % env['exec'],
+        env['token'])
+    assert (status, body) == (200, b'hello\n')
+    assert headers['Content-Type'] == 'text/x-greeting'
+
+
+def test_what_cannot_be_opened_is_named(env):
+    token = env['token']
+    status, _, body = _get(env, _log_path(env), token)
+    assert status == 400 and b'needs the query to give "pattern"' in body
+    status, _, body = _get(env, '%s/grep' % env['exec'], token)
+    assert status == 404
+    assert body == (b'the template for application/octet-stream objects, '
+                    b'swift://AUTH_test/.zvm/application/octet-stream/config '
+                    b'does not exist\n')
+    status, _, body = _get(env, '%s/nope' % env['data'], token)
+    assert (status, body) == (404, b'object swift://AUTH_test/%s/nope does '
+                              b'not exist\n' % env['data'].encode())
+    status, _, body = _get(env, _log_path(env, '?pattern=x'), 'bad-token')
+    assert status == 401
+
+
+def test_anonymous_clients_open_what_is_public(env, auth):
+    url, token = env['url'], env['token']
+    query = '?pattern=POST'
+    status, _, body = _get(env, _log_path(env, query))
+    assert status == 401, body          # nothing is public yet
+    for container in (env['data'], env['exec'], '.zvm'):
+        swiftclient.post_container(url, token, container,
+                                   {'X-Container-Read': '.r:*'})
+    try:
+        status, _, body = _get(env, _log_path(env, query))
+        assert (status, body) == (200, b'POST /c 500\n')
+        # Another account's user is as anonymous here.
+        status, _, body = _get(env, _log_path(env, query),
+                               auth('tester2')[1])
+        assert (status, body) == (200, b'POST /c 500\n')
+    finally:
+        for container in (env['data'], env['exec'], '.zvm'):
+            swiftclient.post_container(url, token, container,
+                                       {'X-Container-Read': ''})
+    status, _, body = _get(env, _log_path(env, query))
+    assert status == 401

@@ -1,0 +1,149 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Opening an object: the job a ``GET`` with ``open/1.0`` runs.
+
+As ZeroCloud's ``open`` did for clients that can only ``GET`` a URL (a
+browser, a link in a page), an object is "opened" the way a file manager
+opens a file on a double click: by the application registered for its
+content type.  The proxy filter takes two spellings of the same request::
+
+    GET /open/<account>/<container>/<object>?name=value...
+    GET /v1/<account>/<container>/<object>?name=value...
+        X-Zerovm-Execute: open/1.0
+
+and makes it a job (:func:`open_job`):
+
+* an object whose ``Content-Type`` is ``application/x-nexe`` (or
+  ``application/x-executable``) is a program: it runs alone, with the
+  query's ``args`` as its arguments, and its stdout is the answer, sent
+  as the query's ``content_type`` (``text/plain`` by default);
+* any other object is opened by the job template
+  ``/v1/<account>/.zvm/<type>/<subtype>/config`` (``.zvm/text/csv/config``
+  for a ``text/csv`` object): a job description whose strings may hold
+  ``{.NAME}`` or ``{.NAME=DEFAULT}``, replaced by the query's value of
+  ``NAME`` (or ``DEFAULT``), and ``{.object_path}``, replaced by
+  ``/<container>/<object>`` (so ``"swift://~{.object_path}"`` is the
+  object opened).  Values are put into the parsed template's strings, so a
+  query can never change the job's structure, only the text of its
+  fields; the job is then checked as any other.
+
+The template is read as the caller, like everything the job reads: a
+template an anonymous client may use must be in a ``.zvm`` container it
+may read.  ``heartbeat`` and ``object_path`` are not template values.
+"""
+import json
+import re
+import urllib.parse
+
+from zerocloud.exceptions import JobError
+
+__all__ = ['OPEN_VERSION', 'OPEN_PREFIX', 'TEMPLATES_CONTAINER',
+           'EXECUTABLE_TYPES', 'template_name', 'parse_query', 'fill',
+           'open_job', 'is_executable']
+
+#: ``X-Zerovm-Execute`` of a ``GET`` that opens an object.
+OPEN_VERSION = 'open/1.0'
+#: The path's first segment, instead of ``v1``, that opens an object.
+OPEN_PREFIX = 'open'
+#: The container of an account's templates, as in ZeroCloud.
+TEMPLATES_CONTAINER = '.zvm'
+#: Content types of objects that are programs, run as they are.
+EXECUTABLE_TYPES = ('application/x-nexe', 'application/x-executable')
+#: Query names that are not template values.
+RESERVED = ('object_path', 'heartbeat')
+
+_TYPE_RE = re.compile(r'^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/'
+                      r'[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$')
+_VAR_RE = re.compile(r'\{\.([A-Za-z_][A-Za-z0-9_]*)(?:=([^{}]*))?\}')
+
+
+def template_name(content_type):
+    """The object name, in :data:`TEMPLATES_CONTAINER`, of the template
+    for objects of ``content_type`` (its parameters dropped); JobError
+    (415) for a type that names no template."""
+    ctype = (content_type or '').split(';')[0].strip().lower()
+    if not _TYPE_RE.match(ctype):
+        raise JobError('an object of Content-Type %s cannot be opened (no '
+                       'type/subtype to find its template by)'
+                       % json.dumps(content_type), status=415)
+    return ctype + '/config'
+
+
+def parse_query(query_string):
+    """The names and values (a dict) of a request's ``QUERY_STRING`` as
+    WSGI gives it (bytes as latin-1); JobError (400) when a name comes
+    twice or the query is not UTF-8."""
+    try:
+        pairs = [(_utf8(name), _utf8(value))
+                 for name, value in urllib.parse.parse_qsl(
+                     query_string, keep_blank_values=True,
+                     encoding='latin-1', errors='strict')]
+    except (UnicodeError, ValueError):
+        raise JobError('the query string is not UTF-8') from None
+    values = {}
+    for name, value in pairs:
+        if name in values:
+            raise JobError('the query gives %s twice' % json.dumps(name))
+        values[name] = value
+    return values
+
+
+def _utf8(wsgi_text):
+    return wsgi_text.encode('latin-1').decode('utf-8')
+
+
+def fill(template, values, where):
+    """``template`` (parsed JSON) with ``{.NAME}`` and ``{.NAME=DEFAULT}``
+    in its strings replaced by ``values[NAME]`` (or ``DEFAULT``); keys are
+    left as they are.  JobError (400) names a value nobody gave."""
+    def one(match):
+        name, default = match.group(1), match.group(2)
+        if name in values:
+            return values[name]
+        if default is None:
+            raise JobError('%s needs the query to give %s (it has no '
+                           'default)' % (where, json.dumps(name)))
+        return default
+
+    def walk(value):
+        if isinstance(value, str):
+            return _VAR_RE.sub(one, value)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+    return walk(template)
+
+
+def open_job(target, content_type, query, template_text=None,
+             template_url=''):
+    """The job description (JSON text) that opens the object ``target``
+    (a SwiftPath) of ``content_type``, given the request's ``query`` (from
+    :func:`parse_query`) and, for a non-executable type, the template's
+    bytes read from ``template_url``.  Raises JobError."""
+    if 'object_path' in query:
+        raise JobError('object_path is the object opened, not a query '
+                       'value')
+    if is_executable(content_type):
+        return json.dumps([{
+            'name': 'open',
+            'exec': {'path': target.url, 'args': query.get('args', '')},
+            'devices': [{'name': 'stdout', 'content_type':
+                         query.get('content_type') or 'text/plain'},
+                        {'name': 'stderr'}]}])
+    where = 'template %s' % template_url
+    try:
+        template = json.loads(template_text)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise JobError('%s is not valid JSON: %s' % (where, err),
+                       status=422) from None
+    values = {k: v for k, v in query.items() if k not in RESERVED}
+    values['object_path'] = '/%s/%s' % (target.container, target.obj)
+    return json.dumps(fill(template, values, where))
+
+
+def is_executable(content_type):
+    """Is an object of ``content_type`` a program, run as it is?"""
+    ctype = (content_type or '').split(';')[0].strip().lower()
+    return ctype in EXECUTABLE_TYPES
