@@ -6,6 +6,7 @@ object itself when it is a program."""
 import http.client
 import json
 import urllib.parse
+import urllib.request
 import uuid
 
 import pytest
@@ -131,3 +132,10 @@ def test_anonymous_clients_open_what_is_public(env, auth):
                                        {'X-Container-Read': ''})
     status, _, body = _get(env, _log_path(env, query))
     assert status == 401
+
+
+def test_info_says_objects_open(cluster):
+    with urllib.request.urlopen(cluster.proxy_url + '/info',
+                                timeout=30) as resp:
+        info = json.loads(resp.read())
+    assert info['zerocloud']['open_version'] == 'open/1.0'

@@ -221,3 +221,25 @@ def test_object_url_quotes_the_name_under_the_account():
     for bad in ('data', 'data/', '/a'):
         with pytest.raises(client.ClientError):
             client.object_url(url, bad)
+
+
+def test_submit_object_posts_to_the_object_s_url(monkeypatch, capfd,
+                                                 tmp_path):
+    from zerocloud import cli
+    urls = []
+
+    def submit(url, token, body, **kw):
+        urls.append(url)
+        return client.Answer(200, 'OK', {'content-type': 'text/plain'},
+                             b'3\n')
+    monkeypatch.setattr(client, 'authenticate',
+                        lambda *a: ('http://p/v1/AUTH_t', 't'))
+    monkeypatch.setattr(client, 'submit', submit)
+    script = tmp_path / 'count.py'
+    script.write_bytes(b'#!/usr/bin/env python3\nprint(3)\n')
+    assert cli.main(['submit', str(script), '--object', 'd/a b']) == 0
+    assert urls == ['http://p/v1/AUTH_t/d/a%20b']
+    assert cli.main(['submit', str(script), '--object', 'd']) == 1
+    assert capfd.readouterr().err.splitlines()[-1] == (
+        'zerocloud: d: not CONTAINER/OBJECT')
+    assert len(urls) == 1

@@ -1013,7 +1013,8 @@ def filter_factory(global_conf, **local_conf):
                         max_channels=limits.max_channels,
                         system_images=list(limits.system_images),
                         max_pipe_bytes=config.max_pipe_bytes,
-                        max_job_wall=config.max_job_wall)
+                        max_job_wall=config.max_job_wall,
+                        open_version=OPEN_VERSION)
 
     def zerocloud_proxy(app, **seams):
         """``seams`` (``transport``, ``ring_loader``) are for tests."""

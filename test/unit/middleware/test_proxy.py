@@ -585,9 +585,10 @@ def test_swift_info_has_public_limits_only(swift):
     info = get_swift_info()['zerocloud']
     assert info['max_nodes'] == 7
     assert info['version'] == '1.0'
+    assert info['open_version'] == 'open/1.0'
     assert set(info) == {'version', 'max_job_bytes', 'max_nodes',
                          'max_channels', 'system_images', 'max_pipe_bytes',
-                         'max_job_wall'}
+                         'max_job_wall', 'open_version'}
 
 
 def test_bad_config_stops_start_up():
