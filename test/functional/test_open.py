@@ -19,6 +19,17 @@ LOG = b'GET /a 200\nGET /b 500\nPOST /c 500\nGET /d 200\n'
 LOG_TYPE = 'text/x-zc-open-%s' % uuid.uuid4().hex[:8]
 
 
+#: Objects whose template answers with a CGI program.
+CGI_TYPE = 'text/x-zc-page-%s' % uuid.uuid4().hex[:8]
+
+
+def _cgi_template(env):
+    return [{'name': 'page',
+             'exec': {'path': 'swift://~/%s/cgi' % env['exec']},
+             'devices': [{'name': 'stdin', 'path': 'swift://~{.object_path}'},
+                         {'name': 'stdout', 'content_type': 'message/cgi'}]}]
+
+
 def _template(env):
     return [{'name': 'grep',
              'exec': {'path': 'swift://~/%s/grep' % env['exec'],
@@ -29,13 +40,17 @@ def _template(env):
 
 @pytest.fixture(scope='module')
 def env(cluster, auth, programs):
-    env = workspace(auth, programs, {}, ('grep', 'hello'))
+    env = workspace(auth, programs, {}, ('grep', 'hello', 'cgi'))
     url, token = env['url'], env['token']
     swiftclient.put_object(url, token, env['data'], 'web log.txt', LOG,
                            content_type=LOG_TYPE)
     swiftclient.put_container(url, token, '.zvm')
     swiftclient.put_object(url, token, '.zvm', LOG_TYPE + '/config',
                            json.dumps(_template(env)))
+    swiftclient.put_object(url, token, '.zvm', CGI_TYPE + '/config',
+                           json.dumps(_cgi_template(env)))
+    swiftclient.put_object(url, token, env['data'], 'page', b'12345',
+                           content_type=CGI_TYPE)
     with open(env['built']['hello'], 'rb') as f:
         swiftclient.put_object(url, token, env['exec'], 'hello.nexe', f,
                                content_type='application/x-nexe')
@@ -139,3 +154,30 @@ def test_info_says_objects_open(cluster):
                                 timeout=30) as resp:
         info = json.loads(resp.read())
     assert info['zerocloud']['open_version'] == 'open/1.0'
+
+
+def test_a_program_answers_as_cgi_with_the_request_s_variables(env):
+    data = env['data']
+    status, headers, body = _get(env, data + '/page?a=1&b=%20x',
+                                 env['token'])
+    assert status == 200, body
+    assert headers['Content-Type'] == 'text/plain'
+    assert headers['Cache-Control'] == 'no-store'
+    etag = swiftclient.head_object(env['url'], env['token'], data,
+                                   'page')['etag']
+    assert body.decode().splitlines() == [
+        'GATEWAY_INTERFACE=CGI/1.1', 'SERVER_SOFTWARE=zerocloud',
+        'REQUEST_METHOD=GET',
+        'REQUEST_URI=/open/AUTH_test/%s/page?a=1&b=%%20x' % data,
+        'PATH_INFO=/AUTH_test/%s/page' % data, 'QUERY_STRING=a=1&b=%20x',
+        'LOCAL_OBJECT=on', 'LOCAL_PATH_INFO=/AUTH_test/%s/page' % data,
+        'LOCAL_CONTENT_TYPE=' + CGI_TYPE, 'LOCAL_CONTENT_LENGTH=5',
+        'LOCAL_HTTP_ETAG=' + etag, 'stdin 5']
+    status, headers, body = _get(env, data + '/page?missing', env['token'])
+    assert (status, body) == (404, b'<p>nothing here</p>\n')
+    assert headers['Content-Type'] == 'text/html'
+    assert headers['X-Nexe-Retcode'] == '0'     # the job itself succeeded
+    status, headers, body = _get(env, data + '/page?cookie', env['token'])
+    assert status == 200
+    assert 'Set-Cookie' not in headers
+    assert headers['X-Nexe-Status'] == 'ok'

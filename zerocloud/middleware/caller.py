@@ -225,17 +225,18 @@ class Caller:
             raise http_error(404, 'object %s does not exist' % path.url)
         return (info.get('etag') or '').strip('"') or None
 
-    def content_type(self, path):
-        """The object's Content-Type (404 naming ``path`` when it does not
-        exist); ask :meth:`authorize` first: Swift's object info is read
-        without the caller's rights."""
+    def object_info(self, path):
+        """Swift's object info (``type``, ``length``, ``etag``...) of
+        ``path`` (404 naming it when it does not exist); ask
+        :meth:`authorize` first: the info is read without the caller's
+        rights."""
         info = get_object_info(
             dict(self.req.environ), self.app,
             path=_wsgi_path(path.account, path.container, path.obj),
             swift_source=SWIFT_SOURCE)
         if info.get('status') == 404:
             raise http_error(404, 'object %s does not exist' % path.url)
-        return info.get('type') or ''
+        return info
 
     def read(self, path, limit, what='object'):
         """The bytes of the small object ``path`` (at most ``limit``: 413),

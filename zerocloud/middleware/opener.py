@@ -39,7 +39,7 @@ from zerocloud.exceptions import JobError
 
 __all__ = ['OPEN_VERSION', 'OPEN_PREFIX', 'TEMPLATES_CONTAINER',
            'EXECUTABLE_TYPES', 'template_name', 'parse_query', 'fill',
-           'open_job', 'is_executable']
+           'open_job', 'is_executable', 'cgi_environ']
 
 #: ``X-Zerovm-Execute`` of a ``GET`` that opens an object.
 OPEN_VERSION = 'open/1.0'
@@ -116,22 +116,57 @@ def fill(template, values, where):
     return walk(template)
 
 
+def cgi_environ(target, info, query_string, request_uri):
+    """The CGI variables an opened object's nodes get (ZeroCloud's
+    names): the request's, and ``LOCAL_*`` for the object opened.  Only
+    what the request and the object determine: no host names, times or
+    request headers (a caller's token must never reach a program)."""
+    path = '/%s/%s/%s' % (target.account, target.container, target.obj)
+    return {
+        'GATEWAY_INTERFACE': 'CGI/1.1',
+        'SERVER_SOFTWARE': 'zerocloud',
+        'REQUEST_METHOD': 'GET',
+        'REQUEST_URI': request_uri,
+        'PATH_INFO': path,
+        'QUERY_STRING': query_string,
+        'LOCAL_OBJECT': 'on',
+        'LOCAL_PATH_INFO': path,
+        'LOCAL_CONTENT_TYPE': info.get('type') or '',
+        'LOCAL_CONTENT_LENGTH': str(info.get('length') or 0),
+        'LOCAL_HTTP_ETAG': (info.get('etag') or '').strip('"'),
+    }
+
+
+def _with_environ(job, environ):
+    """Every group's ``exec.env`` with ``environ`` set in it (ours win;
+    shapes that are not a job are left to the job's checks)."""
+    if environ and isinstance(job, list):
+        for group in job:
+            exe = group.get('exec') if isinstance(group, dict) else None
+            if isinstance(exe, dict):
+                env = exe.get('env', {})
+                if isinstance(env, dict):
+                    exe['env'] = dict(env, **environ)
+    return job
+
+
 def open_job(target, content_type, query, template_text=None,
-             template_url=''):
+             template_url='', environ=None):
     """The job description (JSON text) that opens the object ``target``
     (a SwiftPath) of ``content_type``, given the request's ``query`` (from
     :func:`parse_query`) and, for a non-executable type, the template's
-    bytes read from ``template_url``.  Raises JobError."""
+    bytes read from ``template_url``; every group's program gets
+    ``environ`` (:func:`cgi_environ`).  Raises JobError."""
     if 'object_path' in query:
         raise JobError('object_path is the object opened, not a query '
                        'value')
     if is_executable(content_type):
-        return json.dumps([{
+        return json.dumps(_with_environ([{
             'name': 'open',
             'exec': {'path': target.url, 'args': query.get('args', '')},
             'devices': [{'name': 'stdout', 'content_type':
                          query.get('content_type') or 'text/plain'},
-                        {'name': 'stderr'}]}])
+                        {'name': 'stderr'}]}], environ))
     where = 'template %s' % template_url
     try:
         template = json.loads(template_text)
@@ -140,7 +175,7 @@ def open_job(target, content_type, query, template_text=None,
                        status=422) from None
     values = {k: v for k, v in query.items() if k not in RESERVED}
     values['object_path'] = '/%s/%s' % (target.container, target.obj)
-    return json.dumps(fill(template, values, where))
+    return json.dumps(_with_environ(fill(template, values, where), environ))
 
 
 def is_executable(content_type):

@@ -84,6 +84,9 @@ The answer
 ``200`` when every node exited 0.  The body is the concatenated path-less
 ``stdout`` of the nodes, in node order, when the job declares one; else the
 JSON report.  ``Accept: application/json`` always gets the JSON report.
+A job's only path-less ``stdout``, declared ``message/cgi``, is the answer
+a CGI program writes: its status and allowed headers, then the body
+(:mod:`zerocloud.middleware.cgiheader`; ``502`` when it is not one).
 Output objects are then written through the proxy as the caller (ACLs,
 quotas and storage policies apply), with the device's ``content_type`` and
 ``meta`` (``X-Object-Meta-*``).
@@ -246,6 +249,8 @@ from zerocloud.config import ProxyConfig
 from zerocloud.exceptions import JobError
 from zerocloud.job import SHEBANG_MAX, parse_job, parse_shebang
 from zerocloud.middleware.caller import Caller, http_error, reason_phrase
+from zerocloud.middleware.cgiheader import (HEAD_LIMIT, CGIError, is_cgi,
+                                            parse_head)
 from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
                                            HTTPTransport, NodeRequest,
                                            RequestBody, Spool, SpoolError,
@@ -254,8 +259,9 @@ from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand, needs_listing, script_node
 from zerocloud.middleware.opener import (OPEN_PREFIX, OPEN_VERSION,
-                                         TEMPLATES_CONTAINER, is_executable,
-                                         open_job, parse_query, template_name)
+                                         TEMPLATES_CONTAINER, cgi_environ,
+                                         is_executable, open_job,
+                                         parse_query, template_name)
 from zerocloud.middleware.rendezvous import Rendezvous
 from zerocloud.middleware.report import build_report
 from zerocloud.paths import SwiftPath
@@ -294,12 +300,14 @@ class _SpoolIter:
     """The stdout body: spool files one after the other; ``close`` removes
     the job's spool (the WSGI server always calls it)."""
 
-    def __init__(self, paths, spool):
-        self.paths, self.spool = paths, spool
+    def __init__(self, paths, spool, skip=0):
+        self.paths, self.spool, self.skip = paths, spool, skip
 
     def __iter__(self):
-        for path in self.paths:
+        for n, path in enumerate(self.paths):
             with open(path, 'rb') as src:
+                if n == 0 and self.skip:
+                    src.seek(self.skip)
                 for chunk in iter(lambda: src.read(_STREAM_CHUNK), b''):
                     yield chunk
 
@@ -474,10 +482,12 @@ class ProxyFilter:
         caller = Caller(self.app, req)
         target = SwiftPath(account, container, obj)
         caller.authorize(target, 'GET')
-        ctype = caller.content_type(target)
+        info = caller.object_info(target)
+        ctype = info.get('type') or ''
         text, template = None, None
+        query_string = req.environ.get('QUERY_STRING', '')
         try:
-            query = parse_query(req.environ.get('QUERY_STRING', ''))
+            query = parse_query(query_string)
             if not is_executable(ctype):
                 template = SwiftPath(account, TEMPLATES_CONTAINER,
                                      template_name(ctype))
@@ -486,7 +496,10 @@ class ProxyFilter:
                     'the template for %s objects,'
                     % posixpath.dirname(template.obj))
             body = open_job(target, ctype, query, text,
-                            template.url if template else '')
+                            template.url if template else '',
+                            cgi_environ(target, info,
+                                        swob.wsgi_to_str(query_string),
+                                        swob.wsgi_to_str(req.path_qs)))
         except JobError as err:
             raise http_error(err.status, str(err)) from None
         job = self.parse(body, account)
@@ -516,6 +529,7 @@ class ProxyFilter:
 
     def start(self, req, caller, plan):
         """Authorize, place, then a dry run's plan, or the job run."""
+        check_cgi(plan)
         self.authorize(caller, plan, req.environ.get(REQUEST_BODY_ENV))
         plan = place(plan, self.ring_view(caller))
         if config_true_value(req.headers.get(DRY_RUN_HEADER)):
@@ -965,6 +979,8 @@ class ProxyFilter:
         accept = req.headers.get('Accept') or ''
         if report.ok and report.stdout is not None \
                 and 'application/json' not in accept:
+            if is_cgi(report.stdout_type):
+                return self.cgi_answer(report, spool)
             resp = swob.Response(status=200, headers=report.headers,
                                  content_type=report.stdout_type)
             resp.app_iter = _SpoolIter(report.stdout, spool)
@@ -978,6 +994,45 @@ class ProxyFilter:
         return swob.Response(status=reason_phrase(report.status),
                              headers=headers, body=report.to_json(),
                              content_type='application/json'), False
+
+    def cgi_answer(self, report, spool):
+        """The answer a ``message/cgi`` stdout writes itself
+        (:mod:`zerocloud.middleware.cgiheader`), or 502 saying why it
+        cannot be one."""
+        paths = report.stdout
+        head = b''
+        if paths:
+            with open(paths[0], 'rb') as src:
+                head = src.read(HEAD_LIMIT + 4)
+        try:
+            (code, reason), headers, dropped, skip = parse_head(head)
+        except CGIError as err:
+            self.logger.warning('bad message/cgi stdout: %s', err)
+            return http_error(502, 'the job\'s message/cgi stdout is not '
+                              'a CGI answer: %s' % err,
+                              **report.headers), False
+        if dropped:
+            self.logger.info('message/cgi headers dropped: %s',
+                             ', '.join(dropped))
+        resp = swob.Response(
+            status='%d %s' % (code, reason) if reason else
+            reason_phrase(code), headers=report.headers)
+        for name, value in headers:
+            resp.headers[name] = value
+        resp.app_iter = _SpoolIter(paths, spool, skip)
+        resp.content_length = sum(os.path.getsize(p) for p in paths) - skip
+        return resp, True
+
+
+def check_cgi(plan):
+    """400 unless a ``message/cgi`` stdout is the plan's only path-less
+    ``stdout`` (one node answers for the job)."""
+    declared = [c for n in plan.nodes for c in n.channels
+                if c.alias == '/dev/stdout' and c.kind == 'response']
+    if any(is_cgi(c.content_type) for c in declared) and len(declared) > 1:
+        raise http_error(400, 'a message/cgi stdout must be the job\'s only '
+                         'path-less stdout (%d nodes declare one): one node '
+                         'writes the answer' % len(declared))
 
 
 def _error_report(status, message):

@@ -4,6 +4,7 @@
 fake Swift backend, a fake ring and fake object servers."""
 import configparser
 import io
+import hashlib
 import json
 import os
 import tarfile
@@ -1503,3 +1504,71 @@ def test_open_paths_of_other_shapes_pass_through(swift):
         resp, body = call(app, open_request(path))
         assert resp.status_int == 404 or body == b'alpha', (path, body)
     assert not servers.sent
+
+
+# --- message/cgi answers ----------------------------------------------------
+
+CGI_OUT = (b'Status: 404 Not Found\r\nContent-Type: text/html\r\n'
+           b'Set-Cookie: s=1\r\nX-Nexe-Status: forged\r\n\r\n<p>no</p>')
+
+
+def cgi_job(count=1):
+    return [group('web', count=count, devices=[
+        {'name': 'stdout', 'content_type': 'message/cgi'}])]
+
+
+def test_a_cgi_stdout_is_the_answer_s_status_and_body(swift, spool_dir):
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': CGI_OUT})),
+        spool_dir=spool_dir)
+    resp, body = call(app, job_request(cgi_job()))
+    assert resp.status == '404 Not Found'
+    assert body == b'<p>no</p>'
+    assert resp.headers['Content-Type'] == 'text/html'
+    assert resp.headers['Content-Length'] == str(len(b'<p>no</p>'))
+    assert 'Set-Cookie' not in resp.headers
+    assert resp.headers['X-Nexe-Status'] == 'ok'      # ours, not forged
+    assert os.listdir(spool_dir) == []
+    # The report is there for those who ask for it.
+    resp, body = call(app, job_request(
+        cgi_job(), headers={'Accept': 'application/json'}))
+    assert resp.status_int == 200 and json.loads(body)['ok']
+
+
+def test_a_stdout_that_is_not_a_cgi_answer_is_502(swift, spool_dir):
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'hello, no headers'})),
+        spool_dir=spool_dir)
+    resp, body = call(app, job_request(cgi_job()))
+    assert resp.status_int == 502
+    assert body == (b"the job's message/cgi stdout is not a CGI answer: no "
+                    b"empty line ends its headers in the first 16384 "
+                    b"bytes\n")
+    assert resp.headers['X-Nexe-Retcode'] == '0'
+    assert os.listdir(spool_dir) == []
+
+
+def test_only_one_node_may_write_a_cgi_answer(swift):
+    app, servers = make(swift)
+    resp, body = call(app, job_request(cgi_job(count=2)))
+    assert resp.status_int == 400
+    assert body.startswith(b"a message/cgi stdout must be the job's only "
+                           b"path-less stdout (2 nodes declare one)")
+    assert not servers.sent
+
+
+def test_opened_objects_get_cgi_variables(opening):
+    app, servers = opening
+    resp, body = call(app, open_request(
+        '/open/AUTH_test/docs/a.csv?lines=3&x=%20y'))
+    assert resp.status_int == 200, body
+    env = dict(servers.sent[0]['spec']['env'])
+    assert env == {
+        'GATEWAY_INTERFACE': 'CGI/1.1', 'SERVER_SOFTWARE': 'zerocloud',
+        'REQUEST_METHOD': 'GET',
+        'REQUEST_URI': '/open/AUTH_test/docs/a.csv?lines=3&x=%20y',
+        'PATH_INFO': '/AUTH_test/docs/a.csv',
+        'QUERY_STRING': 'lines=3&x=%20y', 'LOCAL_OBJECT': 'on',
+        'LOCAL_PATH_INFO': '/AUTH_test/docs/a.csv',
+        'LOCAL_CONTENT_TYPE': 'text/csv', 'LOCAL_CONTENT_LENGTH': '4',
+        'LOCAL_HTTP_ETAG': hashlib.md5(b'x,y\n').hexdigest()}
