@@ -1,10 +1,13 @@
 # Copyright (c) 2026 zerocloud developers
 # Licensed under the Apache License, Version 2.0
 """Opening an object with a GET (open/1.0) on the real cluster: the
-template of its content type in the account's ``.zvm`` container, or the
-object itself when it is a program."""
+template of its content type in the account's ``.zvm`` container, the
+object itself when it is a program, its ``boot/system.map`` when it is an
+application archive; CGI variables and ``message/cgi`` answers."""
 import http.client
+import io
 import json
+import tarfile
 import urllib.parse
 import urllib.request
 import uuid
@@ -181,3 +184,28 @@ def test_a_program_answers_as_cgi_with_the_request_s_variables(env):
     assert status == 200
     assert 'Set-Cookie' not in headers
     assert headers['X-Nexe-Status'] == 'ok'
+
+
+def test_an_application_archive_opens_as_a_web_app(env):
+    with open(env['built']['cgi'], 'rb') as f:
+        program = f.read()
+    job = [{'name': 'site', 'exec': {'path': 'file://image:bin/site'},
+            'devices': [{'name': 'stdout', 'content_type': 'message/cgi'}]}]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as tar:
+        for name, data in (('boot/system.map', json.dumps(job).encode()),
+                           ('bin/site', program)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    swiftclient.put_object(env['url'], env['token'], env['exec'],
+                           'site.zapp', buf.getvalue())
+    path = '%s/site.zapp' % env['exec']
+    status, headers, body = _get(env, path + '?missing', env['token'])
+    assert (status, body) == (404, b'<p>nothing here</p>\n')
+    status, headers, body = _get(env, path + '?hello', env['token'])
+    assert status == 200, body
+    lines = body.decode().splitlines()
+    assert 'QUERY_STRING=hello' in lines and 'stdin 0' in lines
+    assert 'PATH_INFO=/AUTH_test/%s' % path in lines
+    assert headers['X-Nexe-System'] == 'site'

@@ -17,6 +17,10 @@ and makes it a job (:func:`open_job`):
   ``application/x-executable``) is a program: it runs alone, with the
   query's ``args`` as its arguments, and its stdout is the answer, sent
   as the query's ``content_type`` (``text/plain`` by default);
+* an application archive (a tar, ``application/x-tar`` and the like, or
+  an object named ``*.zapp``) is an application, as ZeroCloud's REST
+  services were: its ``boot/system.map`` is the job, the archive itself
+  every group's ``image`` device (as for an archive POSTed);
 * any other object is opened by the job template
   ``/v1/<account>/.zvm/<type>/<subtype>/config`` (``.zvm/text/csv/config``
   for a ``text/csv`` object): a job description whose strings may hold
@@ -25,7 +29,12 @@ and makes it a job (:func:`open_job`):
   ``/<container>/<object>`` (so ``"swift://~{.object_path}"`` is the
   object opened).  Values are put into the parsed template's strings, so a
   query can never change the job's structure, only the text of its
-  fields; the job is then checked as any other.
+  fields; the job is then checked as any other.  An archive's
+  ``boot/system.map`` is filled the same way.
+
+Every group's program gets the CGI variables of :func:`cgi_environ`, and
+a ``message/cgi`` stdout (:mod:`zerocloud.middleware.cgiheader`) lets a
+program answer with its own status and headers.
 
 The template is read as the caller, like everything the job reads: a
 template an anonymous client may use must be in a ``.zvm`` container it
@@ -39,7 +48,8 @@ from zerocloud.exceptions import JobError
 
 __all__ = ['OPEN_VERSION', 'OPEN_PREFIX', 'TEMPLATES_CONTAINER',
            'EXECUTABLE_TYPES', 'template_name', 'parse_query', 'fill',
-           'open_job', 'is_executable', 'cgi_environ']
+           'open_job', 'is_executable', 'is_archive', 'cgi_environ',
+           'ARCHIVE_TYPES']
 
 #: ``X-Zerovm-Execute`` of a ``GET`` that opens an object.
 OPEN_VERSION = 'open/1.0'
@@ -49,6 +59,9 @@ OPEN_PREFIX = 'open'
 TEMPLATES_CONTAINER = '.zvm'
 #: Content types of objects that are programs, run as they are.
 EXECUTABLE_TYPES = ('application/x-nexe', 'application/x-executable')
+#: Content types of application archives (their boot/system.map runs).
+ARCHIVE_TYPES = ('application/x-tar', 'application/x-gtar',
+                 'application/x-ustar')
 #: Query names that are not template values.
 RESERVED = ('object_path', 'heartbeat')
 
@@ -151,12 +164,14 @@ def _with_environ(job, environ):
 
 
 def open_job(target, content_type, query, template_text=None,
-             template_url='', environ=None):
+             template_url='', environ=None, source=None):
     """The job description (JSON text) that opens the object ``target``
     (a SwiftPath) of ``content_type``, given the request's ``query`` (from
     :func:`parse_query`) and, for a non-executable type, the template's
     bytes read from ``template_url``; every group's program gets
-    ``environ`` (:func:`cgi_environ`).  Raises JobError."""
+    ``environ`` (:func:`cgi_environ`).  An application archive's job
+    (its ``boot/system.map``) is filled the same way, ``source`` naming it
+    in errors.  Raises JobError."""
     if 'object_path' in query:
         raise JobError('object_path is the object opened, not a query '
                        'value')
@@ -167,7 +182,7 @@ def open_job(target, content_type, query, template_text=None,
             'devices': [{'name': 'stdout', 'content_type':
                          query.get('content_type') or 'text/plain'},
                         {'name': 'stderr'}]}], environ))
-    where = 'template %s' % template_url
+    where = source or 'template %s' % template_url
     try:
         template = json.loads(template_text)
     except (ValueError, UnicodeDecodeError) as err:
@@ -176,6 +191,13 @@ def open_job(target, content_type, query, template_text=None,
     values = {k: v for k, v in query.items() if k not in RESERVED}
     values['object_path'] = '/%s/%s' % (target.container, target.obj)
     return json.dumps(_with_environ(fill(template, values, where), environ))
+
+
+def is_archive(content_type, name):
+    """Is an object of ``content_type`` named ``name`` a ZeroVM
+    application archive (a tar, or a ``.zapp`` as ZeroCloud named them)?"""
+    ctype = (content_type or '').split(';')[0].strip().lower()
+    return ctype in ARCHIVE_TYPES or name.endswith('.zapp')
 
 
 def is_executable(content_type):

@@ -260,8 +260,9 @@ from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand, needs_listing, script_node
 from zerocloud.middleware.opener import (OPEN_PREFIX, OPEN_VERSION,
                                          TEMPLATES_CONTAINER, cgi_environ,
-                                         is_executable, open_job,
-                                         parse_query, template_name)
+                                         is_archive, is_executable,
+                                         open_job, parse_query,
+                                         template_name)
 from zerocloud.middleware.rendezvous import Rendezvous
 from zerocloud.middleware.report import build_report
 from zerocloud.paths import SwiftPath
@@ -484,11 +485,19 @@ class ProxyFilter:
         caller.authorize(target, 'GET')
         info = caller.object_info(target)
         ctype = info.get('type') or ''
-        text, template = None, None
+        text, template, source = None, None, None
         query_string = req.environ.get('QUERY_STRING', '')
         try:
             query = parse_query(query_string)
-            if not is_executable(ctype):
+            if is_archive(ctype, obj) and not is_executable(ctype):
+                # Its job is its boot/system.map; the archive itself is
+                # the nodes' image device, fetched as any input.
+                text = archive_job(caller.read(
+                    target, self.conf.max_archive_bytes,
+                    'application archive'), target.url,
+                    self.conf.limits.max_job_bytes).encode('utf-8')
+                source = 'boot/system.map of %s' % target.url
+            elif not is_executable(ctype):
                 template = SwiftPath(account, TEMPLATES_CONTAINER,
                                      template_name(ctype))
                 text = caller.read(
@@ -499,7 +508,8 @@ class ProxyFilter:
                             template.url if template else '',
                             cgi_environ(target, info,
                                         swob.wsgi_to_str(query_string),
-                                        swob.wsgi_to_str(req.path_qs)))
+                                        swob.wsgi_to_str(req.path_qs)),
+                            source)
         except JobError as err:
             raise http_error(err.status, str(err)) from None
         job = self.parse(body, account)

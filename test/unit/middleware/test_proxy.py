@@ -1572,3 +1572,62 @@ def test_opened_objects_get_cgi_variables(opening):
         'LOCAL_PATH_INFO': '/AUTH_test/docs/a.csv',
         'LOCAL_CONTENT_TYPE': 'text/csv', 'LOCAL_CONTENT_LENGTH': '4',
         'LOCAL_HTTP_ETAG': hashlib.md5(b'x,y\n').hexdigest()}
+
+
+WEB_APP = [{'name': 'web', 'exec': {'path': 'file://image:bin/site',
+                                    'args': '{.page=index}'},
+            'devices': [{'name': 'stdout', 'content_type': 'message/cgi'}]}]
+
+
+@pytest.mark.parametrize('name, ctype', [
+    ('site.tar', 'application/x-tar'),
+    ('site.zapp', 'application/octet-stream'),
+])
+def test_an_opened_archive_runs_its_system_map(swift, name, ctype):
+    body = archive([('boot/system.map', json.dumps(WEB_APP).encode()),
+                    ('bin/site', b'\x7fELF site')])
+    swift.add('/v1/AUTH_test/apps/' + name, body, content_type=ctype)
+
+    def program(spec, members):
+        return 0, {'/dev/stdout': b'Content-Type: text/html\n\n<p>'
+                   + spec['argv'][1].encode() + b'</p>'}
+    app, servers = make(swift, FakeObjectServers(program))
+    resp, got = call(app, open_request(
+        '/open/AUTH_test/apps/%s?page=about' % name))
+    assert (resp.status_int, got) == (200, b'<p>about</p>')
+    assert resp.headers['Content-Type'] == 'text/html'
+    sent, = servers.sent
+    assert sent['path'] == '/AUTH_test/apps/' + name    # next to the app
+    image, = [c for c in sent['spec']['channels']
+              if c['alias'] == '/dev/image']
+    assert image['path'] == 'swift://AUTH_test/apps/' + name
+    assert dict(sent['spec']['env'])['QUERY_STRING'] == 'page=about'
+
+
+@pytest.mark.parametrize('members, status, text', [
+    ([('bin/site', b'x')], 400, b'the application archive has no '
+     b'boot/system.map'),
+    ([('boot/system.map', b'[{"name": "web", "exec": {"path": '
+       b'"file://image:bin/site", "args": "{.page}"}}]')], 400,
+     b'boot/system.map of swift://AUTH_test/apps/app.tar needs the query '
+     b'to give "page"'),
+    ([('boot/system.map', b'nope')], 422, b'boot/system.map is not JSON'),
+])
+def test_an_opened_archive_that_cannot_run(swift, members, status, text):
+    swift.add('/v1/AUTH_test/apps/app.tar', archive(members),
+              content_type='application/x-tar')
+    app, servers = make(swift)
+    resp, got = call(app, open_request('/open/AUTH_test/apps/app.tar'))
+    assert resp.status_int == status, got
+    assert got.startswith(text), got
+    assert not servers.sent
+
+
+def test_an_opened_archive_larger_than_max_archive_bytes_is_413(swift):
+    swift.add('/v1/AUTH_test/apps/app.tar', b'\0' * 20000,
+              content_type='application/x-tar')
+    app, servers = make(swift, max_archive_bytes='10000')
+    resp, got = call(app, open_request('/open/AUTH_test/apps/app.tar'))
+    assert resp.status_int == 413
+    assert got == (b'application archive swift://AUTH_test/apps/app.tar is '
+                   b'larger than the limit of 10000 bytes\n')
