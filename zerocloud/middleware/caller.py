@@ -217,13 +217,7 @@ class Caller:
     def etag(self, path):
         """The object's ETag (404 naming ``path`` when it does not
         exist)."""
-        info = get_object_info(
-            dict(self.req.environ), self.app,
-            path=_wsgi_path(path.account, path.container, path.obj),
-            swift_source=SWIFT_SOURCE)
-        if info.get('status') == 404:
-            raise http_error(404, 'object %s does not exist' % path.url)
-        return (info.get('etag') or '').strip('"') or None
+        return (self.object_info(path).get('etag') or '').strip('"') or None
 
     def object_info(self, path):
         """Swift's object info (``type``, ``length``, ``etag``...) of
