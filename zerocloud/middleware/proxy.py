@@ -258,11 +258,11 @@ from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
                                            open_spool_file, spec_request_tar)
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand, needs_listing, script_node
-from zerocloud.middleware.opener import (OPEN_PREFIX, OPEN_VERSION,
-                                         TEMPLATES_CONTAINER, cgi_environ,
-                                         is_archive, is_executable,
-                                         open_job, parse_query,
-                                         template_name)
+from zerocloud.middleware.opener import (ARCHIVE_TYPES, OPEN_PREFIX,
+                                         OPEN_VERSION, TEMPLATES_CONTAINER,
+                                         cgi_environ, is_archive,
+                                         is_executable, open_job,
+                                         parse_query, template_name)
 from zerocloud.middleware.rendezvous import Rendezvous
 from zerocloud.middleware.report import build_report
 from zerocloud.paths import SwiftPath
@@ -287,7 +287,7 @@ STATSD_PREFIX = 'zerocloud-proxy'
 #: Programs whose sha256 the filter remembers by (path, ETag).
 PROGRAMS_REMEMBERED = 1024
 #: Content types of ZeroVM application archives (a tar with its job).
-TAR_TYPES = ('application/x-tar', 'application/x-gtar', 'application/x-ustar')
+TAR_TYPES = ARCHIVE_TYPES
 #: Where a POSTed script's or archive's ``(path, bytes)`` waits for its
 #: spool.
 REQUEST_BODY_ENV = 'zerocloud.request_body'
