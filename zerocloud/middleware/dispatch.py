@@ -384,6 +384,9 @@ class _PartsReader:
                 end = len(part)
             else:
                 path, end = part
+                if self._offset == end:     # an empty file: nothing to read
+                    self._index += 1
+                    continue
                 if self._file is None:
                     self._file = open(path, 'rb')
                 chunk = self._file.read(int(min(want, end - self._offset,

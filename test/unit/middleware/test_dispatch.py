@@ -121,6 +121,19 @@ def test_request_body_reads_the_same_bytes_again(tmp_path):
     assert members[1] == ('in/1', data.read_bytes())
 
 
+def test_request_body_with_empty_files(tmp_path):
+    empty, full = tmp_path / 'empty', tmp_path / 'full'
+    empty.write_bytes(b'')
+    full.write_bytes(b'abc')
+    body = RequestBody({'node': 'n'}, None, [
+        ('in/1', str(empty)), ('in/2', str(full)), ('in/3', str(empty))])
+    for size in (-1, 1, 512):
+        with tarfile.open(fileobj=io.BytesIO(read_all(body, size))) as tar:
+            assert [(m.name, tar.extractfile(m).read()) for m in tar
+                    if m.name != 'spec.json'] == [
+                ('in/1', b''), ('in/2', b'abc'), ('in/3', b'')]
+
+
 def test_request_body_with_a_shrunk_file_is_an_error(tmp_path):
     data = tmp_path / 'data'
     data.write_bytes(b'x' * 5000)
