@@ -223,13 +223,18 @@ def _add_submit(sub):
         'X-Zerovm-Execute: 1.0 (a file beginning with #! is a script, run '
         'alone by the interpreter its first line names, e.g. '
         '#!/usr/bin/env python3 with the python image; a tar is a ZeroVM '
-        'application archive, whose boot/system.map is the job). '
+        'application archive, whose boot/system.map is the job; with '
+        '--source, a job or archive stored in Swift runs instead, the file '
+        'being the data its stdin reads). '
         'Prints the job\'s stdout body, or a '
         'per-node table from its report; exits 1 when the job failed, '
         'saying why on stderr (each failed node, and the end of its '
         'stderr when the job keeps one). '
         'Credentials as for the swift command.')
-    p.add_argument('job', metavar='JOB.json|SCRIPT|APP.tar')
+    p.add_argument('job', metavar='JOB.json|SCRIPT|APP.tar', nargs='?',
+                   help='what to run; with --source, the data its '
+                   'path-less stdin reads (- for standard input; none: '
+                   'empty)')
     p.add_argument('-A', '--auth', help='auth URL (or ST_AUTH)')
     p.add_argument('-U', '--user', help='user (or ST_USER)')
     p.add_argument('-K', '--key', help='key (or ST_KEY)')
@@ -243,6 +248,10 @@ def _add_submit(sub):
                    help='keep the connection busy while the job runs (for '
                    'long jobs behind load balancers); the answer is then '
                    'the report, never a stdout body')
+    p.add_argument('--source', metavar='swift://ACCOUNT/CONTAINER/OBJECT',
+                   help='run a stored job description or application '
+                   'archive (X-Zerovm-Source, as deployed by zpm): '
+                   'swift://~/apps/app.zapp')
     p.add_argument('--object', metavar='CONTAINER/OBJECT',
                    help='POST a #! script to this object of the account: '
                    'it runs next to the object, reading it as its stdin')
@@ -250,9 +259,17 @@ def _add_submit(sub):
 
 def _cmd_submit(args):
     from zerocloud import client
+    if args.job is None and not args.source:
+        _err('submit: give JOB.json, SCRIPT or APP.tar (or --source)')
+        return 2
     try:
-        with open(args.job, 'rb') as f:
-            body = f.read()
+        if args.job == '-' and args.source:
+            body = sys.stdin.buffer.read()
+        elif args.job is None:
+            body = b''
+        else:
+            with open(args.job, 'rb') as f:
+                body = f.read()
     except OSError as e:
         _err('%s: %s' % (args.job, e.strerror))
         return 1
@@ -267,7 +284,7 @@ def _cmd_submit(args):
         answer = client.submit(url, token, body, json_report=raw,
                                dry_run=args.dry_run,
                                stream_to=None if raw else out,
-                               heartbeat=args.heartbeat)
+                               heartbeat=args.heartbeat, source=args.source)
     except client.ClientError as e:
         _err(str(e))
         return 1

@@ -94,7 +94,7 @@ def object_url(storage_url, name):
 
 
 def submit(storage_url, token, job_body, json_report=False, dry_run=False,
-           timeout=3600, stream_to=None, heartbeat=False):
+           timeout=3600, stream_to=None, heartbeat=False, source=None):
     """POST a job (bytes or a JSON-able value) and return the Answer.
     Bytes that begin with ``#!`` are a script, POSTed as ``text/plain``:
     the proxy runs it with the interpreter its first line names.  A tar
@@ -108,6 +108,10 @@ def submit(storage_url, token, job_body, json_report=False, dry_run=False,
     ``heartbeat``: ask for ``?heartbeat=on`` (the proxy answers ``202`` at
     once and sends spaces while the job runs, then its JSON report); the
     Answer then has the job's status, from the report.
+
+    ``source``: ``swift://ACCOUNT/CONTAINER/OBJECT`` of a stored job or
+    application archive, sent as ``X-Zerovm-Source``; ``job_body`` is then
+    the data its path-less stdin reads (``application/octet-stream``).
     """
     if not isinstance(job_body, (bytes, str)):
         job_body = json.dumps(job_body)
@@ -118,6 +122,9 @@ def submit(storage_url, token, job_body, json_report=False, dry_run=False,
                 else http.client.HTTPConnection)
     headers = {'X-Auth-Token': token, 'X-Zerovm-Execute': '1.0',
                'Content-Type': body_type(job_body)}
+    if source:
+        headers.update({'X-Zerovm-Source': source,
+                        'Content-Type': 'application/octet-stream'})
     if json_report:
         headers['Accept'] = 'application/json'
     if dry_run:

@@ -243,3 +243,49 @@ def test_submit_object_posts_to_the_object_s_url(monkeypatch, capfd,
     assert capfd.readouterr().err.splitlines()[-1] == (
         'zerocloud: d: not CONTAINER/OBJECT')
     assert len(urls) == 1
+
+
+def test_submit_source_posts_the_file_as_data(monkeypatch, capfd, tmp_path):
+    from zerocloud import cli
+    calls = []
+
+    def submit(url, token, body, **kw):
+        calls.append((body, kw['source']))
+        return client.Answer(200, 'OK', {'content-type': 'text/plain'},
+                             b'sorted\n')
+    monkeypatch.setattr(client, 'authenticate',
+                        lambda *a: ('http://p/v1/AUTH_t', 't'))
+    monkeypatch.setattr(client, 'submit', submit)
+    data = tmp_path / 'data.csv'
+    data.write_bytes(b'b\na\n')
+    src = 'swift://~/apps/sort.zapp'
+    assert cli.main(['submit', '--source', src, str(data)]) == 0
+    assert cli.main(['submit', '--source', src]) == 0
+    assert calls == [(b'b\na\n', src), (b'', src)]
+    assert capfd.readouterr().out == 'sorted\nsorted\n'
+    assert cli.main(['submit']) == 2
+    assert 'give JOB.json' in capfd.readouterr().err
+
+
+def test_submit_with_source_sends_the_header(monkeypatch):
+    seen = {}
+
+    class Conn:
+        def __init__(self, netloc, timeout):
+            pass
+
+        def request(self, method, path, body, headers):
+            seen.update(headers, body=body)
+
+        def getresponse(self):
+            raise OSError('stop here')
+
+        def close(self):
+            pass
+    monkeypatch.setattr(client.http.client, 'HTTPConnection', Conn)
+    with pytest.raises(client.ClientError):
+        client.submit('http://p/v1/AUTH_t', 't', b'#!data',
+                      source='swift://~/a/b')
+    assert seen['X-Zerovm-Source'] == 'swift://~/a/b'
+    assert seen['Content-Type'] == 'application/octet-stream'
+    assert seen['body'] == b'#!data'

@@ -49,7 +49,7 @@ from zerocloud.exceptions import JobError
 __all__ = ['OPEN_VERSION', 'OPEN_PREFIX', 'TEMPLATES_CONTAINER',
            'EXECUTABLE_TYPES', 'template_name', 'parse_query', 'fill',
            'open_job', 'is_executable', 'is_archive', 'cgi_environ',
-           'ARCHIVE_TYPES']
+           'ARCHIVE_TYPES', 'with_request_stdin']
 
 #: ``X-Zerovm-Execute`` of a ``GET`` that opens an object.
 OPEN_VERSION = 'open/1.0'
@@ -191,6 +191,40 @@ def open_job(target, content_type, query, template_text=None,
     values = {k: v for k, v in query.items() if k not in RESERVED}
     values['object_path'] = '/%s/%s' % (target.container, target.obj)
     return json.dumps(_with_environ(fill(template, values, where), environ))
+
+
+def with_request_stdin(job_text, url):
+    """The job (JSON text) with every path-less ``stdin`` that no
+    ``zvm://`` path feeds reading ``url`` (where the request body stands,
+    ZeroCloud's ``X-Zerovm-Source`` jobs); ZeroCloud's ``file_list`` and
+    ``device`` spellings too.  Text that is not a job is returned as it
+    is, for the job's own checks to name what is wrong."""
+    try:
+        job = json.loads(job_text)
+    except (ValueError, UnicodeDecodeError):
+        return job_text
+    if not isinstance(job, list):
+        return job_text
+    groups = [g for g in job if isinstance(g, dict)]
+
+    def devices(group):
+        found = group.get('devices', group.get('file_list', []))
+        return [d for d in found if isinstance(d, dict)] \
+            if isinstance(found, list) else []
+    fed = set()
+    for group in groups:
+        for dev in devices(group):
+            path = dev.get('path')
+            if isinstance(path, str) and path.startswith('zvm://'):
+                target, _sep, name = path[len('zvm://'):].partition(':')
+                fed.add((target, name.replace('/dev/', '', 1)))
+    for group in groups:
+        for dev in devices(group):
+            name = dev.get('name', dev.get('device'))
+            if name == 'stdin' and 'path' not in dev \
+                    and (group.get('name'), 'stdin') not in fed:
+                dev['path'] = url
+    return json.dumps(job)
 
 
 def is_archive(content_type, name):

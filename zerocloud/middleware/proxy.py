@@ -35,6 +35,15 @@ As ZeroCloud did, two more kinds of body are jobs (at most
   object that begins with ``#!`` is run the same way
   (``doc/job_format.rst``).
 
+With ``X-Zerovm-Source: swift://ACCOUNT/CONTAINER/OBJECT`` the job is
+that stored object instead of the body, as ZeroCloud ran deployed
+applications: an archive (a tar, or ``*.zapp``) runs its
+``boot/system.map`` with itself as image, any other object is a job
+description; both are read as the caller (``412`` for a header that is
+not one ``swift://`` object).  The body, of any type and at most
+``max_archive_bytes``, is then what the job's path-less ``stdin`` devices
+read.
+
 An object is also *opened* by a ``GET /open/<account>/<container>/
 <object>`` (or a ``GET`` of its ``/v1`` URL with ``X-Zerovm-Execute:
 open/1.0``), as ZeroCloud's ``open`` did: the job template registered for
@@ -204,7 +213,8 @@ server process (``429`` with ``Retry-After`` beyond; 0: no limit); with
 objects it fetched and its nodes' outputs; ``507`` beyond, naming the
 option; 0: no bound but the disk).
 ``max_archive_bytes``: largest ZeroVM application archive or ``#!``
-script POSTed as a job (``413`` beyond), held in memory while it runs.
+script POSTed or opened as a job, or body of a job run from
+``X-Zerovm-Source`` (``413`` beyond), held in memory while it runs.
 ``temp_dir``: spool directory (default: the system's); a job keeps there
 each object it fetched (once, whatever its number of nodes) and its nodes'
 outputs until they are written, and answers ``507`` when it is full.
@@ -262,16 +272,20 @@ from zerocloud.middleware.opener import (ARCHIVE_TYPES, OPEN_PREFIX,
                                          OPEN_VERSION, TEMPLATES_CONTAINER,
                                          cgi_environ, is_archive,
                                          is_executable, open_job,
-                                         parse_query, template_name)
+                                         parse_query, template_name,
+                                         with_request_stdin)
 from zerocloud.middleware.rendezvous import Rendezvous
 from zerocloud.middleware.report import build_report
-from zerocloud.paths import SwiftPath
+from zerocloud.paths import SwiftPath, parse_path
 
 __all__ = ['ProxyFilter', 'filter_factory', 'EXECUTE_HEADER',
-           'DRY_RUN_HEADER', 'API_VERSION', 'STATSD_PREFIX']
+           'SOURCE_HEADER', 'DRY_RUN_HEADER', 'API_VERSION', 'STATSD_PREFIX']
 
 #: The header that marks a job request; its value is the API version.
 EXECUTE_HEADER = 'X-Zerovm-Execute'
+#: Names the stored job (or application archive) a POST runs; the body
+#: is then its path-less stdin.
+SOURCE_HEADER = 'X-Zerovm-Source'
 #: The only API version spoken.
 API_VERSION = '1.0'
 #: Paths that open an object, with or without the header.
@@ -393,6 +407,11 @@ class ProxyFilter:
                              % req.method, Allow='POST')
         ctype = (req.headers.get('Content-Type') or '').split(';')[0]
         ctype = ctype.strip().lower()
+        if SOURCE_HEADER in req.headers:
+            if rest:
+                raise http_error(400, 'a job from %s is POSTed to '
+                                 '/v1/<account>' % SOURCE_HEADER)
+            return self.handle_source(req, account)
         if rest:
             return self.handle_script(req, account, self.script_input(
                 account, rest, ctype))
@@ -462,6 +481,45 @@ class ProxyFilter:
         plan = self.expand(job, None)
         plan = dataclasses.replace(plan, nodes=(
             script_node(plan.nodes[0], *interpreter),))
+        req.environ[REQUEST_BODY_ENV] = (body_path, body)
+        return self.start(req, caller, plan)
+
+    def handle_source(self, req, account):
+        """``X-Zerovm-Source: swift://ACCOUNT/CONTAINER/OBJECT``, as
+        ZeroCloud took a deployed application: the job is that object (an
+        application archive, a tar or ``*.zapp``, runs its
+        ``boot/system.map`` with itself as image; any other object is a
+        job description), read as the caller; the request's body, of any
+        type, is what its path-less ``stdin`` devices read."""
+        where = SOURCE_HEADER
+        try:
+            source = parse_path(req.headers[SOURCE_HEADER].strip(), account,
+                                where)
+        except JobError as err:
+            raise http_error(412, str(err)) from None
+        if not isinstance(source, SwiftPath) or source.wildcards:
+            raise http_error(412, '%s must be swift://account/container/'
+                             'object, one object' % where)
+        caller = Caller(self.app, req)
+        caller.authorize(source, 'GET')
+        info = caller.object_info(source)
+        if is_archive(info.get('type'), source.obj):
+            text = archive_job(caller.read(
+                source, self.conf.max_archive_bytes, 'application archive'),
+                source.url, self.conf.limits.max_job_bytes)
+        else:
+            text = caller.read(source, self.conf.limits.max_job_bytes,
+                               'job description')
+        body = self.read_body(req, 'request body',
+                              self.conf.max_archive_bytes)
+        body_path = SwiftPath(account, '.zerocloud', 'request-body')
+        job = self.parse(with_request_stdin(text, body_path.url), account)
+        plan = self.expand(job, caller.list if needs_listing(job) else None)
+        # The body travels with each node's request, never as the object
+        # a node is placed by.
+        plan = dataclasses.replace(plan, nodes=tuple(
+            dataclasses.replace(n, attach=None) if n.attach == body_path
+            else n for n in plan.nodes))
         req.environ[REQUEST_BODY_ENV] = (body_path, body)
         return self.start(req, caller, plan)
 

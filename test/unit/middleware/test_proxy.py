@@ -1631,3 +1631,102 @@ def test_an_opened_archive_larger_than_max_archive_bytes_is_413(swift):
     assert resp.status_int == 413
     assert got == (b'application archive swift://AUTH_test/apps/app.tar is '
                    b'larger than the limit of 10000 bytes\n')
+
+
+# --- X-Zerovm-Source: a stored job, the body its stdin ----------------------
+
+STORED = [{'name': 'sort', 'exec': {'path': 'swift://~/exec/prog'},
+           'devices': [{'name': 'stdin'}, {'name': 'stdout'}]}]
+
+
+def source_request(source, body=b'', user=ACCOUNT, headers=None,
+                   path='/v1/' + ACCOUNT):
+    return job_request(body, user=user, path=path, headers=dict(
+        {'X-Zerovm-Source': source, 'Content-Type': 'text/csv'},
+        **(headers or {})))
+
+
+def test_a_stored_job_reads_the_request_body_as_stdin(swift, spool_dir):
+    swift.add('/v1/AUTH_test/jobs/sort.json', json.dumps(STORED).encode())
+
+    def program(spec, members):
+        return 0, {'/dev/stdout': b''.join(sorted(
+            members.values())[0].splitlines(True)[::-1])}
+    app, servers = make(swift, FakeObjectServers(program),
+                        spool_dir=spool_dir)
+    resp, got = call(app, source_request('swift://~/jobs/sort.json',
+                                         b'b\na\n'))
+    assert (resp.status_int, got) == (200, b'a\nb\n')
+    sent, = servers.sent
+    stdin = sent['spec']['channels'][0]
+    assert stdin['alias'] == '/dev/stdin' and not stdin['local']
+    assert sent['members'][stdin['member']] == b'b\na\n'
+    assert os.listdir(spool_dir) == []
+
+
+def test_a_stored_archive_runs_with_the_body_as_stdin(swift):
+    job = [{'name': 'app', 'exec': {'path': 'file://image:bin/tool'},
+            'file_list': [{'device': 'stdin'}, {'device': 'stdout'}]}]
+    swift.add('/v1/AUTH_test/apps/app.zapp', archive(
+        [('boot/system.map', json.dumps(job).encode())]))
+    app, servers = make(swift)
+    resp, got = call(app, source_request('swift://AUTH_test/apps/app.zapp',
+                                         b'data'))
+    assert resp.status_int == 200, got
+    sent, = servers.sent
+    by_alias = {c['alias']: c for c in sent['spec']['channels']}
+    assert sent['members'][by_alias['/dev/stdin']['member']] == b'data'
+    assert by_alias['/dev/image']['path'] == \
+        'swift://AUTH_test/apps/app.zapp'
+
+
+def test_a_stdin_a_pipe_feeds_is_left_to_the_pipe(swift):
+    job = [{'name': 'a', 'exec': {'path': 'swift://~/exec/prog'},
+            'devices': [{'name': 'stdin'},
+                        {'name': 'stdout', 'path': 'zvm://b:stdin'}]},
+           {'name': 'b', 'exec': {'path': 'swift://~/exec/prog'},
+            'devices': [{'name': 'stdin'}, {'name': 'stdout'}]}]
+    swift.add('/v1/AUTH_test/jobs/pipe.json', json.dumps(job).encode())
+    app, servers = make(swift)
+    resp, got = call(app, source_request(
+        'swift://~/jobs/pipe.json', headers={'X-Zerocloud-Dry-Run': '1'}))
+    assert resp.status_int == 200, got
+    a, b = json.loads(got)['nodes']
+    assert a['channels'][0]['endpoint'] == \
+        'swift://AUTH_test/.zerocloud/request-body'
+    assert b['channels'][0]['kind'] == 'pipe'
+
+
+@pytest.mark.parametrize('source, user, status, text', [
+    ('jobs/sort.json', ACCOUNT, 412, b'X-Zerovm-Source must be swift://'),
+    ('swift://~/jobs/*.json', ACCOUNT, 412, b'X-Zerovm-Source must be '
+     b'swift://account/container/object, one object'),
+    ('zvm://a:stdin', ACCOUNT, 412, b'X-Zerovm-Source must be swift://'),
+    ('swift://~/jobs/nope.json', ACCOUNT, 404, b'object swift://AUTH_test/'
+     b'jobs/nope.json does not exist'),
+    ('swift://AUTH_test/jobs/sort.json', 'AUTH_other', 403, b'not allowed '
+     b'to read swift://AUTH_test/jobs/sort.json'),
+    ('swift://~/jobs/bad.json', ACCOUNT, 422, b'job description is not '
+     b'valid JSON'),
+])
+def test_stored_jobs_that_cannot_run(swift, source, user, status, text):
+    swift.add('/v1/AUTH_test/jobs/sort.json', json.dumps(STORED).encode())
+    swift.add('/v1/AUTH_test/jobs/bad.json', b'{nope')
+    app, servers = make(swift)
+    resp, got = call(app, source_request(source, user=user))
+    assert resp.status_int == status, got
+    assert got.startswith(text), got
+    assert not servers.sent
+
+
+def test_a_stored_job_s_body_is_bounded(swift):
+    swift.add('/v1/AUTH_test/jobs/sort.json', json.dumps(STORED).encode())
+    app, servers = make(swift, max_archive_bytes='100')
+    resp, got = call(app, source_request('swift://~/jobs/sort.json',
+                                         b'x' * 101))
+    assert resp.status_int == 413
+    assert got == b'request body is 101 bytes, more than the limit of 100\n'
+    resp, got = call(app, source_request('swift://~/jobs/sort.json',
+                                         path='/v1/AUTH_test/c/o'))
+    assert resp.status_int == 400
+    assert not servers.sent
