@@ -60,9 +60,10 @@ def env(cluster, auth, programs):
     return env
 
 
-def _get(env, path, token=None, headers=None, version='open'):
-    """GET ``path`` under the account with the ``open`` (or ``v1``)
-    version; the status, headers and body."""
+def _get(env, path, token=None, headers=None, version='open',
+         method='GET', body=None):
+    """GET (or ``method``) ``path`` under the account with the ``open``
+    (or ``v1``) version; the status, headers and body."""
     url = urllib.parse.urlsplit(env['url'])
     account = url.path.split('/')[2]
     conn = http.client.HTTPConnection(url.netloc, timeout=60)
@@ -70,8 +71,8 @@ def _get(env, path, token=None, headers=None, version='open'):
     if token:
         hdrs['X-Auth-Token'] = token
     try:
-        conn.request('GET', '/%s/%s/%s' % (version, account, path),
-                     headers=hdrs)
+        conn.request(method, '/%s/%s/%s' % (version, account, path),
+                     body=body, headers=hdrs)
         resp = conn.getresponse()
         return resp.status, dict(resp.getheaders()), resp.read()
     finally:
@@ -209,3 +210,30 @@ def test_an_application_archive_opens_as_a_web_app(env):
     assert 'QUERY_STRING=hello' in lines and 'stdin 0' in lines
     assert 'PATH_INFO=/AUTH_test/%s' % path in lines
     assert headers['X-Nexe-System'] == 'site'
+
+
+def test_a_form_posted_to_an_opened_object_is_its_stdin(env):
+    form_type = 'text/x-zc-form-%s' % uuid.uuid4().hex[:8]
+    template = [{'name': 'form',
+                 'exec': {'path': 'swift://~/%s/cgi' % env['exec']},
+                 'devices': [{'name': 'stdin'},
+                             {'name': 'stdout',
+                              'content_type': 'message/cgi'}]}]
+    url, token = env['url'], env['token']
+    swiftclient.put_object(url, token, '.zvm', form_type + '/config',
+                           json.dumps(template))
+    swiftclient.put_object(url, token, env['data'], 'signup', b'',
+                           content_type=form_type)
+    path = '%s/signup' % env['data']
+    status, _, body = _get(env, path, token, method='POST',
+                           body=b'name=joe&age=7', headers={
+                               'Content-Type':
+                                   'application/x-www-form-urlencoded'})
+    assert status == 200, body
+    lines = body.decode().splitlines()
+    assert 'REQUEST_METHOD=POST' in lines and 'stdin 14' in lines
+    status, _, body = _get(env, path, token)
+    assert status == 200 and 'stdin 0' in body.decode().splitlines()
+    status, headers, body = _get(env, path, token, method='HEAD')
+    assert (status, body) == (200, b'')
+    assert headers['Content-Type'] == 'text/plain'

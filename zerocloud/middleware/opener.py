@@ -1,6 +1,7 @@
 # Copyright (c) 2026 zerocloud developers
 # Licensed under the Apache License, Version 2.0
-"""Opening an object: the job a ``GET`` with ``open/1.0`` runs.
+"""Opening an object: the job a ``GET`` (or ``HEAD``, ``POST``, ``PUT``,
+``DELETE``) with ``open/1.0`` runs.
 
 As ZeroCloud's ``open`` did for clients that can only ``GET`` a URL (a
 browser, a link in a page), an object is "opened" the way a file manager
@@ -36,6 +37,11 @@ Every group's program gets the CGI variables of :func:`cgi_environ`, and
 a ``message/cgi`` stdout (:mod:`zerocloud.middleware.cgiheader`) lets a
 program answer with its own status and headers.
 
+Any method of :data:`OPEN_METHODS` opens an object, as ZeroCloud's REST
+services took them: the program sees it as ``REQUEST_METHOD``, and a
+``POST``'s or ``PUT``'s body is what the job's path-less ``stdin`` devices
+read (an executable object gets one).
+
 The template is read as the caller, like everything the job reads: a
 template an anonymous client may use must be in a ``.zvm`` container it
 may read.  ``heartbeat`` and ``object_path`` are not template values.
@@ -46,13 +52,17 @@ import urllib.parse
 
 from zerocloud.exceptions import JobError
 
-__all__ = ['OPEN_VERSION', 'OPEN_PREFIX', 'TEMPLATES_CONTAINER',
+__all__ = ['OPEN_VERSION', 'OPEN_METHODS', 'OPEN_PREFIX',
+           'TEMPLATES_CONTAINER',
            'EXECUTABLE_TYPES', 'template_name', 'parse_query', 'fill',
            'open_job', 'is_executable', 'is_archive', 'cgi_environ',
            'ARCHIVE_TYPES', 'with_request_stdin']
 
-#: ``X-Zerovm-Execute`` of a ``GET`` that opens an object.
+#: ``X-Zerovm-Execute`` of a request that opens an object.
 OPEN_VERSION = 'open/1.0'
+#: Methods that open an object (ZeroCloud's REST services); a POST's or
+#: PUT's body is what the job's path-less ``stdin`` reads.
+OPEN_METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'DELETE')
 #: The path's first segment, instead of ``v1``, that opens an object.
 OPEN_PREFIX = 'open'
 #: The container of an account's templates, as in ZeroCloud.
@@ -129,16 +139,19 @@ def fill(template, values, where):
     return walk(template)
 
 
-def cgi_environ(target, info, query_string, request_uri):
+def cgi_environ(target, info, query_string, request_uri, method='GET',
+                body_type=None, body_length=None):
     """The CGI variables an opened object's nodes get (ZeroCloud's
     names): the request's, and ``LOCAL_*`` for the object opened.  Only
     what the request and the object determine: no host names, times or
     request headers (a caller's token must never reach a program)."""
     path = '/%s/%s/%s' % (target.account, target.container, target.obj)
-    return {
+    body = {} if body_length is None else {
+        'CONTENT_LENGTH': str(body_length), 'CONTENT_TYPE': body_type or ''}
+    return dict(body, **{
         'GATEWAY_INTERFACE': 'CGI/1.1',
         'SERVER_SOFTWARE': 'zerocloud',
-        'REQUEST_METHOD': 'GET',
+        'REQUEST_METHOD': method,
         'REQUEST_URI': request_uri,
         'PATH_INFO': path,
         'QUERY_STRING': query_string,
@@ -147,7 +160,7 @@ def cgi_environ(target, info, query_string, request_uri):
         'LOCAL_CONTENT_TYPE': info.get('type') or '',
         'LOCAL_CONTENT_LENGTH': str(info.get('length') or 0),
         'LOCAL_HTTP_ETAG': (info.get('etag') or '').strip('"'),
-    }
+    })
 
 
 def _with_environ(job, environ):
@@ -179,7 +192,8 @@ def open_job(target, content_type, query, template_text=None,
         return json.dumps(_with_environ([{
             'name': 'open',
             'exec': {'path': target.url, 'args': query.get('args', '')},
-            'devices': [{'name': 'stdout', 'content_type':
+            'devices': [{'name': 'stdin'},
+                        {'name': 'stdout', 'content_type':
                          query.get('content_type') or 'text/plain'},
                         {'name': 'stderr'}]}], environ))
     where = source or 'template %s' % template_url

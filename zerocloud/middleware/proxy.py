@@ -49,8 +49,10 @@ An object is also *opened* by a ``GET /open/<account>/<container>/
 open/1.0``), as ZeroCloud's ``open`` did: the job template registered for
 its content type in the account's ``.zvm`` container, filled from the
 query, or the object itself when it is a program
-(:mod:`zerocloud.middleware.opener`).  The filter therefore also takes
-paths that begin with ``/open/``, with or without the header.
+(:mod:`zerocloud.middleware.opener`); ``HEAD``, ``POST``, ``PUT`` and
+``DELETE`` open it too, a body being the job's path-less ``stdin``.  The
+filter therefore also takes paths that begin with ``/open/``, with or
+without the header.
 
 What happens, in order (nothing runs before the last step):
 
@@ -268,9 +270,10 @@ from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
                                            open_spool_file, spec_request_tar)
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand, needs_listing, script_node
-from zerocloud.middleware.opener import (ARCHIVE_TYPES, OPEN_PREFIX,
-                                         OPEN_VERSION, TEMPLATES_CONTAINER,
-                                         cgi_environ, is_archive,
+from zerocloud.middleware.opener import (ARCHIVE_TYPES, OPEN_METHODS,
+                                         OPEN_PREFIX, OPEN_VERSION,
+                                         TEMPLATES_CONTAINER, cgi_environ,
+                                         is_archive,
                                          is_executable, open_job,
                                          parse_query, template_name,
                                          with_request_stdin)
@@ -512,24 +515,16 @@ class ProxyFilter:
                                'job description')
         body = self.read_body(req, 'request body',
                               self.conf.max_archive_bytes)
-        body_path = SwiftPath(account, '.zerocloud', 'request-body')
-        job = self.parse(with_request_stdin(text, body_path.url), account)
-        plan = self.expand(job, caller.list if needs_listing(job) else None)
-        # The body travels with each node's request, never as the object
-        # a node is placed by.
-        plan = dataclasses.replace(plan, nodes=tuple(
-            dataclasses.replace(n, attach=None) if n.attach == body_path
-            else n for n in plan.nodes))
-        req.environ[REQUEST_BODY_ENV] = (body_path, body)
-        return self.start(req, caller, plan)
+        return self.start_with_body(req, caller, account, text, body)
 
     def handle_open(self, req, account, rest):
         """``GET /open/ACCOUNT/CONTAINER/OBJECT`` (or ``X-Zerovm-Execute:
         open/1.0``): the job that opens the object, from its content type
         (:mod:`zerocloud.middleware.opener`), run as any other."""
-        if req.method != 'GET':
-            raise http_error(405, 'an object is opened with GET, not %s'
-                             % req.method, Allow='GET')
+        if req.method not in OPEN_METHODS:
+            raise http_error(405, 'an object is opened with %s, not %s'
+                             % (', '.join(OPEN_METHODS), req.method),
+                             Allow=', '.join(OPEN_METHODS))
         container, _sep, obj = swob.wsgi_to_str(rest or '').partition('/')
         if not container or not obj:
             raise http_error(400, 'GET /%s/<account>/<container>/<object> '
@@ -545,6 +540,10 @@ class ProxyFilter:
         ctype = info.get('type') or ''
         text, template, source = None, None, None
         query_string = req.environ.get('QUERY_STRING', '')
+        body = b''
+        if req.method in ('POST', 'PUT'):
+            body = self.read_body(req, 'request body',
+                                  self.conf.max_archive_bytes)
         try:
             query = parse_query(query_string)
             if is_archive(ctype, obj) and not is_executable(ctype):
@@ -562,16 +561,30 @@ class ProxyFilter:
                     template, self.conf.limits.max_job_bytes,
                     'the template for %s objects,'
                     % posixpath.dirname(template.obj))
-            body = open_job(target, ctype, query, text,
-                            template.url if template else '',
-                            cgi_environ(target, info,
-                                        swob.wsgi_to_str(query_string),
-                                        swob.wsgi_to_str(req.path_qs)),
-                            source)
+            job_text = open_job(
+                target, ctype, query, text, template.url if template else '',
+                cgi_environ(target, info, swob.wsgi_to_str(query_string),
+                            swob.wsgi_to_str(req.path_qs), req.method,
+                            req.headers.get('Content-Type'),
+                            len(body) if req.method in ('POST', 'PUT')
+                            else None),
+                source)
         except JobError as err:
             raise http_error(err.status, str(err)) from None
-        job = self.parse(body, account)
+        return self.start_with_body(req, caller, account, job_text, body)
+
+    def start_with_body(self, req, caller, account, job_text, body):
+        """Parse, expand and start a job whose path-less ``stdin``
+        devices read the request's ``body`` (X-Zerovm-Source, open)."""
+        body_path = SwiftPath(account, '.zerocloud', 'request-body')
+        job = self.parse(with_request_stdin(job_text, body_path.url), account)
         plan = self.expand(job, caller.list if needs_listing(job) else None)
+        # The body travels with each node's request, never as the object
+        # a node is placed by: the next one is, if there is one.
+        plan = dataclasses.replace(plan, nodes=tuple(
+            dataclasses.replace(n, attach=_attach_besides(n, body_path))
+            if n.attach == body_path else n for n in plan.nodes))
+        req.environ[REQUEST_BODY_ENV] = (body_path, body)
         return self.start(req, caller, plan)
 
     def handle_archive(self, req, account):
@@ -1090,6 +1103,19 @@ class ProxyFilter:
         resp.app_iter = _SpoolIter(paths, spool, skip)
         resp.content_length = sum(os.path.getsize(p) for p in paths) - skip
         return resp, True
+
+
+def _attach_besides(node, path):
+    """The object ``node`` is placed by when it cannot be ``path`` (the
+    request's body): the planner's rule among the others (the first read,
+    else the first written), or None."""
+    objects = [c for c in node.channels
+               if c.kind == 'object' and c.path != path]
+    for direction in ('r', 'w'):
+        for chan in objects:
+            if chan.direction == direction:
+                return chan.path
+    return None
 
 
 def check_cgi(plan):

@@ -94,9 +94,10 @@ def test_an_executable_runs_alone_with_the_query_s_args():
             prog, ctype, {'args': '-n 3', 'content_type': 'text/csv'}))
         assert job == [{'name': 'open', 'exec': {
             'path': 'swift://AUTH_test/bin/tool', 'args': '-n 3'},
-            'devices': [{'name': 'stdout', 'content_type': 'text/csv'},
+            'devices': [{'name': 'stdin'},
+                        {'name': 'stdout', 'content_type': 'text/csv'},
                         {'name': 'stderr'}]}]
     job = json.loads(opener.open_job(prog, 'application/x-nexe', {}))
     assert job[0]['exec']['args'] == ''
-    assert job[0]['devices'][0]['content_type'] == 'text/plain'
+    assert job[0]['devices'][1]['content_type'] == 'text/plain'
     assert not opener.is_executable('application/octet-stream')

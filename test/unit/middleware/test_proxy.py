@@ -1446,8 +1446,8 @@ def test_an_open_dry_run_shows_the_filled_job(opening):
 
 
 @pytest.mark.parametrize('path, user, method, status, text', [
-    ('/open/AUTH_test/docs/a.csv?lines=1', ACCOUNT, 'POST', 405,
-     b'an object is opened with GET, not POST'),
+    ('/open/AUTH_test/docs/a.csv?lines=1', ACCOUNT, 'PATCH', 405,
+     b'an object is opened with GET, HEAD, POST, PUT, DELETE, not PATCH'),
     ('/open/AUTH_test/docs', ACCOUNT, 'GET', 400,
      b'GET /open/<account>/<container>/<object> (or X-Zerovm-Execute: '
      b'open/1.0) opens an object; this names none'),
@@ -1729,4 +1729,50 @@ def test_a_stored_job_s_body_is_bounded(swift):
     resp, got = call(app, source_request('swift://~/jobs/sort.json',
                                          path='/v1/AUTH_test/c/o'))
     assert resp.status_int == 400
+    assert not servers.sent
+
+
+POSTER = [{'name': 'form', 'exec': {'path': 'swift://~/exec/prog'},
+           'devices': [{'name': 'stdin'},
+                       {'name': 'input', 'path': 'swift://~{.object_path}'},
+                       {'name': 'stdout', 'content_type': 'message/cgi'}]}]
+
+
+@pytest.mark.parametrize('method', ['POST', 'PUT', 'DELETE', 'HEAD', 'GET'])
+def test_an_object_opens_with_other_methods_too(swift, method):
+    swift.add('/v1/AUTH_test/docs/f.form', b'form', content_type='text/form')
+    swift.add('/v1/AUTH_test/.zvm/text/form/config',
+              json.dumps(POSTER).encode())
+    seen = []
+
+    def program(spec, members):
+        seen.append((dict(spec['env']), sorted(members.values())))
+        return 0, {'/dev/stdout': b'Status: 201 Created\n\nthanks'}
+    app, servers = make(swift, FakeObjectServers(program))
+    req = open_request('/open/AUTH_test/docs/f.form', method=method)
+    if method in ('POST', 'PUT'):
+        req.body = b'name=joe'
+        req.headers['Content-Type'] = 'application/x-www-form-urlencoded'
+    resp, got = call(app, req)
+    assert resp.status_int == 201
+    assert got == (b'' if method == 'HEAD' else b'thanks')
+    (env, members), = seen
+    assert env['REQUEST_METHOD'] == method
+    if method in ('POST', 'PUT'):
+        assert (env['CONTENT_TYPE'], env['CONTENT_LENGTH']) == (
+            'application/x-www-form-urlencoded', '8')
+        assert members == [b'name=joe']      # its stdin; input is local
+    else:
+        assert 'CONTENT_LENGTH' not in env and members == [b'']
+
+
+def test_an_opened_body_is_bounded(swift):
+    swift.add('/v1/AUTH_test/exec/tool', b'\x7fELF tool',
+              content_type='application/x-nexe')
+    app, servers = make(swift, max_archive_bytes='10')
+    req = open_request('/open/AUTH_test/exec/tool', method='POST')
+    req.body = b'x' * 11
+    resp, got = call(app, req)
+    assert resp.status_int == 413
+    assert got == b'request body is 11 bytes, more than the limit of 10\n'
     assert not servers.sent
