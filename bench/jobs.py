@@ -16,8 +16,13 @@
    first alternates), so that both see the same machine: this VM's speed
    drifts by 20-40% within minutes.  The ratio is the median of the
    rounds' ratios.
+3. The same single object opened (``GET /open/...``: its content type's
+   job template in ``.zvm`` runs examples/wordcount.c on it), timed in
+   turn with the two of (1).  No target: what a browser's request costs
+   beside a job POSTed.
 """
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -26,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -53,7 +59,18 @@ def _timed_in_turn(fns, runs):
 
 def latency(url, token, runs):
     swiftclient.put_object(url, token, 'data', 'one.txt',
-                           WORDS * (10240 // len(WORDS)))
+                           WORDS * (10240 // len(WORDS)),
+                           content_type='text/x-words')
+    swiftclient.put_container(url, token, '.zvm')
+    swiftclient.put_object(url, token, '.zvm', 'text/x-words/config',
+                           json.dumps([{
+                               'name': 'one',
+                               'exec': {'path': 'swift://~/exec/wordcount'},
+                               'devices': [{'name': 'stdin', 'path':
+                                            'swift://~{.object_path}'},
+                                           {'name': 'stdout'}]}]))
+    parts = urllib.parse.urlsplit(url)
+    opened_path = parts.path.replace('/v1/', '/open/', 1) + '/data/one.txt'
     job = json.dumps([{'name': 'one',
                        'exec': {'path': 'swift://~/exec/wordcount'},
                        'devices': [{'name': 'stdin',
@@ -68,8 +85,18 @@ def latency(url, token, runs):
         answer = client.submit(url, token, job)
         assert answer.status == 200, answer.body
 
-    get(), run()    # warm up: the validator cache, connections
-    return _timed_in_turn([get, run], runs)
+    def opened():
+        web = http.client.HTTPConnection(parts.netloc, timeout=60)
+        try:
+            web.request('GET', opened_path, headers={'X-Auth-Token': token})
+            resp = web.getresponse()
+            body = resp.read()
+            assert resp.status == 200, body
+        finally:
+            web.close()
+
+    get(), run(), opened()    # warm up: the validator cache, connections
+    return _timed_in_turn([get, run, opened], runs)
 
 
 def throughput(url, token, program, n, rounds):
@@ -156,13 +183,16 @@ def main():
                 swiftclient.put_container(url, token, c)
             with open(program, 'rb') as f:
                 swiftclient.put_object(url, token, 'exec', 'wordcount', f)
-            get, job = latency(url, token, args.runs)
+            get, job, opened = latency(url, token, args.runs)
             zc_rate, client_rate, ratio = throughput(
                 url, token, program, args.objects, args.rounds)
         print('| measure | baseline | zerocloud | ratio |')
         print('|---|---|---|---|')
         print('| single-object job vs GET (median ms) | %.1f | %.1f | '
               '%.2fx |' % (get * 1000, job * 1000, job / get))
+        print('| single object opened (GET /open/, a template) vs GET '
+              '(median ms) | %.1f | %.1f | %.2fx |'
+              % (get * 1000, opened * 1000, opened / get))
         print('| per-object map over %d objects (objects/s, medians of '
               '%d rounds) vs client download-run-upload | %.0f | %.0f | '
               '%.2fx |' % (args.objects, args.rounds, client_rate, zc_rate,
