@@ -4,6 +4,7 @@
 under an object server, zerocloud temp files left on its devices, sockets
 left open by the cluster's servers."""
 import os
+import tempfile
 import time
 
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from zerocloud.middleware import object as objfilter
 
 __all__ = ['children', 'object_server_pids', 'tmp_entries',
-           'assert_nothing_left', 'server_sockets', 'assert_sockets_back']
+           'assert_nothing_left', 'server_sockets', 'assert_sockets_back',
+           'proxy_spools']
 
 
 def children(pid):
@@ -51,6 +53,14 @@ def tmp_entries(cluster):
             found += [os.path.join(tmp, n) for n in os.listdir(tmp)
                       if n.startswith(objfilter.TMP_PREFIX)]
     return found
+
+
+def proxy_spools():
+    """The proxy filter's job spools in the system's temp directory (the
+    embedded cluster's ``temp_dir``)."""
+    tmp = tempfile.gettempdir()
+    return sorted(n for n in os.listdir(tmp) if n.startswith('zerocloud-')
+                  and not n.startswith(('zerocloud-saio-', 'zerocloud-demo-')))
 
 
 def assert_nothing_left(cluster, wait=10.0):

@@ -9,12 +9,16 @@ import io
 import json
 import tarfile
 import urllib.parse
+import time
 import urllib.request
 import uuid
 
 import pytest
 import swiftclient
 
+from zerocloud import client
+
+from .leaks import assert_nothing_left, proxy_spools
 from .workspace import workspace
 
 LOG = b'GET /a 200\nGET /b 500\nPOST /c 500\nGET /d 200\n'
@@ -237,3 +241,30 @@ def test_a_form_posted_to_an_opened_object_is_its_stdin(env):
     status, headers, body = _get(env, path, token, method='HEAD')
     assert (status, body) == (200, b'')
     assert headers['Content-Type'] == 'text/plain'
+
+
+def test_a_broken_cgi_answer_is_502_and_nothing_is_left(env, cluster):
+    before = proxy_spools()
+    status, headers, body = _get(env, env['data'] + '/page?broken',
+                                 env['token'])
+    assert status == 502
+    assert body == (b"the job's message/cgi stdout is not a CGI answer: no "
+                    b"empty line ends its headers in the first 16384 "
+                    b"bytes\n")
+    assert headers['X-Nexe-Retcode'] == '0'
+    for query in ('missing', 'a=1'):
+        assert _get(env, env['data'] + '/page?' + query,
+                    env['token'])[0] in (200, 404)
+    # A job's streamed stdout body, as any: each once left its spool
+    # behind (Swift's middlewares close the iterator, not the body).
+    job = [{'name': 'g', 'exec': {'path': 'swift://~/%s/grep' % env['exec'],
+                                  'args': 'GET'},
+            'devices': [{'name': 'stdin', 'path': 'swift://~/%s/web log.txt'
+                         % env['data']}, {'name': 'stdout'}]}]
+    answer = client.submit(env['url'], env['token'], job)
+    assert (answer.status, answer.body.count(b'GET')) == (200, 3)
+    assert_nothing_left(cluster)
+    deadline = time.monotonic() + 10
+    while proxy_spools() != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proxy_spools() == before

@@ -6,7 +6,8 @@
  * test/functional/test_open.py.
  *
  * With QUERY_STRING "missing" it answers 404; with "cookie" it also tries
- * headers a job may not set (Set-Cookie, X-Nexe-Status).  Otherwise 200
+ * headers a job may not set (Set-Cookie, X-Nexe-Status); with "broken" it
+ * writes no header block at all.  Otherwise 200
  * with a text/plain body: the CGI variables it was given, one per line,
  * then the number of bytes on stdin.
  */
@@ -29,6 +30,10 @@ int main(void)
     if (query && !strcmp(query, "missing")) {
         fputs("Status: 404 Not Found\r\nContent-Type: text/html\r\n\r\n"
               "<p>nothing here</p>\n", stdout);
+        return 0;
+    }
+    if (query && !strcmp(query, "broken")) {
+        fputs("no header block, only text\n", stdout);
         return 0;
     }
     if (query && !strcmp(query, "cookie"))

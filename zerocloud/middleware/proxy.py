@@ -315,19 +315,27 @@ class ClientGone(Exception):
 
 
 class _SpoolIter:
-    """The stdout body: spool files one after the other; ``close`` removes
-    the job's spool (the WSGI server always calls it)."""
+    """The stdout body: spool files one after the other; the job's spool
+    is removed by ``close`` and when the iteration ends or is closed.
+
+    Both are needed: the WSGI server closes what it was given, but Swift's
+    middlewares iterate with ``iter()`` and close the iterator they got
+    (``proxy-logging``'s ``reiterate``), never this object, which is then
+    only garbage."""
 
     def __init__(self, paths, spool, skip=0):
         self.paths, self.spool, self.skip = paths, spool, skip
 
     def __iter__(self):
-        for n, path in enumerate(self.paths):
-            with open(path, 'rb') as src:
-                if n == 0 and self.skip:
-                    src.seek(self.skip)
-                for chunk in iter(lambda: src.read(_STREAM_CHUNK), b''):
-                    yield chunk
+        try:
+            for n, path in enumerate(self.paths):
+                with open(path, 'rb') as src:
+                    if n == 0 and self.skip:
+                        src.seek(self.skip)
+                    for chunk in iter(lambda: src.read(_STREAM_CHUNK), b''):
+                        yield chunk
+        finally:
+            self.close()
 
     def close(self):
         self.spool.cleanup()

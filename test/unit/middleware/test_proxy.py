@@ -1776,3 +1776,24 @@ def test_an_opened_body_is_bounded(swift):
     assert resp.status_int == 413
     assert got == b'request body is 11 bytes, more than the limit of 10\n'
     assert not servers.sent
+
+
+def test_a_stdout_body_iterated_as_swift_middlewares_do_leaves_no_spool(
+        swift, spool_dir):
+    # proxy-logging iterates iter(app_iter) and closes that iterator, not
+    # the app_iter: the spool must go with the iterator too.
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'x' * 300000})),
+        spool_dir=spool_dir)
+    for read_all in (True, False):
+        req = job_request([group('g', devices=[{'name': 'stdout'}])])
+        got = app(req.environ, lambda status, headers, exc_info=None: None)
+        iterator = iter(got)
+        assert next(iterator)
+        assert os.listdir(spool_dir) != []
+        if read_all:
+            for _chunk in iterator:
+                pass
+        else:
+            iterator.close()        # a client gone half-way
+        assert os.listdir(spool_dir) == []
