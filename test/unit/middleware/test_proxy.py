@@ -680,9 +680,10 @@ def test_stdout_iterator_closed_early_still_cleans(swift, spool_dir):
     req = job_request([group('g', devices=[{'name': 'stdout'}])])
     status, headers, app_iter = req.call_application(app)
     assert status.startswith('200')
-    next(iter(app_iter))
+    iterator = iter(app_iter)
+    next(iterator)
     assert os.listdir(spool_dir)
-    app_iter.close()
+    app_iter.close()            # what the WSGI server closes
     assert os.listdir(spool_dir) == []
 
 
