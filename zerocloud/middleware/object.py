@@ -245,7 +245,10 @@ class _TarAnswer:
     """The 200 body: a tar of in-memory and on-disk members.
 
     Owns the request's :class:`_Work`; ``close()`` (called by the WSGI
-    server when the answer was sent or the client went away) removes it.
+    server when the answer was sent or the client went away) removes it,
+    and so does the end or the closing of the iteration: a middleware that
+    iterates with ``iter()`` closes that iterator, not this object (Swift's
+    ``reiterate`` does).
     """
 
     def __init__(self, work, members):
@@ -259,6 +262,12 @@ class _TarAnswer:
         self._file = None
 
     def __iter__(self):
+        try:
+            yield from self._chunks()
+        finally:
+            self.close()
+
+    def _chunks(self):
         for header, (name, data, size) in zip(self.headers, self.members):
             yield header
             if isinstance(data, bytes):
