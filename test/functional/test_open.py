@@ -268,3 +268,42 @@ def test_a_broken_cgi_answer_is_502_and_nothing_is_left(env, cluster):
     while proxy_spools() != before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proxy_spools() == before
+
+
+def test_a_container_s_rest_endpoint_answers_every_path_under_it(env):
+    url, token = env['url'], env['token']
+    with open(env['built']['cgi'], 'rb') as f:
+        program = f.read()
+    job = [{'name': 'api', 'exec': {'path': 'file://image:bin/api'},
+            'devices': [{'name': 'stdin'},
+                        {'name': 'stdout', 'content_type': 'message/cgi'}]}]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as tar:
+        for name, data in (('boot/system.map', json.dumps(job).encode()),
+                           ('bin/api', program)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    swiftclient.put_object(url, token, env['exec'], 'api.zapp',
+                           buf.getvalue())
+    service = env['data'] + '-api'
+    swiftclient.put_container(url, token, service, headers={
+        'X-Container-Meta-Rest-Endpoint': 'swift://~/%s/api.zapp'
+        % env['exec']})
+    status, _, body = _get(env, service + '/users/7?x=1', token,
+                           method='PUT', body=b'{"name": "joe"}',
+                           version='api')
+    assert status == 200, body
+    lines = body.decode().splitlines()
+    assert 'REQUEST_METHOD=PUT' in lines and 'stdin 15' in lines
+    assert 'PATH_INFO=/AUTH_test/%s/users/7' % service in lines
+    assert 'LOCAL_OBJECT=(unset)' in lines
+    status, _, body = _get(env, service + '/users?missing', token,
+                           version='api')
+    assert status == 404, body
+    swiftclient.post_container(url, token, service, {
+        'X-Container-Meta-Rest-Endpoint': ''})
+    status, _, body = _get(env, service + '/users', token, version='api')
+    assert status == 404
+    assert body.endswith(b'has no REST endpoint (its X-Container-Meta-Rest-'
+                         b'Endpoint names the application)\n')

@@ -42,6 +42,12 @@ services took them: the program sees it as ``REQUEST_METHOD``, and a
 ``POST``'s or ``PUT``'s body is what the job's path-less ``stdin`` devices
 read (an executable object gets one).
 
+A container is a REST service when its ``X-Container-Meta-Rest-Endpoint``
+(:data:`ENDPOINT_META`) names an application (an archive, a job
+description or a program): ``METHOD /api/<account>/<container>/<path>``
+(or ``X-Zerovm-Execute: api/1.0``) runs it like an opened object, with
+``PATH_INFO`` the path under the container and no ``LOCAL_*``.
+
 The template is read as the caller, like everything the job reads: a
 template an anonymous client may use must be in a ``.zvm`` container it
 may read.  ``heartbeat`` and ``object_path`` are not template values.
@@ -52,8 +58,8 @@ import urllib.parse
 
 from zerocloud.exceptions import JobError
 
-__all__ = ['OPEN_VERSION', 'OPEN_METHODS', 'OPEN_PREFIX',
-           'TEMPLATES_CONTAINER',
+__all__ = ['OPEN_VERSION', 'OPEN_METHODS', 'OPEN_PREFIX', 'ENDPOINT_VERSION',
+           'ENDPOINT_PREFIX', 'ENDPOINT_META', 'TEMPLATES_CONTAINER',
            'EXECUTABLE_TYPES', 'template_name', 'parse_query', 'fill',
            'open_job', 'is_executable', 'is_archive', 'cgi_environ',
            'ARCHIVE_TYPES', 'with_request_stdin']
@@ -65,6 +71,12 @@ OPEN_VERSION = 'open/1.0'
 OPEN_METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'DELETE')
 #: The path's first segment, instead of ``v1``, that opens an object.
 OPEN_PREFIX = 'open'
+#: ``X-Zerovm-Execute`` of a request to a container's REST endpoint.
+ENDPOINT_VERSION = 'api/1.0'
+#: The path's first segment of a request to a container's REST endpoint.
+ENDPOINT_PREFIX = 'api'
+#: The container metadata naming a container's REST endpoint.
+ENDPOINT_META = 'rest-endpoint'
 #: The container of an account's templates, as in ZeroCloud.
 TEMPLATES_CONTAINER = '.zvm'
 #: Content types of objects that are programs, run as they are.
@@ -142,25 +154,28 @@ def fill(template, values, where):
 def cgi_environ(target, info, query_string, request_uri, method='GET',
                 body_type=None, body_length=None):
     """The CGI variables an opened object's nodes get (ZeroCloud's
-    names): the request's, and ``LOCAL_*`` for the object opened.  Only
+    names): the request's, and ``LOCAL_*`` for the object opened (none
+    when ``info`` is None: an ``/api/`` path names no object).  Only
     what the request and the object determine: no host names, times or
     request headers (a caller's token must never reach a program)."""
     path = '/%s/%s/%s' % (target.account, target.container, target.obj)
-    body = {} if body_length is None else {
+    found = {} if body_length is None else {
         'CONTENT_LENGTH': str(body_length), 'CONTENT_TYPE': body_type or ''}
-    return dict(body, **{
+    found.update({
         'GATEWAY_INTERFACE': 'CGI/1.1',
         'SERVER_SOFTWARE': 'zerocloud',
         'REQUEST_METHOD': method,
         'REQUEST_URI': request_uri,
         'PATH_INFO': path,
-        'QUERY_STRING': query_string,
-        'LOCAL_OBJECT': 'on',
-        'LOCAL_PATH_INFO': path,
-        'LOCAL_CONTENT_TYPE': info.get('type') or '',
-        'LOCAL_CONTENT_LENGTH': str(info.get('length') or 0),
-        'LOCAL_HTTP_ETAG': (info.get('etag') or '').strip('"'),
-    })
+        'QUERY_STRING': query_string})
+    if info is not None:
+        found.update({
+            'LOCAL_OBJECT': 'on',
+            'LOCAL_PATH_INFO': path,
+            'LOCAL_CONTENT_TYPE': info.get('type') or '',
+            'LOCAL_CONTENT_LENGTH': str(info.get('length') or 0),
+            'LOCAL_HTTP_ETAG': (info.get('etag') or '').strip('"')})
+    return found
 
 
 def _with_environ(job, environ):

@@ -50,9 +50,12 @@ open/1.0``), as ZeroCloud's ``open`` did: the job template registered for
 its content type in the account's ``.zvm`` container, filled from the
 query, or the object itself when it is a program
 (:mod:`zerocloud.middleware.opener`); ``HEAD``, ``POST``, ``PUT`` and
-``DELETE`` open it too, a body being the job's path-less ``stdin``.  The
-filter therefore also takes paths that begin with ``/open/``, with or
-without the header.
+``DELETE`` open it too, a body being the job's path-less ``stdin``.  A
+container whose ``X-Container-Meta-Rest-Endpoint`` names an application
+is a REST service: ``/api/<account>/<container>/<path>`` (or
+``X-Zerovm-Execute: api/1.0``) runs it the same way.  The filter
+therefore also takes paths that begin with ``/open/`` or ``/api/``, with
+or without the header.
 
 What happens, in order (nothing runs before the last step):
 
@@ -270,10 +273,11 @@ from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
                                            open_spool_file, spec_request_tar)
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import expand, needs_listing, script_node
-from zerocloud.middleware.opener import (ARCHIVE_TYPES, OPEN_METHODS,
-                                         OPEN_PREFIX, OPEN_VERSION,
-                                         TEMPLATES_CONTAINER, cgi_environ,
-                                         is_archive,
+from zerocloud.middleware.opener import (ARCHIVE_TYPES, ENDPOINT_META,
+                                         ENDPOINT_PREFIX, ENDPOINT_VERSION,
+                                         OPEN_METHODS, OPEN_PREFIX,
+                                         OPEN_VERSION, TEMPLATES_CONTAINER,
+                                         cgi_environ, is_archive,
                                          is_executable, open_job,
                                          parse_query, template_name,
                                          with_request_stdin)
@@ -291,8 +295,9 @@ EXECUTE_HEADER = 'X-Zerovm-Execute'
 SOURCE_HEADER = 'X-Zerovm-Source'
 #: The only API version spoken.
 API_VERSION = '1.0'
-#: Paths that open an object, with or without the header.
-_OPEN_PATH = '/%s/' % OPEN_PREFIX
+#: Paths that open an object or call a REST endpoint, with or without
+#: the header.
+_OPEN_PATHS = ('/%s/' % OPEN_PREFIX, '/%s/' % ENDPOINT_PREFIX)
 #: ``X-Zerocloud-Dry-Run: 1`` answers the plan without running it.
 DRY_RUN_HEADER = 'X-Zerocloud-Dry-Run'
 
@@ -374,7 +379,7 @@ class ProxyFilter:
 
     def __call__(self, env, start_response):
         if 'HTTP_X_ZEROVM_EXECUTE' not in env and not env.get(
-                'PATH_INFO', '').startswith(_OPEN_PATH):
+                'PATH_INFO', '').startswith(_OPEN_PATHS):
             return self.app(env, start_response)
         req = swob.Request(env)
         try:
@@ -408,11 +413,15 @@ class ProxyFilter:
         version = req.headers.get(EXECUTE_HEADER, '').strip()
         if path_version == OPEN_PREFIX or version == OPEN_VERSION:
             return self.handle_open(req, account, rest)
+        if path_version == ENDPOINT_PREFIX or version == ENDPOINT_VERSION:
+            return self.handle_api(req, account, rest)
         if version != API_VERSION:
             raise http_error(501, '%s: version %s is not supported (only '
-                             '%s, and %s to GET an object opened)' % (
+                             '%s, %s to open an object and %s to call a '
+                             'REST endpoint)' % (
                                  EXECUTE_HEADER, json.dumps(version),
-                                 API_VERSION, OPEN_VERSION))
+                                 API_VERSION, OPEN_VERSION,
+                                 ENDPOINT_VERSION))
         if req.method != 'POST':
             raise http_error(405, 'jobs are submitted with POST, not %s'
                              % req.method, Allow='POST')
@@ -525,14 +534,95 @@ class ProxyFilter:
                               self.conf.max_archive_bytes)
         return self.start_with_body(req, caller, account, text, body)
 
-    def handle_open(self, req, account, rest):
-        """``GET /open/ACCOUNT/CONTAINER/OBJECT`` (or ``X-Zerovm-Execute:
-        open/1.0``): the job that opens the object, from its content type
-        (:mod:`zerocloud.middleware.opener`), run as any other."""
+    def handle_api(self, req, account, rest):
+        """``METHOD /api/ACCOUNT/CONTAINER[/PATH]`` (or ``X-Zerovm-Execute:
+        api/1.0``), ZeroCloud's REST services: the application named by
+        the container's ``X-Container-Meta-Rest-Endpoint`` (an archive, a
+        job description or a program, in Swift) runs with the request's
+        CGI variables and its body as path-less ``stdin``.  Authorized as a
+        read of the container, then of the application, as the caller."""
+        self.check_open_method(req)
+        container, _sep, sub = swob.wsgi_to_str(rest or '').partition('/')
+        if not container:
+            raise http_error(400, '%s /%s/<account>/<container>[/<path>] '
+                             '(or %s: %s) calls a container\'s REST '
+                             'endpoint; this names no container'
+                             % (req.method, ENDPOINT_PREFIX, EXECUTE_HEADER,
+                                ENDPOINT_VERSION))
+        caller = Caller(self.app, req)
+        place = SwiftPath(account, container, sub)
+        caller.authorize(place, 'GET')
+        where = 'X-Container-Meta-Rest-Endpoint of swift://%s/%s' % (
+            account, container)
+        value = (caller.container_info(place).get('meta') or {}).get(
+            ENDPOINT_META, '').strip()
+        if not value:
+            raise http_error(404, 'swift://%s/%s has no REST endpoint (its '
+                             'X-Container-Meta-Rest-Endpoint names the '
+                             'application)' % (account, container))
+        try:
+            endpoint = parse_path(value, account, where)
+        except JobError as err:
+            raise http_error(502, str(err)) from None
+        if not isinstance(endpoint, SwiftPath) or endpoint.wildcards:
+            raise http_error(502, '%s must be swift://account/container/'
+                             'object, one object' % where)
+        caller.authorize(endpoint, 'GET')
+        ctype = caller.object_info(endpoint).get('type') or ''
+        body = self.request_body(req)
+        text, source = None, None
+        try:
+            query = parse_query(req.environ.get('QUERY_STRING', ''))
+            if is_archive(ctype, endpoint.obj) and not is_executable(ctype):
+                text = self.read_archive_job(caller, endpoint)
+                source = 'boot/system.map of %s' % endpoint.url
+            elif not is_executable(ctype):
+                text = caller.read(endpoint, self.conf.limits.max_job_bytes,
+                                   'job description')
+                source = 'job description %s' % endpoint.url
+            job_text = open_job(
+                endpoint if text is None else place, ctype, query, text, '',
+                self.request_environ(req, place, None, body), source)
+        except JobError as err:
+            raise http_error(err.status, str(err)) from None
+        return self.start_with_body(req, caller, account, job_text, body)
+
+    @staticmethod
+    def check_open_method(req):
         if req.method not in OPEN_METHODS:
             raise http_error(405, 'an object is opened with %s, not %s'
                              % (', '.join(OPEN_METHODS), req.method),
                              Allow=', '.join(OPEN_METHODS))
+
+    def request_body(self, req):
+        """The body of a POST or PUT that opens an object or calls an
+        endpoint (b'' for other methods)."""
+        if req.method in ('POST', 'PUT'):
+            return self.read_body(req, 'request body',
+                                  self.conf.max_archive_bytes)
+        return b''
+
+    @staticmethod
+    def request_environ(req, place, info, body):
+        """The CGI variables of an opened object's or an endpoint's job."""
+        return cgi_environ(
+            place, info, swob.wsgi_to_str(req.environ.get('QUERY_STRING', '')),
+            swob.wsgi_to_str(req.path_qs), req.method,
+            req.headers.get('Content-Type'),
+            len(body) if req.method in ('POST', 'PUT') else None)
+
+    def read_archive_job(self, caller, path):
+        """The job of the application archive ``path``, read as the
+        caller (at most ``max_archive_bytes``)."""
+        return archive_job(caller.read(
+            path, self.conf.max_archive_bytes, 'application archive'),
+            path.url, self.conf.limits.max_job_bytes).encode('utf-8')
+
+    def handle_open(self, req, account, rest):
+        """``GET /open/ACCOUNT/CONTAINER/OBJECT`` (or ``X-Zerovm-Execute:
+        open/1.0``): the job that opens the object, from its content type
+        (:mod:`zerocloud.middleware.opener`), run as any other."""
+        self.check_open_method(req)
         container, _sep, obj = swob.wsgi_to_str(rest or '').partition('/')
         if not container or not obj:
             raise http_error(400, 'GET /%s/<account>/<container>/<object> '
@@ -547,20 +637,13 @@ class ProxyFilter:
         info = caller.object_info(target)
         ctype = info.get('type') or ''
         text, template, source = None, None, None
-        query_string = req.environ.get('QUERY_STRING', '')
-        body = b''
-        if req.method in ('POST', 'PUT'):
-            body = self.read_body(req, 'request body',
-                                  self.conf.max_archive_bytes)
+        body = self.request_body(req)
         try:
-            query = parse_query(query_string)
+            query = parse_query(req.environ.get('QUERY_STRING', ''))
             if is_archive(ctype, obj) and not is_executable(ctype):
                 # Its job is its boot/system.map; the archive itself is
                 # the nodes' image device, fetched as any input.
-                text = archive_job(caller.read(
-                    target, self.conf.max_archive_bytes,
-                    'application archive'), target.url,
-                    self.conf.limits.max_job_bytes).encode('utf-8')
+                text = self.read_archive_job(caller, target)
                 source = 'boot/system.map of %s' % target.url
             elif not is_executable(ctype):
                 template = SwiftPath(account, TEMPLATES_CONTAINER,
@@ -571,12 +654,7 @@ class ProxyFilter:
                     % posixpath.dirname(template.obj))
             job_text = open_job(
                 target, ctype, query, text, template.url if template else '',
-                cgi_environ(target, info, swob.wsgi_to_str(query_string),
-                            swob.wsgi_to_str(req.path_qs), req.method,
-                            req.headers.get('Content-Type'),
-                            len(body) if req.method in ('POST', 'PUT')
-                            else None),
-                source)
+                self.request_environ(req, target, info, body), source)
         except JobError as err:
             raise http_error(err.status, str(err)) from None
         return self.start_with_body(req, caller, account, job_text, body)

@@ -69,11 +69,13 @@ class FakeSwift:
             return swob.HTTPNotFound()
         if not obj:
             if req.method == 'HEAD':
-                return swob.HTTPNoContent(headers={
+                return swob.HTTPNoContent(headers=dict({
                     'X-Container-Read': info.get('read', ''),
                     'X-Container-Write': info.get('write', ''),
                     'X-Backend-Storage-Policy-Index': str(
-                        info.get('policy', 0))})
+                        info.get('policy', 0))}, **{
+                    'X-Container-Meta-' + k: v
+                    for k, v in info.get('meta', {}).items()}))
             prefix = cont_path + '/'
             names = sorted(p[len(prefix):] for p in self.objects
                            if p.startswith(prefix))

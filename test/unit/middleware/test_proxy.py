@@ -1798,3 +1798,108 @@ def test_a_stdout_body_iterated_as_swift_middlewares_do_leaves_no_spool(
         else:
             iterator.close()        # a client gone half-way
         assert os.listdir(spool_dir) == []
+
+
+# --- REST endpoints (/api/) -------------------------------------------------
+
+@pytest.fixture
+def endpoint(swift):
+    job = [{'name': 'svc', 'exec': {'path': 'file://image:bin/svc',
+                                    'args': '{.verbose=-q}'},
+            'devices': [{'name': 'stdin'},
+                        {'name': 'stdout', 'content_type': 'message/cgi'}]}]
+    swift.add('/v1/AUTH_test/apps/svc.zapp', archive(
+        [('boot/system.map', json.dumps(job).encode())]))
+    swift.add('/v1/AUTH_test/svc/.keep', b'',
+              meta={'Rest-Endpoint': 'swift://~/apps/svc.zapp'})
+    seen = []
+
+    def program(spec, members):
+        seen.append(spec)
+        return 0, {'/dev/stdout': b'Content-Type: application/json\n\n[]'}
+    app, servers = make(swift, FakeObjectServers(program))
+    return app, servers, seen
+
+
+@pytest.mark.parametrize('path, headers', [
+    ('/api/AUTH_test/svc/users/7?verbose=-v', {}),
+    ('/v1/AUTH_test/svc/users/7?verbose=-v',
+     {'X-Zerovm-Execute': 'api/1.0'}),
+])
+def test_a_container_s_rest_endpoint_runs_its_application(endpoint, path,
+                                                          headers):
+    app, servers, seen = endpoint
+    req = open_request(path, method='POST', headers=headers)
+    req.body = b'{"name": "joe"}'
+    req.headers['Content-Type'] = 'application/json'
+    resp, got = call(app, req)
+    assert (resp.status_int, got) == (200, b'[]'), got
+    assert resp.headers['Content-Type'] == 'application/json'
+    spec, = seen
+    assert spec['argv'] == ['svc', '-v']
+    env = dict(spec['env'])
+    assert env['PATH_INFO'] == '/AUTH_test/svc/users/7'
+    assert env['REQUEST_METHOD'] == 'POST'
+    assert env['CONTENT_LENGTH'] == '15'
+    assert 'LOCAL_OBJECT' not in env
+    sent, = servers.sent
+    stdin = sent['spec']['channels'][0]
+    assert sent['members'][stdin['member']] == b'{"name": "joe"}'
+
+
+@pytest.mark.parametrize('path, user, meta, status, text', [
+    ('/api/AUTH_test', ACCOUNT, None, 400, b'GET /api/<account>/<container>'
+     b'[/<path>] (or X-Zerovm-Execute: api/1.0) calls a container\'s REST '
+     b'endpoint; this names no container'),
+    ('/api/AUTH_test/nope/x', ACCOUNT, None, 404, b'container of input '
+     b'swift://AUTH_test/nope/x does not exist'),
+    ('/api/AUTH_test/svc/x', 'AUTH_other', None, 403, b'not allowed to read '
+     b'swift://AUTH_test/svc/x'),
+    ('/api/AUTH_test/svc/x', None, None, 401, b'not allowed to read'),
+    ('/api/AUTH_test/svc/x', ACCOUNT, {}, 404, b'swift://AUTH_test/svc has '
+     b'no REST endpoint (its X-Container-Meta-Rest-Endpoint names the '
+     b'application)'),
+    ('/api/AUTH_test/svc/x', ACCOUNT, {'Rest-Endpoint': 'apps/svc.zapp'},
+     502, b'X-Container-Meta-Rest-Endpoint of swift://AUTH_test/svc must '
+     b'be swift://'),
+    ('/api/AUTH_test/svc/x', ACCOUNT, {'Rest-Endpoint': 'swift://~/a/*'},
+     502, b'X-Container-Meta-Rest-Endpoint of swift://AUTH_test/svc must '
+     b'be swift://account/container/object, one object'),
+    ('/api/AUTH_test/svc/x', ACCOUNT, {'Rest-Endpoint': 'swift://~/a/no'},
+     404, b'object swift://AUTH_test/a/no does not exist'),
+    ('/api/AUTH_test/svc/x', ACCOUNT, {'Rest-Endpoint':
+                                       'swift://AUTH_other/a/b'}, 403,
+     b'not allowed to read swift://AUTH_other/a/b'),
+])
+def test_rest_endpoints_that_cannot_run(endpoint, swift, path, user, meta,
+                                        status, text):
+    app, servers, seen = endpoint
+    swift.add('/v1/AUTH_test/a/b', b'x')
+    swift.add('/v1/AUTH_other/a/b', b'x')
+    if meta is not None:
+        swift.containers['/v1/AUTH_test/svc']['meta'] = meta
+    resp, got = call(app, open_request(path, user=user))
+    assert resp.status_int == status, got
+    assert got.startswith(text), got
+    assert not servers.sent
+
+
+def test_a_rest_endpoint_may_be_a_job_description_or_a_program(swift):
+    swift.add('/v1/AUTH_test/svc/.keep', b'', meta={
+        'Rest-Endpoint': 'swift://~/apps/job.json'})
+    swift.add('/v1/AUTH_test/apps/job.json', json.dumps([{
+        'name': 'j', 'exec': {'path': 'swift://~/exec/prog',
+                              'args': '{.n=1} {.object_path}'},
+        'devices': [{'name': 'stdout'}]}]).encode(),
+        content_type='application/json')
+    swift.add('/v1/AUTH_test/bin/.keep', b'', meta={
+        'Rest-Endpoint': 'swift://~/apps/tool'})
+    swift.add('/v1/AUTH_test/apps/tool', b'\x7fELF tool',
+              content_type='application/x-nexe')
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': ' '.join(
+            spec['argv']).encode()})))
+    resp, got = call(app, open_request('/api/AUTH_test/svc/a/b?n=5'))
+    assert (resp.status_int, got) == (200, b'j 5 /svc/a/b')
+    resp, got = call(app, open_request('/api/AUTH_test/bin/x?args=-z'))
+    assert (resp.status_int, got) == (200, b'open -z')
