@@ -511,28 +511,41 @@ class ProxyFilter:
         ``boot/system.map`` with itself as image; any other object is a
         job description), read as the caller; the request's body, of any
         type, is what its path-less ``stdin`` devices read."""
-        where = SOURCE_HEADER
-        try:
-            source = parse_path(req.headers[SOURCE_HEADER].strip(), account,
-                                where)
-        except JobError as err:
-            raise http_error(412, str(err)) from None
-        if not isinstance(source, SwiftPath) or source.wildcards:
-            raise http_error(412, '%s must be swift://account/container/'
-                             'object, one object' % where)
+        source = self.stored_path(req.headers[SOURCE_HEADER], account,
+                                  SOURCE_HEADER, 412)
         caller = Caller(self.app, req)
         caller.authorize(source, 'GET')
-        info = caller.object_info(source)
-        if is_archive(info.get('type'), source.obj):
-            text = archive_job(caller.read(
-                source, self.conf.max_archive_bytes, 'application archive'),
-                source.url, self.conf.limits.max_job_bytes)
-        else:
-            text = caller.read(source, self.conf.limits.max_job_bytes,
-                               'job description')
+        text, _what = self.stored_job(
+            caller, source, caller.object_info(source).get('type'))
         body = self.read_body(req, 'request body',
                               self.conf.max_archive_bytes)
         return self.start_with_body(req, caller, account, text, body)
+
+    @staticmethod
+    def stored_path(value, account, where, status):
+        """The one object ``value`` names (``swift://``, ``~`` for the
+        account), or ``status`` saying what is wrong."""
+        try:
+            path = parse_path(value.strip(), account, where)
+        except JobError as err:
+            raise http_error(status, str(err)) from None
+        if not isinstance(path, SwiftPath) or path.wildcards:
+            raise http_error(status, '%s must be swift://account/container/'
+                             'object, one object' % where)
+        return path
+
+    def stored_job(self, caller, path, content_type):
+        """``(job text, its name in errors)`` of a stored application
+        archive (its ``boot/system.map``, the archive its image) or job
+        description, read as the caller."""
+        if is_archive(content_type, path.obj):
+            return (archive_job(caller.read(
+                path, self.conf.max_archive_bytes, 'application archive'),
+                path.url, self.conf.limits.max_job_bytes),
+                'boot/system.map of %s' % path.url)
+        return (caller.read(path, self.conf.limits.max_job_bytes,
+                            'job description'),
+                'job description %s' % path.url)
 
     def handle_api(self, req, account, rest):
         """``METHOD /api/ACCOUNT/CONTAINER[/PATH]`` (or ``X-Zerovm-Execute:
@@ -560,26 +573,15 @@ class ProxyFilter:
             raise http_error(404, 'swift://%s/%s has no REST endpoint (its '
                              'X-Container-Meta-Rest-Endpoint names the '
                              'application)' % (account, container))
-        try:
-            endpoint = parse_path(value, account, where)
-        except JobError as err:
-            raise http_error(502, str(err)) from None
-        if not isinstance(endpoint, SwiftPath) or endpoint.wildcards:
-            raise http_error(502, '%s must be swift://account/container/'
-                             'object, one object' % where)
+        endpoint = self.stored_path(value, account, where, 502)
         caller.authorize(endpoint, 'GET')
         ctype = caller.object_info(endpoint).get('type') or ''
         body = self.request_body(req)
         text, source = None, None
         try:
             query = parse_query(req.environ.get('QUERY_STRING', ''))
-            if is_archive(ctype, endpoint.obj) and not is_executable(ctype):
-                text = self.read_archive_job(caller, endpoint)
-                source = 'boot/system.map of %s' % endpoint.url
-            elif not is_executable(ctype):
-                text = caller.read(endpoint, self.conf.limits.max_job_bytes,
-                                   'job description')
-                source = 'job description %s' % endpoint.url
+            if not is_executable(ctype):
+                text, source = self.stored_job(caller, endpoint, ctype)
             job_text = open_job(
                 endpoint if text is None else place, ctype, query, text, '',
                 self.request_environ(req, place, None, body), source)
@@ -611,13 +613,6 @@ class ProxyFilter:
             req.headers.get('Content-Type'),
             len(body) if req.method in ('POST', 'PUT') else None)
 
-    def read_archive_job(self, caller, path):
-        """The job of the application archive ``path``, read as the
-        caller (at most ``max_archive_bytes``)."""
-        return archive_job(caller.read(
-            path, self.conf.max_archive_bytes, 'application archive'),
-            path.url, self.conf.limits.max_job_bytes).encode('utf-8')
-
     def handle_open(self, req, account, rest):
         """``GET /open/ACCOUNT/CONTAINER/OBJECT`` (or ``X-Zerovm-Execute:
         open/1.0``): the job that opens the object, from its content type
@@ -643,8 +638,7 @@ class ProxyFilter:
             if is_archive(ctype, obj) and not is_executable(ctype):
                 # Its job is its boot/system.map; the archive itself is
                 # the nodes' image device, fetched as any input.
-                text = self.read_archive_job(caller, target)
-                source = 'boot/system.map of %s' % target.url
+                text, source = self.stored_job(caller, target, ctype)
             elif not is_executable(ctype):
                 template = SwiftPath(account, TEMPLATES_CONTAINER,
                                      template_name(ctype))
