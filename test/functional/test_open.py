@@ -7,6 +7,7 @@ application archive; CGI variables and ``message/cgi`` answers."""
 import http.client
 import io
 import json
+import os
 import tarfile
 import urllib.parse
 import time
@@ -21,6 +22,8 @@ from zerocloud import client
 from .leaks import assert_nothing_left, proxy_spools
 from .workspace import workspace
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 LOG = b'GET /a 200\nGET /b 500\nPOST /c 500\nGET /d 200\n'
 #: A content type only this module registers a template for.
 LOG_TYPE = 'text/x-zc-open-%s' % uuid.uuid4().hex[:8]
@@ -307,3 +310,30 @@ def test_a_container_s_rest_endpoint_answers_every_path_under_it(env):
     assert status == 404
     assert body.endswith(b'has no REST endpoint (its X-Container-Meta-Rest-'
                          b'Endpoint names the application)\n')
+
+
+def test_the_documented_word_page_opens_as_written(cluster, auth, programs):
+    """examples/wordpage.c with examples/jobs/wordpage.json verbatim as the
+    template of text/x-word-counts objects, as doc/user_guide.rst shows."""
+    url, token = auth('tester')
+    for container in ('exec', '.zvm', 'counts'):
+        swiftclient.put_container(url, token, container)
+    with open(programs.build('wordpage'), 'rb') as f:
+        swiftclient.put_object(url, token, 'exec', 'wordpage', f)
+    with open(os.path.join(ROOT, 'examples', 'jobs', 'wordpage.json')) as f:
+        swiftclient.put_object(url, token, '.zvm',
+                               'text/x-word-counts/config', f.read())
+    swiftclient.put_object(url, token, 'counts', 'page-test.txt',
+                           b'the 56\n<and> 18\ndata 9\n',
+                           content_type='text/x-word-counts')
+    env = {'url': url}
+    status, headers, body = _get(env, 'counts/page-test.txt?top=2', token)
+    assert status == 200, body
+    assert headers['Content-Type'] == 'text/html; charset=utf-8'
+    assert body.endswith(b'<tr><td>the</td><td>56</td></tr>\n'
+                         b'<tr><td>&lt;and&gt;</td><td>18</td></tr>\n'
+                         b'</table>\n')
+    status, _, body = _get(env, 'counts/page-test.txt?word=at', token)
+    assert b'<td>data</td>' in body and b'<td>the</td>' not in body
+    status, headers, body = _get(env, 'counts/page-test.txt?top=0', token)
+    assert status == 400 and headers['Content-Type'] == 'text/plain'
