@@ -17,7 +17,8 @@ answers ``405`` (``Allow: POST``), another version ``501``, no content type
 ``415``.  Requests without the header pass through untouched.
 
 As ZeroCloud did, two more kinds of body are jobs (at most
-``max_archive_bytes``, held in memory):
+``max_archive_bytes``, kept in a spool file in ``temp_dir``, never in
+memory, until the job ends):
 
 * a ZeroVM application archive (``application/x-tar``, ``x-gtar``,
   ``x-ustar``): an uncompressed tar whose ``boot/system.map`` is the job
@@ -218,8 +219,9 @@ server process (``429`` with ``Retry-After`` beyond; 0: no limit); with
 objects it fetched and its nodes' outputs; ``507`` beyond, naming the
 option; 0: no bound but the disk).
 ``max_archive_bytes``: largest ZeroVM application archive or ``#!``
-script POSTed or opened as a job, or body of a job run from
-``X-Zerovm-Source`` (``413`` beyond), held in memory while it runs.
+script POSTed or opened as a job, or request body of a job run from
+``X-Zerovm-Source``, ``/open/`` or ``/api/`` (``413`` beyond); kept in
+``temp_dir`` (counted in ``max_job_spool_bytes``) until the job ends.
 ``temp_dir``: spool directory (default: the system's); a job keeps there
 each object it fetched (once, whatever its number of nodes) and its nodes'
 outputs until they are written, and answers ``507`` when it is full.
@@ -266,7 +268,7 @@ from zerocloud.job import SHEBANG_MAX, parse_job, parse_shebang
 from zerocloud.middleware.caller import Caller, http_error, reason_phrase
 from zerocloud.middleware.cgiheader import (HEAD_LIMIT, CGIError, is_cgi,
                                             parse_head)
-from zerocloud.middleware.dispatch import (Dispatcher, Fetched,
+from zerocloud.middleware.dispatch import (AnswerError, Dispatcher, Fetched,
                                            HTTPTransport, NodeRequest,
                                            RequestBody, Spool, SpoolError,
                                            Stopped, copy_bounded, node_spec,
@@ -310,8 +312,10 @@ STATSD_PREFIX = 'zerocloud-proxy'
 PROGRAMS_REMEMBERED = 1024
 #: Content types of ZeroVM application archives (a tar with its job).
 TAR_TYPES = ARCHIVE_TYPES
-#: Where a POSTed script's or archive's ``(path, bytes)`` waits for its
-#: spool.
+#: Set when a heartbeat job took the request's upload over (it removes it).
+_UPLOAD_KEPT_ENV = 'zerocloud.upload_kept'
+#: Where the request's ``(path, _Upload)`` (a POSTed script or archive, a
+#: stored job's stdin) waits for the job's node requests.
 REQUEST_BODY_ENV = 'zerocloud.request_body'
 
 
@@ -343,6 +347,28 @@ class _SpoolIter:
             self.close()
 
     def close(self):
+        self.spool.cleanup()
+
+
+class _Upload:
+    """A request's body (a script, an archive, a stored job's stdin) in a
+    spool file of its own, never in memory; :meth:`cleanup` removes it."""
+
+    def __init__(self, spool, fetched):
+        self.spool, self.fetched = spool, fetched
+
+    @property
+    def size(self):
+        return self.fetched.size
+
+    def head(self, size):
+        with open(self.fetched.path, 'rb') as f:
+            return f.read(size)
+
+    def open(self):
+        return open(self.fetched.path, 'rb')
+
+    def cleanup(self):
         self.spool.cleanup()
 
 
@@ -477,11 +503,14 @@ class ProxyFilter:
         its stdout is the answer.  POSTed to an object (``stdin``), the
         node reads that object as its stdin and runs on a server holding
         it; POSTed to the account, on any object server."""
+        with self.upload(req, 'script') as body:
+            return self._script(req, account, stdin, body)
+
+    def _script(self, req, account, stdin, body):
         caller = Caller(self.app, req)
-        body = self.read_body(req, 'script', self.conf.max_archive_bytes)
         body_path = SwiftPath(account, '.zerocloud', 'request-body')
         try:
-            interpreter = parse_shebang(body[:SHEBANG_MAX],
+            interpreter = parse_shebang(body.head(SHEBANG_MAX),
                                         self.conf.limits.system_images,
                                         'the script')
         except JobError as err:
@@ -515,11 +544,10 @@ class ProxyFilter:
                                   SOURCE_HEADER, 412)
         caller = Caller(self.app, req)
         caller.authorize(source, 'GET')
-        text, _what = self.stored_job(
-            caller, source, caller.object_info(source).get('type'))
-        body = self.read_body(req, 'request body',
-                              self.conf.max_archive_bytes)
-        return self.start_with_body(req, caller, account, text, body)
+        ctype = caller.object_info(source).get('type')
+        with self.upload(req, 'request body') as body:
+            text, _what = self.stored_job(caller, source, ctype, body.spool)
+            return self.start_with_body(req, caller, account, text, body)
 
     @staticmethod
     def stored_path(value, account, where, status):
@@ -534,15 +562,18 @@ class ProxyFilter:
                              'object, one object' % where)
         return path
 
-    def stored_job(self, caller, path, content_type):
+    def stored_job(self, caller, path, content_type, spool):
         """``(job text, its name in errors)`` of a stored application
-        archive (its ``boot/system.map``, the archive its image) or job
-        description, read as the caller."""
+        archive (its ``boot/system.map``, the archive its image; the
+        archive is fetched into ``spool``, not memory) or job description,
+        read as the caller."""
         if is_archive(content_type, path.obj):
-            return (archive_job(caller.read(
-                path, self.conf.max_archive_bytes, 'application archive'),
-                path.url, self.conf.limits.max_job_bytes),
-                'boot/system.map of %s' % path.url)
+            got = caller.fetch(path, spool.new_path('app'),
+                               self.conf.max_archive_bytes, spool)
+            with open(got.path, 'rb') as tar:
+                return (archive_job(tar, path.url,
+                                    self.conf.limits.max_job_bytes),
+                        'boot/system.map of %s' % path.url)
         return (caller.read(path, self.conf.limits.max_job_bytes,
                             'job description'),
                 'job description %s' % path.url)
@@ -576,18 +607,19 @@ class ProxyFilter:
         endpoint = self.stored_path(value, account, where, 502)
         caller.authorize(endpoint, 'GET')
         ctype = caller.object_info(endpoint).get('type') or ''
-        body = self.request_body(req)
-        text, source = None, None
-        try:
-            query = parse_query(req.environ.get('QUERY_STRING', ''))
-            if not is_executable(ctype):
-                text, source = self.stored_job(caller, endpoint, ctype)
-            job_text = open_job(
-                endpoint if text is None else place, ctype, query, text, '',
-                self.request_environ(req, place, None, body), source)
-        except JobError as err:
-            raise http_error(err.status, str(err)) from None
-        return self.start_with_body(req, caller, account, job_text, body)
+        with self.request_body(req) as body:
+            text, source = None, None
+            try:
+                query = parse_query(req.environ.get('QUERY_STRING', ''))
+                if not is_executable(ctype):
+                    text, source = self.stored_job(caller, endpoint, ctype,
+                                                   body.spool)
+                job_text = open_job(
+                    endpoint if text is None else place, ctype, query, text,
+                    '', self.request_environ(req, place, None, body), source)
+            except JobError as err:
+                raise http_error(err.status, str(err)) from None
+            return self.start_with_body(req, caller, account, job_text, body)
 
     @staticmethod
     def check_open_method(req):
@@ -597,12 +629,10 @@ class ProxyFilter:
                              Allow=', '.join(OPEN_METHODS))
 
     def request_body(self, req):
-        """The body of a POST or PUT that opens an object or calls an
-        endpoint (b'' for other methods)."""
-        if req.method in ('POST', 'PUT'):
-            return self.read_body(req, 'request body',
-                                  self.conf.max_archive_bytes)
-        return b''
+        """The :meth:`upload` of a POST or PUT that opens an object or
+        calls an endpoint (an empty one for other methods)."""
+        return self.upload(req, 'request body',
+                           read=req.method in ('POST', 'PUT'))
 
     @staticmethod
     def request_environ(req, place, info, body):
@@ -611,7 +641,7 @@ class ProxyFilter:
             place, info, swob.wsgi_to_str(req.environ.get('QUERY_STRING', '')),
             swob.wsgi_to_str(req.path_qs), req.method,
             req.headers.get('Content-Type'),
-            len(body) if req.method in ('POST', 'PUT') else None)
+            body.size if req.method in ('POST', 'PUT') else None)
 
     def handle_open(self, req, account, rest):
         """``GET /open/ACCOUNT/CONTAINER/OBJECT`` (or ``X-Zerovm-Execute:
@@ -631,27 +661,29 @@ class ProxyFilter:
         caller.authorize(target, 'GET')
         info = caller.object_info(target)
         ctype = info.get('type') or ''
-        text, template, source = None, None, None
-        body = self.request_body(req)
-        try:
-            query = parse_query(req.environ.get('QUERY_STRING', ''))
-            if is_archive(ctype, obj) and not is_executable(ctype):
-                # Its job is its boot/system.map; the archive itself is
-                # the nodes' image device, fetched as any input.
-                text, source = self.stored_job(caller, target, ctype)
-            elif not is_executable(ctype):
-                template = SwiftPath(account, TEMPLATES_CONTAINER,
-                                     template_name(ctype))
-                text = caller.read(
-                    template, self.conf.limits.max_job_bytes,
-                    'the template for %s objects,'
-                    % posixpath.dirname(template.obj))
-            job_text = open_job(
-                target, ctype, query, text, template.url if template else '',
-                self.request_environ(req, target, info, body), source)
-        except JobError as err:
-            raise http_error(err.status, str(err)) from None
-        return self.start_with_body(req, caller, account, job_text, body)
+        with self.request_body(req) as body:
+            text, template, source = None, None, None
+            try:
+                query = parse_query(req.environ.get('QUERY_STRING', ''))
+                if is_archive(ctype, obj) and not is_executable(ctype):
+                    # Its job is its boot/system.map; the archive itself is
+                    # the nodes' image device, fetched as any input.
+                    text, source = self.stored_job(caller, target, ctype,
+                                                   body.spool)
+                elif not is_executable(ctype):
+                    template = SwiftPath(account, TEMPLATES_CONTAINER,
+                                         template_name(ctype))
+                    text = caller.read(
+                        template, self.conf.limits.max_job_bytes,
+                        'the template for %s objects,'
+                        % posixpath.dirname(template.obj))
+                job_text = open_job(
+                    target, ctype, query, text,
+                    template.url if template else '',
+                    self.request_environ(req, target, info, body), source)
+            except JobError as err:
+                raise http_error(err.status, str(err)) from None
+            return self.start_with_body(req, caller, account, job_text, body)
 
     def start_with_body(self, req, caller, account, job_text, body):
         """Parse, expand and start a job whose path-less ``stdin``
@@ -673,12 +705,16 @@ class ProxyFilter:
         job.  The archive is the ``image`` device of every group that
         names none: its files are the nodes' from ``/`` and its programs
         run as ``file://image:PATH``."""
+        with self.upload(req, 'application archive') as body:
+            return self._archive(req, account, body)
+
+    def _archive(self, req, account, body):
         caller = Caller(self.app, req)
-        body = self.read_body(req, 'application archive',
-                              self.conf.max_archive_bytes)
         body_path = SwiftPath(account, '.zerocloud', 'request-body')
-        job = self.parse(archive_job(body, body_path.url,
-                                     self.conf.limits.max_job_bytes), account)
+        with body.open() as tar:
+            text = archive_job(tar, body_path.url,
+                               self.conf.limits.max_job_bytes)
+        job = self.parse(text, account)
         plan = self.expand(job, caller.list if needs_listing(job) else None)
         # The archive travels with each node's request, never as the
         # object a node is placed by.
@@ -836,6 +872,11 @@ class ProxyFilter:
         control = {}
         done = eventlet.event.Event()
         start = time.time()
+        # The request's upload (a script, an archive, a stored job's
+        # stdin) outlives this call: the job removes it when it ends.
+        upload = (req.environ.get(REQUEST_BODY_ENV) or (None, None))[1]
+        if upload is not None:
+            req.environ[_UPLOAD_KEPT_ENV] = True
 
         def work():
             try:
@@ -853,6 +894,9 @@ class ProxyFilter:
                 self.logger.exception('job request failed')
                 result = (500, _error_report(
                     500, 'internal error running the job'))
+            finally:
+                if upload is not None:
+                    upload.cleanup()
             self.logger.timing_since('jobs.%d.timing' % result[0], start)
             done.send(result)
         thread = eventlet.spawn(work)
@@ -874,6 +918,8 @@ class ProxyFilter:
                         thread.kill(ClientGone())
                     # else the commit completes, like a PUT whose client
                     # left; its report is dropped.
+                    if upload is not None and thread.dead:
+                        upload.cleanup()    # killed before it could
         return swob.Response(status=202, app_iter=body(),
                              content_type='application/json')
 
@@ -889,6 +935,45 @@ class ProxyFilter:
                           self.conf.max_job_wall, self.logger)
         gang.port = gang.listen()
         return gang
+
+    @contextlib.contextmanager
+    def upload(self, req, what, read=True):
+        """The request's body (at most ``max_archive_bytes``: 413) as an
+        :class:`_Upload`, or an empty one when ``read`` is false; removed
+        when the block ends, unless a heartbeat job took it over."""
+        limit = self.conf.max_archive_bytes
+        if read and req.content_length is not None \
+                and req.content_length > limit:
+            raise http_error(413, '%s is %d bytes, more than the limit of %d'
+                             % (what, req.content_length, limit))
+        try:
+            spool = Spool(self.conf.temp_dir, self.conf.max_job_spool_bytes)
+        except SpoolError as err:
+            raise http_error(507, 'the proxy has no room for the %s: %s'
+                             % (what, err)) from None
+        try:
+            path = spool.new_path('body')
+            with open_spool_file(path, spool) as dst:
+                size, md5, sha = copy_bounded(
+                    req.environ['wsgi.input'] if read else io.BytesIO(),
+                    dst, limit, what)
+            upload = _Upload(spool, Fetched(path, size, md5, sha))
+        except AnswerError:
+            spool.cleanup()
+            raise http_error(413, '%s is more than the limit of %d bytes'
+                             % (what, limit)) from None
+        except SpoolError as err:
+            spool.cleanup()
+            raise http_error(507, 'the proxy has no room for the %s: %s'
+                             % (what, err)) from None
+        except BaseException:
+            spool.cleanup()
+            raise
+        try:
+            yield upload
+        finally:
+            if not req.environ.pop(_UPLOAD_KEPT_ENV, False):
+                upload.cleanup()
 
     def read_body(self, req, what='job description', limit=None):
         limit = limit or self.conf.limits.max_job_bytes
@@ -977,8 +1062,8 @@ class ProxyFilter:
         fetched = {}
         lock = eventlet.semaphore.Semaphore()
         if request_body is not None:
-            path, data = request_body
-            fetched[path] = spool_bytes(spool, data)
+            path, upload = request_body
+            fetched[path] = upload.fetched
 
         def fetch(path):
             with lock:      # with_program may run in several greenthreads
@@ -1251,19 +1336,6 @@ def filter_factory(global_conf, **local_conf):
     return zerocloud_proxy
 
 
-def spool_bytes(spool, data):
-    """``data`` in a new spool file, as a :class:`Fetched` object."""
-    path = spool.new_path('body')
-    try:
-        with open_spool_file(path, spool) as dst:
-            size, md5, sha = copy_bounded(io.BytesIO(data), dst, len(data),
-                                          'the request body')
-    except SpoolError as err:
-        raise http_error(507, 'the proxy has no room for the request '
-                         'body: %s' % err) from None
-    return Fetched(path, size, md5, sha)
-
-
 #: Members of an application archive looked through for its job.
 ARCHIVE_SCAN_MEMBERS = 10000
 
@@ -1275,7 +1347,7 @@ def _unique_keys(pairs):
     return dict(pairs)
 
 
-def archive_job(body, image_url, max_bytes):
+def archive_job(tar_file, image_url, max_bytes):
     """The job of an application archive: its ``boot/system.map``, each
     group without an ``image`` device given one at ``image_url`` (the
     archive itself), as is an ``image`` device without a path.  Returns
@@ -1286,7 +1358,7 @@ def archive_job(body, image_url, max_bytes):
         when it is not JSON.
     """
     try:
-        with tarfile.open(fileobj=io.BytesIO(body), mode='r:') as tar:
+        with tarfile.open(fileobj=tar_file, mode='r:') as tar:
             for number, member in enumerate(tar):
                 if number >= ARCHIVE_SCAN_MEMBERS:
                     break

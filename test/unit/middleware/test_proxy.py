@@ -1630,8 +1630,8 @@ def test_an_opened_archive_larger_than_max_archive_bytes_is_413(swift):
     app, servers = make(swift, max_archive_bytes='10000')
     resp, got = call(app, open_request('/open/AUTH_test/apps/app.tar'))
     assert resp.status_int == 413
-    assert got == (b'application archive swift://AUTH_test/apps/app.tar is '
-                   b'larger than the limit of 10000 bytes\n')
+    assert got == (b'object swift://AUTH_test/apps/app.tar is larger than '
+                   b'the limit of 10000 bytes\n')
 
 
 # --- X-Zerovm-Source: a stored job, the body its stdin ----------------------
@@ -1903,3 +1903,65 @@ def test_a_rest_endpoint_may_be_a_job_description_or_a_program(swift):
     assert (resp.status_int, got) == (200, b'j 5 /svc/a/b')
     resp, got = call(app, open_request('/api/AUTH_test/bin/x?args=-z'))
     assert (resp.status_int, got) == (200, b'open -z')
+
+
+# --- request bodies in spool files ------------------------------------------
+
+class _Chunked(io.BytesIO):
+    """A body without Content-Length (chunked transfer)."""
+
+
+def _stored(swift):
+    swift.add('/v1/AUTH_test/jobs/sort.json', json.dumps(STORED).encode())
+    return 'swift://~/jobs/sort.json'
+
+
+@pytest.mark.parametrize('case', [
+    'script', 'script-refused', 'archive', 'archive-refused', 'source',
+    'source-dry-run', 'source-heartbeat', 'source-too-large',
+    'open-post', 'open-refused'])
+def test_request_bodies_go_to_the_spool_and_leave_nothing(
+        swift, spool_dir, case):
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'ok'})),
+        spool_dir=spool_dir, max_archive_bytes='100000')
+    swift.add('/v1/AUTH_test/exec/tool', b'\x7fELF tool',
+              content_type='application/x-nexe')
+    status = 200
+    if case.startswith('script'):
+        req = script_request(SCRIPT if case == 'script' else b'no line')
+        status = 200 if case == 'script' else 400
+    elif case.startswith('archive'):
+        body = archive([('boot/system.map', json.dumps(APP_JOB).encode()),
+                        ('bin/tool', b'\x7fELF tool')])
+        req = job_request(body if case == 'archive' else body[:600],
+                          headers={'Content-Type': 'application/x-tar'})
+        status = 200 if case == 'archive' else 400
+    elif case.startswith('source'):
+        headers = {}
+        if case == 'source-dry-run':
+            headers['X-Zerocloud-Dry-Run'] = '1'
+        req = source_request(_stored(swift), b'b\na\n', headers=headers)
+        if case == 'source-heartbeat':
+            req = source_request(_stored(swift), b'b\na\n')
+            req.environ['QUERY_STRING'] = 'heartbeat=on'
+            STORED_OUT = [dict(STORED[0], devices=[
+                {'name': 'stdin'}, {'name': 'stdout',
+                                    'path': 'swift://~/out/sorted'}])]
+            swift.add('/v1/AUTH_test/jobs/sort.json',
+                      json.dumps(STORED_OUT).encode())
+            status = 202
+        if case == 'source-too-large':
+            req.environ['wsgi.input'] = _Chunked(b'x' * 100001)
+            req.environ.pop('CONTENT_LENGTH', None)
+            status = 413
+    else:
+        req = open_request('/open/AUTH_test/exec/tool' if case == 'open-post'
+                           else '/open/AUTH_test/exec/nope', method='POST')
+        req.body = b'form data'
+        status = 200 if case == 'open-post' else 404
+    resp, got = call(app, req)
+    assert resp.status_int == status, got
+    if case == 'source-heartbeat':
+        assert json.loads(got)['ok']
+    wait_until(lambda: os.listdir(spool_dir) == [])
