@@ -5,10 +5,8 @@ template of its content type in the account's ``.zvm`` container, the
 object itself when it is a program, its ``boot/system.map`` when it is an
 application archive; CGI variables and ``message/cgi`` answers."""
 import http.client
-import io
 import json
 import os
-import tarfile
 import urllib.parse
 import time
 import urllib.request
@@ -20,7 +18,7 @@ import swiftclient
 from zerocloud import client
 
 from .leaks import assert_nothing_left, proxy_spools
-from .workspace import workspace
+from .workspace import tar_of, workspace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -199,15 +197,10 @@ def test_an_application_archive_opens_as_a_web_app(env):
         program = f.read()
     job = [{'name': 'site', 'exec': {'path': 'file://image:bin/site'},
             'devices': [{'name': 'stdout', 'content_type': 'message/cgi'}]}]
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w') as tar:
-        for name, data in (('boot/system.map', json.dumps(job).encode()),
-                           ('bin/site', program)):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755
-            tar.addfile(info, io.BytesIO(data))
     swiftclient.put_object(env['url'], env['token'], env['exec'],
-                           'site.zapp', buf.getvalue())
+                           'site.zapp', tar_of([
+                               ('boot/system.map', json.dumps(job).encode()),
+                               ('bin/site', program)]))
     path = '%s/site.zapp' % env['exec']
     status, headers, body = _get(env, path + '?missing', env['token'])
     assert (status, body) == (404, b'<p>nothing here</p>\n')
@@ -280,15 +273,8 @@ def test_a_container_s_rest_endpoint_answers_every_path_under_it(env):
     job = [{'name': 'api', 'exec': {'path': 'file://image:bin/api'},
             'devices': [{'name': 'stdin'},
                         {'name': 'stdout', 'content_type': 'message/cgi'}]}]
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w') as tar:
-        for name, data in (('boot/system.map', json.dumps(job).encode()),
-                           ('bin/api', program)):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755
-            tar.addfile(info, io.BytesIO(data))
-    swiftclient.put_object(url, token, env['exec'], 'api.zapp',
-                           buf.getvalue())
+    swiftclient.put_object(url, token, env['exec'], 'api.zapp', tar_of([
+        ('boot/system.map', json.dumps(job).encode()), ('bin/api', program)]))
     service = env['data'] + '-api'
     swiftclient.put_container(url, token, service, headers={
         'X-Container-Meta-Rest-Endpoint': 'swift://~/%s/api.zapp'

@@ -4,16 +4,14 @@
 description or an application archive in Swift (as ZeroCloud ran what
 ``zpm deploy`` stored), and the request's body is what its path-less
 stdin reads."""
-import io
 import json
-import tarfile
 
 import pytest
 import swiftclient
 
 from zerocloud import client
 
-from .workspace import workspace
+from .workspace import tar_of, workspace
 
 DATA = b'pear\napple\nfig\n'
 
@@ -40,16 +38,9 @@ def env(cluster, auth, programs):
                        {'device': 'stdout', 'path': 'zvm://down:stdin'}]},
         {'name': 'down', 'exec': {'path': 'file://image:bin/sort'},
          'file_list': [{'device': 'stdin'}, {'device': 'stdout'}]}]
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w') as tar:
-        for name, data in (('boot/system.map',
-                            json.dumps(system_map).encode()),
-                           ('bin/upper', upper), ('bin/sort', sort)):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755
-            tar.addfile(info, io.BytesIO(data))
-    swiftclient.put_object(url, token, env['exec'], 'shout.zapp',
-                           buf.getvalue())
+    swiftclient.put_object(url, token, env['exec'], 'shout.zapp', tar_of([
+        ('boot/system.map', json.dumps(system_map).encode()),
+        ('bin/upper', upper), ('bin/sort', sort)]))
     return env
 
 

@@ -1,12 +1,15 @@
 # Copyright (c) 2026 zerocloud developers
 # Licensed under the Apache License, Version 2.0
 """A module's own containers on the shared cluster: fresh names, a corpus
-and programs uploaded (the ``env`` fixtures of the job tests)."""
+and programs uploaded (the ``env`` fixtures of the job tests), and
+application archives built for them."""
+import io
+import tarfile
 import uuid
 
 import swiftclient
 
-__all__ = ['workspace']
+__all__ = ['workspace', 'tar_of']
 
 
 def workspace(auth, programs, data, names, containers=('data', 'exec',
@@ -31,3 +34,15 @@ def workspace(auth, programs, data, names, containers=('data', 'exec',
         with open(built[prog], 'rb') as f:
             swiftclient.put_object(url, token, env['exec'], prog, f)
     return dict(env, url=url, token=token, built=built)
+
+
+def tar_of(members):
+    """An uncompressed tar (bytes) of ``[(name, bytes)]``, files mode 0755
+    (an application archive's programs run from it)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

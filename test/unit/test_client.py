@@ -223,46 +223,45 @@ def test_object_url_quotes_the_name_under_the_account():
             client.object_url(url, bad)
 
 
-def test_submit_object_posts_to_the_object_s_url(monkeypatch, capfd,
-                                                 tmp_path):
-    from zerocloud import cli
-    urls = []
-
-    def submit(url, token, body, **kw):
-        urls.append(url)
-        return client.Answer(200, 'OK', {'content-type': 'text/plain'},
-                             b'3\n')
-    monkeypatch.setattr(client, 'authenticate',
-                        lambda *a: ('http://p/v1/AUTH_t', 't'))
-    monkeypatch.setattr(client, 'submit', submit)
-    script = tmp_path / 'count.py'
-    script.write_bytes(b'#!/usr/bin/env python3\nprint(3)\n')
-    assert cli.main(['submit', str(script), '--object', 'd/a b']) == 0
-    assert urls == ['http://p/v1/AUTH_t/d/a%20b']
-    assert cli.main(['submit', str(script), '--object', 'd']) == 1
-    assert capfd.readouterr().err.splitlines()[-1] == (
-        'zerocloud: d: not CONTAINER/OBJECT')
-    assert len(urls) == 1
-
-
-def test_submit_source_posts_the_file_as_data(monkeypatch, capfd, tmp_path):
-    from zerocloud import cli
+@pytest.fixture
+def submitted(monkeypatch):
+    """``zerocloud submit`` against a fake client.submit: the list of its
+    calls, ``(url, body, keywords)``; every answer is 200 with "out"."""
     calls = []
 
     def submit(url, token, body, **kw):
-        calls.append((body, kw['source']))
+        calls.append((url, body, kw))
         return client.Answer(200, 'OK', {'content-type': 'text/plain'},
-                             b'sorted\n')
+                             b'out\n')
     monkeypatch.setattr(client, 'authenticate',
                         lambda *a: ('http://p/v1/AUTH_t', 't'))
     monkeypatch.setattr(client, 'submit', submit)
+    return calls
+
+
+def test_submit_object_posts_to_the_object_s_url(submitted, capfd,
+                                                 tmp_path):
+    from zerocloud import cli
+    script = tmp_path / 'count.py'
+    script.write_bytes(b'#!/usr/bin/env python3\nprint(3)\n')
+    assert cli.main(['submit', str(script), '--object', 'd/a b']) == 0
+    assert [url for url, _, _ in submitted] == ['http://p/v1/AUTH_t/d/a%20b']
+    assert cli.main(['submit', str(script), '--object', 'd']) == 1
+    assert capfd.readouterr().err.splitlines()[-1] == (
+        'zerocloud: d: not CONTAINER/OBJECT')
+    assert len(submitted) == 1
+
+
+def test_submit_source_posts_the_file_as_data(submitted, capfd, tmp_path):
+    from zerocloud import cli
     data = tmp_path / 'data.csv'
     data.write_bytes(b'b\na\n')
     src = 'swift://~/apps/sort.zapp'
     assert cli.main(['submit', '--source', src, str(data)]) == 0
     assert cli.main(['submit', '--source', src]) == 0
-    assert calls == [(b'b\na\n', src), (b'', src)]
-    assert capfd.readouterr().out == 'sorted\nsorted\n'
+    assert [(body, kw['source']) for _, body, kw in submitted] == [
+        (b'b\na\n', src), (b'', src)]
+    assert capfd.readouterr().out == 'out\nout\n'
     assert cli.main(['submit']) == 2
     assert 'give JOB.json' in capfd.readouterr().err
 
