@@ -14,7 +14,8 @@ A job (``doc/job_format.rst``) is POSTed to the caller's account::
 The filter recognizes ``POST /v1/<account>`` with ``X-Zerovm-Execute: 1.0``
 and ``Content-Type: application/json``.  Any other method with that header
 answers ``405`` (``Allow: POST``), another version ``501``, no content type
-``415``.  Requests without the header pass through untouched.
+``415``.  Requests without the header pass through untouched, but for
+paths under ``/open/`` and ``/api/`` (below).
 
 As ZeroCloud did, two more kinds of body are jobs (at most
 ``max_archive_bytes``, kept in a spool file in ``temp_dir``, never in
