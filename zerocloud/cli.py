@@ -331,7 +331,9 @@ def _add_demo(sub):
         'directory, upload a small corpus and examples/wc_map.c and '
         'wc_reduce.c compiled with gcc -static, run a mapper per text on an '
         'object server holding it piped to a group of reducers, print the '
-        'node table and the top words of the corpus, and stop.')
+        'node table and the top words of the corpus, open one output as a '
+        'web page (GET /open/..., examples/wordpage.c answering as a CGI '
+        'program), and stop.')
 
 
 def _cmd_demo(args):

@@ -14,20 +14,28 @@ sets of words.
 
 It prints the node table (which server ran each node, its status and times),
 merges the reducers' outputs into the top words of the whole corpus and a
-one-line summary, then stops everything.  A failed job is reported with the
-proxy's answer and exit status 1.
+one-line summary.  Then it opens one output as a web page, the way a
+browser would (``GET /open/...``): the outputs are stored as
+``text/x-word-counts``, whose job template (:data:`PAGE_TEMPLATE`, in
+``.zvm``) runs ``examples/wordpage.c``, a CGI program, on the object.  Then
+it stops everything.  A failed job is reported with the proxy's answer and
+exit status 1.
 """
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
+import urllib.request
 
 from zerocloud import client
 from zerocloud.exceptions import ZeroCloudError
 
-__all__ = ['CORPUS', 'JOB', 'REDUCERS', 'TOP', 'main', 'example_source',
-           'merge_counts']
+__all__ = ['CORPUS', 'JOB', 'REDUCERS', 'TOP', 'COUNTS_TYPE', 'PAGE_TEMPLATE',
+           'main', 'example_source', 'merge_counts']
 
 #: The demo corpus: short texts written for zerocloud, one object each.
 CORPUS = {
@@ -86,6 +94,24 @@ REDUCERS = 3
 #: How many words the demo shows.
 TOP = 10
 
+#: The content type of the reducers' outputs: opened, they are pages.
+COUNTS_TYPE = 'text/x-word-counts'
+
+#: The job that opens a COUNTS_TYPE object (examples/jobs/wordpage.json),
+#: stored as .zvm/text/x-word-counts/config.
+PAGE_TEMPLATE = [
+    {'name': 'page',
+     'exec': {'path': 'swift://~/exec/wordpage'},
+     'devices': [
+         {'name': 'stdin', 'path': 'swift://~{.object_path}'},
+         {'name': 'stdout', 'content_type': 'message/cgi'},
+         {'name': 'stderr'},
+     ]},
+]
+
+#: How many rows the opened page shows.
+PAGE_ROWS = 3
+
 #: One mapper per text in data/, piped to every reducer; reducer N writes
 #: counts/reduce-N.txt (all its words, most frequent first).
 JOB = [
@@ -101,12 +127,12 @@ JOB = [
      'count': REDUCERS,
      'devices': [
          {'name': 'stdout', 'path': 'swift://~/counts/*.txt',
-          'content_type': 'text/plain'},
+          'content_type': COUNTS_TYPE},
          {'name': 'stderr'},
      ]},
 ]
 
-PROGRAMS = ('wc_map', 'wc_reduce')
+PROGRAMS = ('wc_map', 'wc_reduce', 'wordpage')
 
 
 def example_source(name):
@@ -170,6 +196,34 @@ def _placement(nodes):
     return '\n'.join(lines) + '\n'
 
 
+def _open_page(out, url, token):
+    """Store the page template and open counts/reduce-1.txt as a browser
+    would; print what came back."""
+    import swiftclient
+    swiftclient.put_container(url, token, '.zvm')
+    swiftclient.put_object(url, token, '.zvm', COUNTS_TYPE + '/config',
+                           json.dumps(PAGE_TEMPLATE))
+    parts = urllib.parse.urlsplit(url)
+    path = '%s/counts/reduce-1.txt?top=%d' % (
+        parts.path.replace('/v1/', '/open/', 1), PAGE_ROWS)
+    req = urllib.request.Request('%s://%s%s' % (parts.scheme, parts.netloc,
+                                                path),
+                                 headers={'X-Auth-Token': token})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            status = '%d %s' % (resp.status, resp.reason)
+            ctype = resp.headers.get('Content-Type')
+            page = resp.read().decode('utf-8', 'replace')
+    except OSError as e:
+        raise ZeroCloudError('opening %s failed: %s' % (path, e))
+    rows = re.findall(r'<tr><td>(.*?)</td><td>(\d+)</td></tr>', page)
+    _say(out, '\nopened as a web page (its type\'s template runs '
+         'wordpage, a CGI program):\nGET %s  ->  %s  (%s, %d bytes)\n'
+         '  rows: %s'
+         % (path, status, ctype, len(page),
+            ', '.join('%s %s' % row for row in rows)))
+
+
 def _say(out, text=''):
     out.write(text + '\n')
     out.flush()
@@ -197,7 +251,7 @@ def main(out=None):
     try:
         for prog in PROGRAMS:
             _compile(example_source(prog + '.c'), os.path.join(tmp, prog))
-        _say(out, 'compiled examples/wc_map.c and examples/wc_reduce.c '
+        _say(out, 'compiled examples/wc_map.c, wc_reduce.c and wordpage.c '
              '(gcc -static)')
         with Cluster() as cluster:
             run_dir = cluster.run_dir
@@ -211,8 +265,8 @@ def main(out=None):
             for prog in PROGRAMS:
                 with open(os.path.join(tmp, prog), 'rb') as f:
                     swiftclient.put_object(url, token, 'exec', prog, f)
-            _say(out, 'uploaded %d texts to data/ and wc_map, wc_reduce to '
-                 'exec/' % len(CORPUS))
+            _say(out, 'uploaded %d texts to data/ and wc_map, wc_reduce, '
+                 'wordpage to exec/' % len(CORPUS))
             _say(out, 'job: map (one per data/*.txt) -> pipes -> reduce '
                  '(%d), writing counts/reduce-N.txt' % REDUCERS)
             answer = client.submit(url, token, JOB, json_report=True)
@@ -243,6 +297,7 @@ def main(out=None):
             _say(out, '\n%d objects, %d mappers, %d reducers, %d distinct '
                  'words, %d words' % (len(CORPUS), mappers, reducers,
                                       len(counts), sum(counts.values())))
+            _open_page(out, url, token)
         _say(out, '\nstopped the cluster%s' % (
             '' if os.path.exists(run_dir)
             else '; its run directory is gone'))

@@ -3,6 +3,7 @@
 """README's first command: 'zerocloud demo' runs the MapReduce word count and
 shows the node table and the top words of the whole corpus."""
 import collections
+import json
 import os
 import re
 import subprocess
@@ -54,6 +55,17 @@ def test_demo_runs_the_mapreduce_and_prints_the_top_words(tmp_path):
     assert ('%d objects, %d mappers, %d reducers, %d distinct words, '
             '%d words' % (len(demo.CORPUS), len(demo.CORPUS), demo.REDUCERS,
                           len(counts), sum(counts.values()))) in out
+    # One output opened as a web page: its rows are words of the corpus
+    # with their counts, most frequent first.
+    opened = re.search(r'GET /open/AUTH_test/counts/reduce-1\.txt\?top=3  ->'
+                       r'  200 OK  \(text/html; charset=utf-8, \d+ bytes\)\n'
+                       r'  rows: (.*)\n', out)
+    assert opened, out
+    rows = [r.split() for r in opened.group(1).split(', ')]
+    assert len(rows) == 3
+    assert all(counts[w] == int(n) for w, n in rows)
+    assert [int(n) for _, n in rows] == sorted(
+        (int(n) for _, n in rows), reverse=True)
     assert 'its run directory is gone' in out
 
 
@@ -64,3 +76,9 @@ def test_merge_counts_refuses_a_word_in_two_reducers():
         demo.merge_counts({'r1': 'the 3\n', 'r2': 'the 1\n'})
     with pytest.raises(ZeroCloudError, match='line 1'):
         demo.merge_counts({'r1': 'the three\n'})
+
+
+def test_the_demo_s_page_template_is_the_documented_example():
+    path = os.path.join(ROOT, 'examples', 'jobs', 'wordpage.json')
+    with open(path) as f:
+        assert json.load(f) == demo.PAGE_TEMPLATE
