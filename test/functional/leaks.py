@@ -13,7 +13,7 @@ from zerocloud.middleware import object as objfilter
 
 __all__ = ['children', 'object_server_pids', 'tmp_entries',
            'assert_nothing_left', 'server_sockets', 'assert_sockets_back',
-           'proxy_spools']
+           'proxy_spools', 'assert_spools_back']
 
 
 def children(pid):
@@ -61,6 +61,17 @@ def proxy_spools():
     tmp = tempfile.gettempdir()
     return sorted(n for n in os.listdir(tmp) if n.startswith('zerocloud-')
                   and not n.startswith(('zerocloud-saio-', 'zerocloud-demo-')))
+
+
+def assert_spools_back(before, wait=10.0):
+    """The proxy's job spools are ``before`` again within ``wait``
+    seconds (a job's spool goes when its answer has been sent)."""
+    deadline = time.monotonic() + wait
+    while proxy_spools() != before:
+        if time.monotonic() > deadline:
+            pytest.fail('proxy spools left behind: %s' % sorted(
+                set(proxy_spools()) - set(before)))
+        time.sleep(0.05)
 
 
 def assert_nothing_left(cluster, wait=10.0):

@@ -17,7 +17,7 @@ import swiftclient
 from zerocloud import client
 from zerocloud import saio
 
-from .leaks import assert_nothing_left
+from .leaks import assert_nothing_left, assert_spools_back, proxy_spools
 from .samples import changed_samples
 
 LIMITS = {'node_wall': '3', 'node_cpu': '30', 'node_memory': '33554432',
@@ -69,6 +69,7 @@ def test_a_limit_fails_the_job_and_writes_nothing(small, case, status,
 
 def test_a_client_gone_mid_job_leaves_nothing(small):
     cluster, url, token = small
+    spools = proxy_spools()
     parts = urllib.parse.urlsplit(url)
     body = json.dumps(_job('spin')).encode()
     sock = socket.create_connection((parts.hostname, parts.port))
@@ -83,6 +84,7 @@ def test_a_client_gone_mid_job_leaves_nothing(small):
     assert_nothing_left(cluster, wait=15.0)
     _, listing = swiftclient.get_container(url, token, 'out')
     assert listing == []
+    assert_spools_back(spools)          # nor in the proxy's temp_dir
 
 
 def test_info_publishes_public_limits(small):

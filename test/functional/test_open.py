@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import urllib.parse
-import time
 import urllib.request
 import uuid
 
@@ -17,7 +16,7 @@ import swiftclient
 
 from zerocloud import client
 
-from .leaks import assert_nothing_left, proxy_spools
+from .leaks import assert_nothing_left, assert_spools_back, proxy_spools
 from .workspace import tar_of, workspace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -260,10 +259,7 @@ def test_a_broken_cgi_answer_is_502_and_nothing_is_left(env, cluster):
     answer = client.submit(env['url'], env['token'], job)
     assert (answer.status, answer.body.count(b'GET')) == (200, 3)
     assert_nothing_left(cluster)
-    deadline = time.monotonic() + 10
-    while proxy_spools() != before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proxy_spools() == before
+    assert_spools_back(before)
 
 
 def test_a_container_s_rest_endpoint_answers_every_path_under_it(env):
