@@ -594,6 +594,9 @@ class ProxyFilter:
                              'endpoint; this names no container'
                              % (req.method, ENDPOINT_PREFIX, EXECUTE_HEADER,
                                 ENDPOINT_VERSION))
+        if '*' in container or '*' in sub:
+            raise http_error(400, 'a REST endpoint path cannot hold "*" (it '
+                             'would be a wildcard in its job)')
         caller = Caller(self.app, req)
         place = SwiftPath(account, container, sub)
         caller.authorize(place, 'GET')
@@ -625,7 +628,8 @@ class ProxyFilter:
     @staticmethod
     def check_open_method(req):
         if req.method not in OPEN_METHODS:
-            raise http_error(405, 'an object is opened with %s, not %s'
+            raise http_error(405, 'objects are opened and REST endpoints '
+                             'called with %s, not %s'
                              % (', '.join(OPEN_METHODS), req.method),
                              Allow=', '.join(OPEN_METHODS))
 

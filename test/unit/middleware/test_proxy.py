@@ -1448,7 +1448,8 @@ def test_an_open_dry_run_shows_the_filled_job(opening):
 
 @pytest.mark.parametrize('path, user, method, status, text', [
     ('/open/AUTH_test/docs/a.csv?lines=1', ACCOUNT, 'PATCH', 405,
-     b'an object is opened with GET, HEAD, POST, PUT, DELETE, not PATCH'),
+     b'objects are opened and REST endpoints called with GET, HEAD, POST, '
+     b'PUT, DELETE, not PATCH'),
     ('/open/AUTH_test/docs', ACCOUNT, 'GET', 400,
      b'GET /open/<account>/<container>/<object> (or X-Zerovm-Execute: '
      b'open/1.0) opens an object; this names none'),
@@ -1856,6 +1857,10 @@ def test_a_container_s_rest_endpoint_runs_its_application(endpoint, path,
     ('/api/AUTH_test/svc/x', 'AUTH_other', None, 403, b'not allowed to read '
      b'swift://AUTH_test/svc/x'),
     ('/api/AUTH_test/svc/x', None, None, 401, b'not allowed to read'),
+    ('/api/AUTH_test/svc/a*', ACCOUNT, None, 400, b'a REST endpoint path '
+     b'cannot hold "*"'),
+    ('/api/AUTH_test/svc/x', ACCOUNT, None, 405, b'objects are opened and '
+     b'REST endpoints called with'),
     ('/api/AUTH_test/svc/x', ACCOUNT, {}, 404, b'swift://AUTH_test/svc has '
      b'no REST endpoint (its X-Container-Meta-Rest-Endpoint names the '
      b'application)'),
@@ -1878,7 +1883,8 @@ def test_rest_endpoints_that_cannot_run(endpoint, swift, path, user, meta,
     swift.add('/v1/AUTH_other/a/b', b'x')
     if meta is not None:
         swift.containers['/v1/AUTH_test/svc']['meta'] = meta
-    resp, got = call(app, open_request(path, user=user))
+    resp, got = call(app, open_request(
+        path, user=user, method='PATCH' if status == 405 else 'GET'))
     assert resp.status_int == status, got
     assert got.startswith(text), got
     assert not servers.sent
