@@ -189,6 +189,12 @@ _COLUMNS = [('NODE', 'name'), ('SERVER', 'server'), ('STATUS', 'exit_code'),
 
 
 def _cell(node, key):
+    if key == 'server' and node.get('copies'):
+        # A replicated node: the copy used, then the others that ran.
+        ran = sorted((c for c in node['copies'] if c.get('ran')),
+                     key=lambda c: not c.get('used'))
+        if ran:
+            return '+'.join(str(c.get('server')) for c in ran)
     if key == 'cpu_ms' and key not in node:
         user = node.get('cpu_user_ms') or 0
         return str(user + (node.get('cpu_sys_ms') or 0))

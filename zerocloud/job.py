@@ -47,7 +47,7 @@ __all__ = ['READABLE_DEVICES', 'WRITABLE_DEVICES', 'RESPONSE_DEVICES',
            'Group', 'Job', 'parse_job', 'parse_job_data',
            'SwiftPath', 'ImagePath', 'ZvmPath', 'parse_path', 'quote',
            'SWIFT_NAME_LIMITS', 'parse_shebang', 'SCRIPT_ALIAS',
-           'SHEBANG_MAX']
+           'SHEBANG_MAX', 'MAX_REPLICATE']
 
 #: Devices a program reads.
 READABLE_DEVICES = ('stdin', 'input', 'image')
@@ -58,6 +58,9 @@ WRITABLE_DEVICES = ('stdout', 'stderr', 'output')
 RESPONSE_DEVICES = ('stdout', 'stderr')
 #: Readable devices another group's writable device may pipe into.
 PIPE_TARGET_DEVICES = ('stdin', 'input')
+
+#: Most copies of a node ``replicate`` may ask for (ZeroCloud's 2 and 3).
+MAX_REPLICATE = 3
 
 #: Longest group name; node names add ``-N`` to it.
 MAX_NAME_LENGTH = 128
@@ -301,14 +304,15 @@ def _parse_group(item, index, account, limits):
             attach = None
 
     replicate = item.get('replicate', 1)
-    if type(replicate) is not int or replicate != 1:
-        raise JobError('%s: replicate is reserved; only 1 is supported'
-                       % where)
+    if type(replicate) is not int or not 1 <= replicate <= MAX_REPLICATE:
+        raise JobError('%s: replicate must be 1, 2 or 3 (how many servers '
+                       'run each node)' % where)
     if 'location' in item:
         check_text(item['location'], '%s: location' % where,
                    allow_empty=True)
 
-    group = Group(name, exe, tuple(devices), count, tuple(connect), attach)
+    group = Group(name, exe, tuple(devices), count, tuple(connect), attach,
+                  replicate)
     _check_group(group, where)
     return group
 
@@ -486,10 +490,30 @@ def _check_job(job, limits):
                 raise JobError('group %s: device %s: path is required'
                                % (quote(group.name), quote(dev.name)))
     _check_pipe_cycles(job)
+    _check_replicated(job)
     total = sum(g.count or 1 for g in job.groups)
     if total > limits.max_nodes:
         raise JobError('job has at least %d nodes, more than the limit of %d'
                        % (total, limits.max_nodes))
+
+
+def _check_replicated(job):
+    """Copies of a node run apart and are compared at the end; a node
+    joined to others by pipes has one peer at each end of a pipe, so it
+    cannot run twice."""
+    piped = set()
+    for group in job.groups:
+        piped.update(group.connect)
+        if group.connect:
+            piped.add(group.name)
+        for dev in group.devices:
+            if isinstance(dev.path, ZvmPath):
+                piped.update((group.name, dev.path.node))
+    for group in job.groups:
+        if group.replicate > 1 and group.name in piped:
+            raise JobError('group %s: replicate %d: a group joined to others '
+                           'by zvm:// pipes or connect runs once'
+                           % (quote(group.name), group.replicate))
 
 
 def _check_pipe(job, group, dev, fed):

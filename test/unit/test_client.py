@@ -71,6 +71,15 @@ def test_submit_posts_the_job_and_reads_the_report():
         'count-1', '127.0.0.1:6010/sdb', '0', 'ok', '3', '5', '600']
 
 
+def test_a_replicated_node_shows_the_servers_its_copies_ran_on():
+    node = {'name': 'g', 'server': 'B', 'exit_code': 0, 'reason': 'ok',
+            'copies': [{'server': 'A', 'ran': True, 'used': False},
+                       {'server': 'C', 'ran': False, 'used': False},
+                       {'server': 'B', 'ran': True, 'used': True}]}
+    table = client.format_nodes({'nodes': [node]})
+    assert table.splitlines()[1].split()[:2] == ['g', 'B+A']
+
+
 def test_unreachable_cluster_is_a_client_error():
     with pytest.raises(client.ClientError, match='cannot reach'):
         client.submit('http://127.0.0.1:9/v1/AUTH_x', 't', [], timeout=2)

@@ -442,10 +442,40 @@ def test_count_one_may_use_single_output():
                                    'path': 'swift://~/o/x'}]))
 
 
-@pytest.mark.parametrize('replicate', [0, 2, 3, '1', True, 1.0])
-def test_replicate_reserved(replicate):
+@pytest.mark.parametrize('replicate', [0, 4, -1, '2', True, 2.0, None])
+def test_replicate_out_of_range(replicate):
     assert error(group(replicate=replicate)) == \
-        'group "g": replicate is reserved; only 1 is supported'
+        'group "g": replicate must be 1, 2 or 3 (how many servers run ' \
+        'each node)'
+
+
+@pytest.mark.parametrize('replicate', [1, 2, 3])
+def test_replicate_accepted(replicate):
+    assert parse(group(replicate=replicate)).groups[0].replicate == \
+        replicate
+
+
+@pytest.mark.parametrize('groups', [
+    # the writer of a zvm:// pipe, and its reader
+    (group('a', replicate=2, devices=[
+        {'name': 'stdout', 'path': 'zvm://b:stdin'}]), group('b')),
+    (group('a', devices=[{'name': 'stdout', 'path': 'zvm://b:stdin'}]),
+     group('b', replicate=2)),
+    # either end of connect
+    (group('a', replicate=3, connect=['b']), group('b')),
+    (group('a', connect=['b']), group('b', replicate=2))])
+def test_replicate_refused_with_pipes(groups):
+    msg = error(*groups)
+    assert msg.startswith('group ') and \
+        'a group joined to others by zvm:// pipes or connect runs once' \
+        in msg
+
+
+def test_replicate_beside_pipes_of_other_groups():
+    job = parse(group('a', devices=[{'name': 'stdout',
+                                     'path': 'zvm://b:stdin'}]),
+                group('b'), group('c', replicate=2))
+    assert [g.replicate for g in job.groups] == [1, 1, 2]
 
 
 # --- limits ---------------------------------------------------------------

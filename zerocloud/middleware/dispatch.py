@@ -39,6 +39,8 @@ import tempfile
 from typing import Callable, Optional
 
 from zerocloud.middleware import tarstream
+from zerocloud.middleware.copies import merge_copies
+from zerocloud.middleware.placement import copy_candidates
 
 __all__ = ['Transport', 'HTTPTransport', 'Spool', 'NodeRequest',
            'NodeOutcome', 'Dispatcher', 'node_spec', 'RequestBody',
@@ -480,6 +482,10 @@ class NodeOutcome:
     error: Optional[str] = None
     status: Optional[int] = None
     tried: list = dataclasses.field(default_factory=list)
+    #: A replicated node's copies (:mod:`zerocloud.middleware.copies`).
+    copies: Optional[list] = None
+    #: Why its copies disagree, when they do.
+    disagreement: Optional[str] = None
 
 
 class Dispatcher:
@@ -574,13 +580,26 @@ class Dispatcher:
         return headers
 
     def run_one(self, request):
-        """Try the node's candidates in order; returns a NodeOutcome."""
+        """Try the node's candidates in order; returns a NodeOutcome.
+        A replicated node runs its copies at once, each on its own
+        servers, and merges them (:mod:`zerocloud.middleware.copies`)."""
+        node = request.node
+        if node.replicate > 1 and not self._in_gang(node):
+            import eventlet
+            threads = [eventlet.spawn(self._run_on, request, candidates)
+                       for candidates in copy_candidates(node.candidates,
+                                                         node.replicate)]
+            self._threads.extend(threads)     # stop() kills them too
+            return merge_copies(node, [t.wait() for t in threads])
+        return self._run_on(request, node.candidates)
+
+    def _run_on(self, request, candidates):
         node = request.node
         outcome = NodeOutcome(node)
         if self._stopped:       # spawned while stop() freed its slot
             return outcome
         in_gang = self._in_gang(node)
-        for server in node.candidates:
+        for server in candidates:
             if in_gang and outcome.tried and \
                     not self.gang.may_retry(node.name):
                 break       # the gang started or was aborted: too late

@@ -20,9 +20,11 @@ reads a ring file.
 import dataclasses
 import math
 
+from zerocloud.exceptions import JobError
 from zerocloud.middleware.plan import Server
+from zerocloud.paths import quote
 
-__all__ = ['RingView', 'load_swift_ring', 'place']
+__all__ = ['RingView', 'load_swift_ring', 'place', 'copy_candidates']
 
 #: Candidates given to a node without an attach object when the ring does
 #: not say how many replicas it keeps.
@@ -118,7 +120,11 @@ def load_swift_ring(swift_dir, ring_name='object', local=()):
 def place(plan, ring):
     """Return a copy of ``plan`` whose nodes have their ``candidates``.
 
+    A node with ``replicate`` copies needs that many different servers
+    among its candidates (:func:`copy_candidates` deals them out).
+
     :param ring: a :class:`RingView`.
+    :raises JobError: (400) when it has fewer.
     """
     can_spread = bool(ring.servers())
     wanted = int(math.ceil(ring.replica_count or DEFAULT_SPREAD_CANDIDATES))
@@ -128,11 +134,36 @@ def place(plan, ring):
         if node.attach is not None:
             found = ring.candidates(node.attach)
         elif can_spread:
-            found = ring.spread(spread, wanted)
+            found = ring.spread(spread, max(wanted, node.replicate))
             spread += 1
         else:
             _partition, devs = ring.get_nodes(plan.account, '.zerocloud',
                                               node.name)
             found = tuple(ring.server(d) for d in devs)
+        servers = {(s.ip, s.port) for s in found}
+        if len(servers) < node.replicate:
+            raise JobError(
+                'group %s: replicate %d: node %s can run on only %d '
+                'object server%s (%s)' % (
+                    quote(node.group), node.replicate, quote(node.name),
+                    len(servers), '' if len(servers) == 1 else 's',
+                    'those holding %s' % node.attach.url
+                    if node.attach is not None else "the ring's servers"))
         nodes.append(dataclasses.replace(node, candidates=found))
     return dataclasses.replace(plan, nodes=tuple(nodes))
+
+
+def copy_candidates(candidates, copies):
+    """The candidates of each copy of a replicated node: the servers, in
+    the order they first appear, are dealt to the copies in turn (copy
+    ``i`` gets the ``i``-th, the ``i + copies``-th...), each with all its
+    devices among the candidates; so two copies never run on the same
+    server, and a copy that fails over moves to its own next candidate,
+    never to another copy's."""
+    order = []
+    for server in candidates:
+        if (server.ip, server.port) not in order:
+            order.append((server.ip, server.port))
+    return [tuple(s for s in candidates
+                  if order.index((s.ip, s.port)) % copies == i)
+            for i in range(copies)]

@@ -124,6 +124,9 @@ class PlanNode:
     #: ``attach`` came from a container listing (a wildcard match), which
     #: already says that it exists.
     listed: bool = False
+    #: How many servers run the node (``replicate``): the copies' results
+    #: must agree (doc/job_format.rst, *Replicated nodes*).
+    replicate: int = 1
 
     def channel(self, alias):
         """The channel with guest path ``alias``, or None."""
@@ -140,7 +143,8 @@ class PlanNode:
             'attach': self.attach.url if self.attach else None,
             'outputs': [p.url for p in self.outputs],
             'channels': [c.to_dict() for c in self.channels],
-            'candidates': [s.to_dict() for s in self.candidates]}
+            'candidates': [s.to_dict() for s in self.candidates],
+            'replicate': self.replicate}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,12 +188,15 @@ def format_plan(plan):
         plan.account, _count(len(plan.nodes), 'node'),
         _count(plan.channel_count, 'channel'),
         _count(len(plan.outputs), 'output')), '']
-    rows = [('NODE', 'GROUP', 'EXEC', 'ATTACH', 'CANDIDATES')]
+    copies = any(n.replicate > 1 for n in plan.nodes)
+    rows = [('NODE', 'GROUP', 'EXEC', 'ATTACH', 'CANDIDATES')
+            + (('COPIES',) if copies else ())]
     for node in plan.nodes:
         servers = ','.join(s.address + '/' + s.device
                            for s in node.candidates) or '-'
         rows.append((node.name, node.group, node.exec.url,
-                     node.attach.url if node.attach else '-', servers))
+                     node.attach.url if node.attach else '-', servers)
+                    + ((str(node.replicate),) if copies else ()))
     lines.extend(_table(rows))
     for node in plan.nodes:
         lines.append('')

@@ -299,7 +299,8 @@ def _make_node(group, instance, pipes):
         channels=tuple(channels), attach=attach,
         outputs=tuple(c.path for c in channels
                       if c.kind == 'object' and c.direction == 'w'),
-        listed=attach is not None and attach == matched)
+        listed=attach is not None and attach == matched,
+        replicate=group.replicate)
 
 
 def _check_channels(nodes, limits):

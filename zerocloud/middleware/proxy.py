@@ -733,7 +733,10 @@ class ProxyFilter:
         """Authorize, place, then a dry run's plan, or the job run."""
         check_cgi(plan)
         self.authorize(caller, plan, req.environ.get(REQUEST_BODY_ENV))
-        plan = place(plan, self.ring_view(caller))
+        try:
+            plan = place(plan, self.ring_view(caller))
+        except JobError as err:     # more copies than servers to run them
+            raise http_error(err.status, str(err)) from None
         if config_true_value(req.headers.get(DRY_RUN_HEADER)):
             return swob.Response(body=json.dumps(plan.to_dict(), indent=1)
                                  + '\n', content_type='application/json')

@@ -7,6 +7,10 @@ The job status is 200 when every node exited 0.  Otherwise it is the status
 of the most serious failure, in this order (the first that applies wins):
 
 ===== ======================= ===========================================
+502   Bad Gateway             the copies of a replicated node disagree
+                              (``disagreement``): two object servers ran
+                              the same program on what should have been
+                              the same bytes and ended differently.
 503   Service Unavailable     a node could not be run anywhere: every
                               candidate object server was unreachable,
                               busy (503), missing the object (404) or
@@ -61,13 +65,15 @@ __all__ = ['JobReport', 'build_report', 'header_value', 'node_failure',
            'OMITTED_HEADER']
 
 #: Failure kinds with their job status, most serious first.
-STATUS_ORDER = (('unavailable', 503), ('missing', 404),
+STATUS_ORDER = (('disagreement', 502), ('unavailable', 503),
+                ('missing', 404),
                 ('server-error', 500), ('proxy-storage', 507),
                 ('invalid-binary', 422), ('invalid-image', 415),
                 ('timeout', 504),
                 ('program', 424), ('pipe', 424))
 #: How the job's message says each failure kind, before the nodes' names.
-KIND_WORDS = {'unavailable': 'no object server could run',
+KIND_WORDS = {'disagreement': 'copies disagree',
+              'unavailable': 'no object server could run',
               'missing': 'object missing', 'server-error': 'server error',
               'proxy-storage': 'no room on the proxy',
               'invalid-binary': 'invalid program',
@@ -131,6 +137,8 @@ def _result(outcome):
 def node_failure(outcome, result):
     """The failure kind of a node (a key of :data:`STATUS_ORDER`), or
     None when it exited 0."""
+    if outcome.disagreement:
+        return 'disagreement'
     if result is None:
         if outcome.status is None:
             return 'unavailable'
@@ -236,6 +244,8 @@ def _node_entry(outcome, result, kind, stderr_bytes):
              'channels': _channels(node, result),
              'error': outcome.error or _unread_error(outcome),
              'stderr': None}
+    if outcome.copies is not None:
+        entry['copies'] = outcome.copies
     stderr = _response_path(node, outcome, '/dev/stderr')
     if stderr is not None:
         entry['stderr'] = _read_capped(stderr, stderr_bytes)

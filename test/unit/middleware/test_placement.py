@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from zerocloud.exceptions import JobError
 from zerocloud.job import SwiftPath, parse_job
 from zerocloud.middleware.placement import RingView, load_swift_ring, place
 from zerocloud.middleware.planner import build_plan, dict_lister, expand
@@ -108,6 +109,33 @@ def test_nodes_without_objects_are_spread_evenly():
         assert len(node.candidates) == 3
         assert len({s.address for s in node.candidates}) == 3
         assert all(s.partition is None for s in node.candidates)
+
+
+def test_replicated_nodes_without_objects_get_enough_servers():
+    class TwoReplicas(FakeRing):
+        replica_count = 2
+    view = RingView.from_swift_ring(TwoReplicas())
+    plan = place(make_plan(dict(name='w', exec={'path': 'swift://~/e/p'},
+                                count=2, replicate=3),
+                           dict(name='x', exec={'path': 'swift://~/e/p'})),
+                 view)
+    for node in plan.nodes[:2]:
+        assert len({s.address for s in node.candidates}) == 3
+    assert len(plan.nodes[2].candidates) == 2
+
+
+def test_replicated_nodes_need_as_many_servers():
+    class OneServer(FakeRing):
+        def __init__(self):
+            super().__init__()
+            self.devs = DEVS[:2]    # both on 10.0.0.1
+    view = RingView.from_swift_ring(OneServer())
+    with pytest.raises(JobError) as caught:
+        place(make_plan(dict(name='w', exec={'path': 'swift://~/e/p'},
+                             replicate=2)), view)
+    assert str(caught.value) == ('group "w": replicate 2: node "w" can run '
+                                 "on only 1 object server (the ring's "
+                                 'servers)')
 
 
 def test_spread_without_a_device_list_hashes_the_node_name():

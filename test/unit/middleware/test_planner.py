@@ -490,6 +490,14 @@ def test_example_wordcount_map_reduce():
         'wordcount-reduce-1.txt', 'wordcount-reduce-2.txt']
 
 
+def test_example_replicated():
+    result = example('replicated')
+    assert names(result) == ['check-1', 'check-2', 'check-3']
+    assert all(n.replicate == 2 for n in result.nodes)
+    assert [o.obj for o in result.outputs] == [
+        'binary1.sha256', 'binary2.sha256', 'binary_log_345.sha256']
+
+
 def test_example_three_stage_pipeline():
     result = example('pipeline')
     grep, sort, summary = result.nodes
@@ -528,6 +536,16 @@ def test_plan_renders():
     for name in names(result):
         assert '\n%s: argv ' % name in text
     assert 'zvm://reduce-1:/dev/in/map-1' in text
+
+
+def test_replicated_nodes_carry_their_copies():
+    result = plan(group('g', count=2, replicate=3), group('h'))
+    assert [n.replicate for n in result.nodes] == [3, 3, 1]
+    assert result.to_dict()['nodes'][0]['replicate'] == 3
+    header, *rows = format_plan(result).split('\n\n')[1].splitlines()
+    assert header.split()[-1] == 'COPIES'
+    assert [r.split()[-1] for r in rows] == ['3', '3', '1']
+    assert 'COPIES' not in format_plan(plan(group('h')))
 
 
 # --- property: N matches -> N unique nodes, unique outputs ----------------
