@@ -50,7 +50,7 @@ __all__ = ['READABLE_DEVICES', 'WRITABLE_DEVICES', 'RESPONSE_DEVICES',
            'SHEBANG_MAX', 'MAX_REPLICATE']
 
 #: Devices a program reads.
-READABLE_DEVICES = ('stdin', 'input', 'image')
+READABLE_DEVICES = ('stdin', 'input', 'image', 'script')
 #: Devices a program writes.
 WRITABLE_DEVICES = ('stdout', 'stderr', 'output')
 #: Writable devices that may go without a path: their bytes are returned in

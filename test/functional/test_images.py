@@ -246,6 +246,58 @@ def test_a_script_with_a_python_line_runs_as_its_own_program(env):
         '/dev/stdin', '/dev/stdout', '/dev/python', '/dev/script']
 
 
+def test_a_script_device_holds_the_source_and_data_places_the_node(
+        env, object_ring):
+    job = [{'name': 'py',
+            'exec': {'path': 'file://python:bin/python',
+                     'args': '/dev/script'},
+            'devices': [
+                {'name': 'script', 'path': 'swift://~/%s/wc.py'
+                 % env['exec']},
+                {'name': 'stdin', 'path': 'swift://~/%s/*.txt' % env['data']},
+                {'name': 'stdout', 'path': 'swift://~/%s/*.dcount'
+                 % env['out']}]}]
+    answer = _post(env, job)
+    assert answer.status == 200, answer.body
+    account = env['url'].rsplit('/', 1)[1]
+    for node, name in zip(answer.report()['nodes'], ('a', 'b', 'c')):
+        assert _get(env, env['out'], name + '.dcount') == \
+            _count(CORPUS[name + '.txt'])
+        # Beside its data, not its script.
+        holders = {'%s:%d/%s' % (n['ip'], n['port'], n['device']) for n in
+                   object_ring.get_nodes(account, env['data'],
+                                         name + '.txt')[1]}
+        assert node['server'] in holders
+        assert '/dev/script' in [c['alias'] for c in node['channels']]
+
+
+def test_a_hash_bang_program_with_a_script_device_is_refused(env):
+    job = [{'name': 'wc', 'exec': {'path': 'swift://~/%s/wc' % env['exec']},
+            'devices': [{'name': 'script', 'path': 'swift://~/%s/wc.py'
+                         % env['exec']}, {'name': 'stdout'}]}]
+    answer = _post(env, job)
+    assert answer.status == 400, answer.body
+    assert b'is a #! script, read from /dev/script: the group cannot ' \
+        b'have a script device as well' in answer.body
+
+
+def test_a_stored_job_runs_the_posted_body_as_its_script(env):
+    stored = [{'name': 'py',
+               'exec': {'path': 'file://python:bin/python',
+                        'args': '/dev/script'},
+               'devices': [{'name': 'script'},
+                           {'name': 'stdin', 'path': 'swift://~/%s/a.txt'
+                            % env['data']},
+                           {'name': 'stdout'}]}]
+    swiftclient.put_object(env['url'], env['token'], env['exec'],
+                           'runner.json', json.dumps(stored),
+                           content_type='application/json')
+    answer = client.submit(env['url'], env['token'], WORDCOUNT_PY,
+                           source='swift://~/%s/runner.json' % env['exec'])
+    assert answer.status == 200, answer.body
+    assert answer.body == _count(CORPUS['a.txt'])
+
+
 def test_a_script_gets_its_line_s_argument_then_the_job_s(env):
     job = [{'name': 'argv', 'exec': {'path': 'swift://~/%s/argv'
                                      % env['exec'], 'args': 'a "b c"'},

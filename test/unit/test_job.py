@@ -338,7 +338,8 @@ def test_control_character_in_name_is_quoted():
 def test_unknown_device():
     msg = error(group('map', devices=[{'name': 'debug', 'path': 'x'}]))
     assert msg.startswith('group "map": unknown device "debug" (known: '
-                          'stdin, input, image, stdout, stderr, output')
+                          'stdin, input, image, script, stdout, stderr, '
+                          'output')
 
 
 def test_duplicate_device():
@@ -440,6 +441,16 @@ def test_output_stars_must_match_input_stars():
 def test_count_one_may_use_single_output():
     parse(group(count=1, devices=[{'name': 'stdout',
                                    'path': 'swift://~/o/x'}]))
+
+
+def test_a_script_device_is_readable():
+    g = parse(group(devices=[{'name': 'script',
+                              'path': 'swift://~/c/tool.py'}])).groups[0]
+    assert g.devices[0].access == 'r'
+    assert 'path is required' in error(group(devices=[{'name': 'script'}]))
+    assert 'content_type only applies to writable devices' in error(group(
+        devices=[{'name': 'script', 'path': 'swift://~/c/t.py',
+                  'content_type': 'text/x-python'}]))
 
 
 @pytest.mark.parametrize('replicate', [0, 4, -1, '2', True, 2.0, None])

@@ -57,13 +57,16 @@ import re
 import urllib.parse
 
 from zerocloud.exceptions import JobError
+from zerocloud.paths import quote
 
 __all__ = ['OPEN_VERSION', 'OPEN_METHODS', 'OPEN_PREFIX', 'ENDPOINT_VERSION',
            'ENDPOINT_PREFIX', 'ENDPOINT_META', 'TEMPLATES_CONTAINER',
            'EXECUTABLE_TYPES', 'template_name', 'parse_query', 'fill',
            'open_job', 'is_executable', 'is_archive', 'cgi_environ',
-           'ARCHIVE_TYPES', 'with_request_stdin']
+           'ARCHIVE_TYPES', 'with_request_stdin', 'BODY_DEVICES']
 
+#: Readable devices that, without a path, read the request's body.
+BODY_DEVICES = ('stdin', 'input', 'script')
 #: ``X-Zerovm-Execute`` of a request that opens an object.
 OPEN_VERSION = 'open/1.0'
 #: Methods that open an object (ZeroCloud's REST services); a POST's or
@@ -223,11 +226,15 @@ def open_job(target, content_type, query, template_text=None,
 
 
 def with_request_stdin(job_text, url):
-    """The job (JSON text) with every path-less ``stdin`` that no
-    ``zvm://`` path feeds reading ``url`` (where the request body stands,
-    ZeroCloud's ``X-Zerovm-Source`` jobs); ZeroCloud's ``file_list`` and
-    ``device`` spellings too.  Text that is not a job is returned as it
-    is, for the job's own checks to name what is wrong."""
+    """The job (JSON text) with every path-less ``stdin``, ``input`` or
+    ``script`` that no ``zvm://`` path feeds reading ``url`` (where the
+    request body stands, ZeroCloud's ``X-Zerovm-Source`` jobs); ZeroCloud's
+    ``file_list`` and ``device`` spellings too.  Text that is not a job is
+    returned as it is, for the job's own checks to name what is wrong.
+
+    :raises JobError: (400) when a group has more than one such device
+        (as in ZeroCloud: each node reads the body through one device).
+    """
     try:
         job = json.loads(job_text)
     except (ValueError, UnicodeDecodeError):
@@ -248,11 +255,18 @@ def with_request_stdin(job_text, url):
                 target, _sep, name = path[len('zvm://'):].partition(':')
                 fed.add((target, name.replace('/dev/', '', 1)))
     for group in groups:
-        for dev in devices(group):
-            name = dev.get('name', dev.get('device'))
-            if name == 'stdin' and 'path' not in dev \
-                    and (group.get('name'), 'stdin') not in fed:
-                dev['path'] = url
+        reading = [dev for dev in devices(group)
+                   if dev.get('name', dev.get('device')) in BODY_DEVICES
+                   and 'path' not in dev and (group.get('name'), dev.get(
+                       'name', dev.get('device'))) not in fed]
+        if len(reading) > 1:
+            raise JobError('group %s: devices %s have no path: only one '
+                           'device of a group reads the request body' % (
+                               quote(str(group.get('name'))), ', '.join(
+                                   quote(str(d.get('name', d.get('device'))))
+                                   for d in reading)))
+        for dev in reading:
+            dev['path'] = url
     return json.dumps(job)
 
 

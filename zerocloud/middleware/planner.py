@@ -230,14 +230,20 @@ def _device_channels(group, dev, name, matched, caught):
 
 
 def _attach(group, channels):
+    """The object a node runs beside: ``attach``'s, else its first
+    readable object other than a ``script`` (a program's source is small,
+    its data is not: ZeroCloud never placed a node by its script), else its
+    script, else its first written object."""
     objects = [c for c in channels if c.kind == 'object']
     if group.attach is not None:
         for chan in objects:
             if chan.device == group.attach:
                 return chan.path
-    for direction in ('r', 'w'):
+    for wanted in (lambda c: c.direction == 'r' and c.device != 'script',
+                   lambda c: c.direction == 'r',
+                   lambda c: c.direction == 'w'):
         for chan in objects:
-            if chan.direction == direction:
+            if wanted(chan):
                 return chan.path
     return None
 
@@ -324,7 +330,7 @@ def _check_outputs(nodes):
 
 
 _DEVICE_RANK = {name: rank for rank, name in enumerate(
-    ('stdin', 'stdout', 'stderr', 'input', 'output', 'image'))}
+    ('stdin', 'stdout', 'stderr', 'input', 'output', 'image', 'script'))}
 
 
 def _channel_rank(channel):
@@ -360,7 +366,14 @@ def script_node(node, interpreter, argument):
     the interpreter runs instead, with the line's ``argument`` if any and
     the script's own bytes, readable at ``/dev/script``, then the node's
     arguments -- as a Unix kernel starts a script.  The image is mounted
-    and the script is one more readable object of the node."""
+    and the script is one more readable object of the node.
+
+    :raises JobError: (400) when the node has a ``script`` device."""
+    if node.channel(SCRIPT_ALIAS) is not None:
+        raise JobError('group %s: exec %s is a #! script, read from %s: '
+                       'the group cannot have a script device as well'
+                       % (quote(node.group), quote(node.exec.url),
+                          SCRIPT_ALIAS))
     argv = list(node.argv[:1]) + ([argument] if argument else []) + \
         [SCRIPT_ALIAS] + list(node.argv[1:])
     channels = list(node.channels)

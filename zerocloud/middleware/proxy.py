@@ -43,8 +43,8 @@ applications: an archive (a tar, or ``*.zapp``) runs its
 ``boot/system.map`` with itself as image, any other object is a job
 description; both are read as the caller (``412`` for a header that is
 not one ``swift://`` object).  The body, of any type and at most
-``max_archive_bytes``, is then what the job's path-less ``stdin`` devices
-read.
+``max_archive_bytes``, is then what the job's path-less ``stdin``,
+``input`` or ``script`` devices read (one per group).
 
 An object is also *opened* by a ``GET /open/<account>/<container>/
 <object>`` (or a ``GET`` of its ``/v1`` URL with ``X-Zerovm-Execute:
@@ -52,7 +52,8 @@ open/1.0``), as ZeroCloud's ``open`` did: the job template registered for
 its content type in the account's ``.zvm`` container, filled from the
 query, or the object itself when it is a program
 (:mod:`zerocloud.middleware.opener`); ``HEAD``, ``POST``, ``PUT`` and
-``DELETE`` open it too, a body being the job's path-less ``stdin``.  A
+``DELETE`` open it too, a body being what the job's path-less ``stdin``
+(``input``, ``script``) reads.  A
 container whose ``X-Container-Meta-Rest-Endpoint`` names an application
 is a REST service: ``/api/<account>/<container>/<path>`` (or
 ``X-Zerovm-Execute: api/1.0``) runs it the same way.  The filter
@@ -294,7 +295,7 @@ __all__ = ['ProxyFilter', 'filter_factory', 'EXECUTE_HEADER',
 #: The header that marks a job request; its value is the API version.
 EXECUTE_HEADER = 'X-Zerovm-Execute'
 #: Names the stored job (or application archive) a POST runs; the body
-#: is then its path-less stdin.
+#: is then what its path-less stdin, input or script reads.
 SOURCE_HEADER = 'X-Zerovm-Source'
 #: The only API version spoken.
 API_VERSION = '1.0'
@@ -694,7 +695,11 @@ class ProxyFilter:
         """Parse, expand and start a job whose path-less ``stdin``
         devices read the request's ``body`` (X-Zerovm-Source, open)."""
         body_path = SwiftPath(account, '.zerocloud', 'request-body')
-        job = self.parse(with_request_stdin(job_text, body_path.url), account)
+        try:
+            job_text = with_request_stdin(job_text, body_path.url)
+        except JobError as err:
+            raise http_error(err.status, str(err)) from None
+        job = self.parse(job_text, account)
         plan = self.expand(job, caller.list if needs_listing(job) else None)
         # The body travels with each node's request, never as the object
         # a node is placed by: the next one is, if there is one.
@@ -1090,7 +1095,10 @@ class ProxyFilter:
             script = self.scripts.get((node.exec.url, exe.etag)) \
                 if exe else None
             if script:
-                node, exe = script_node(node, *script), None
+                try:
+                    node, exe = script_node(node, *script), None
+                except JobError as err:
+                    raise http_error(err.status, str(err)) from None
             rendezvous = gang.spec(
                 gang.port, self.conf.rendezvous_ip,
                 self.conf.max_pipe_bytes) \

@@ -324,6 +324,37 @@ def test_attach_rules():
         obj('c', 'out1'), obj('c', 'in2'), obj('c', 'out3'), None]
 
 
+def test_a_script_device_is_not_what_a_node_is_placed_by():
+    result = plan(
+        group('data', devices=[
+            {'name': 'script', 'path': 'swift://~/c/tool.py'},
+            {'name': 'stdin', 'path': 'swift://~/c/in'},
+            {'name': 'output', 'path': 'swift://~/c/out'}]),
+        group('only', devices=[
+            {'name': 'script', 'path': 'swift://~/c/tool.py'},
+            {'name': 'output', 'path': 'swift://~/c/out2'}]),
+        group('chosen', attach='script', devices=[
+            {'name': 'stdin', 'path': 'swift://~/c/in3'},
+            {'name': 'script', 'path': 'swift://~/c/tool.py'}]))
+    assert [n.attach for n in result.nodes] == [
+        obj('c', 'in'), obj('c', 'tool.py'), obj('c', 'tool.py')]
+    data = result.nodes[0]
+    assert [(c.alias, c.direction, c.kind) for c in data.channels] == [
+        ('/dev/stdin', 'r', 'object'), ('/dev/output', 'w', 'object'),
+        ('/dev/script', 'r', 'object')]
+
+
+def test_a_hash_bang_program_cannot_have_a_script_device():
+    node, = plan(group('s', exe='swift://~/bin/tool.py', devices=[
+        {'name': 'script', 'path': 'swift://~/c/other.py'}])).nodes
+    with pytest.raises(JobError) as caught:
+        script_node(node, ImagePath('python', 'bin/python3'), None)
+    assert caught.value.status == 400
+    assert str(caught.value) == (
+        'group "s": exec "swift://AUTH_me/bin/tool.py" is a #! script, read '
+        'from /dev/script: the group cannot have a script device as well')
+
+
 def test_system_images():
     result = plan(group('a', exe='file://python:/bin/python3'),
                   group('b', exe='file://lua:/bin/lua',

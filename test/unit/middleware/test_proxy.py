@@ -1699,6 +1699,34 @@ def test_a_stdin_a_pipe_feeds_is_left_to_the_pipe(swift):
     assert b['channels'][0]['kind'] == 'pipe'
 
 
+@pytest.mark.parametrize('device', ['input', 'script'])
+def test_a_stored_job_reads_the_body_through_input_or_script(swift, device):
+    job = [{'name': 'app', 'exec': {'path': 'swift://~/exec/prog'},
+            'devices': [{'name': device}, {'name': 'stdout'}]}]
+    swift.add('/v1/AUTH_test/jobs/app.json', json.dumps(job).encode())
+    app, servers = make(swift)
+    resp, got = call(app, source_request('swift://~/jobs/app.json',
+                                         b'print(1)'))
+    assert resp.status_int == 200, got
+    sent, = servers.sent
+    chan, = [c for c in sent['spec']['channels']
+             if c['alias'] == '/dev/' + device]
+    assert sent['members'][chan['member']] == b'print(1)'
+
+
+def test_a_stored_job_reads_the_body_through_one_device(swift):
+    job = [{'name': 'app', 'exec': {'path': 'swift://~/exec/prog'},
+            'devices': [{'name': 'stdin'}, {'name': 'script'},
+                        {'name': 'stdout'}]}]
+    swift.add('/v1/AUTH_test/jobs/app.json', json.dumps(job).encode())
+    app, servers = make(swift)
+    resp, got = call(app, source_request('swift://~/jobs/app.json', b'x'))
+    assert resp.status_int == 400
+    assert got == b'group "app": devices "stdin", "script" have no path: ' \
+        b'only one device of a group reads the request body\n'
+    assert not servers.sent
+
+
 @pytest.mark.parametrize('source, user, status, text', [
     ('jobs/sort.json', ACCOUNT, 412, b'X-Zerovm-Source must be swift://'),
     ('swift://~/jobs/*.json', ACCOUNT, 412, b'X-Zerovm-Source must be '
