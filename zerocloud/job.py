@@ -25,8 +25,10 @@ cycles); wildcard expansion and channel wiring are the planner's job
 (:mod:`zerocloud.middleware.planner`). This module is pure: no I/O.
 
 ZeroCloud's older spellings are accepted: ``file_list`` for ``devices`` and
-``device`` for a device's ``name``; so are its ``mode`` (device) and
-``location`` (group) hints, which zerocloud does not use.
+``device`` for a device's ``name``; so is its ``mode`` (device) hint,
+which zerocloud does not use.  Its ``location`` (group) hint asks for the
+nodes of every group naming the same location to run on one server, as
+far as their objects allow (:mod:`zerocloud.middleware.placement`).
 """
 import dataclasses
 import json
@@ -118,6 +120,9 @@ class Group:
     connect: Tuple[str, ...] = ()
     attach: Optional[str] = None
     replicate: int = 1
+    #: ZeroCloud's co-location hint: nodes of groups with the same
+    #: location run on one server where they can.
+    location: Optional[str] = None
 
     def device(self, name):
         """The device called ``name``, or None."""
@@ -307,12 +312,13 @@ def _parse_group(item, index, account, limits):
     if type(replicate) is not int or not 1 <= replicate <= MAX_REPLICATE:
         raise JobError('%s: replicate must be 1, 2 or 3 (how many servers '
                        'run each node)' % where)
+    location = item.get('location') or None
     if 'location' in item:
         check_text(item['location'], '%s: location' % where,
                    allow_empty=True)
 
     group = Group(name, exe, tuple(devices), count, tuple(connect), attach,
-                  replicate)
+                  replicate, location)
     _check_group(group, where)
     return group
 

@@ -88,6 +88,35 @@ def test_nodes_run_where_their_object_is(env, object_ring):
         assert node['server'] in where, (node['server'], where)
 
 
+def test_a_location_runs_its_nodes_on_one_server(env, object_ring):
+    account = env['url'].rsplit('/', 1)[1]
+
+    def holders(name):
+        return {'%s:%s/%s' % (h['ip'], h['port'], h['device'])
+                for h in object_ring.get_nodes(account, env['data'],
+                                               name)[1]}
+    # Two replicas on three servers: any two objects share a server.
+    common = holders('a.txt') & holders('b.txt')
+    assert common
+    job = [{'name': name, 'location': 'together',
+            'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
+            'devices': [{'name': 'stdin', 'path': 'swift://~/%s/%s'
+                         % (env['data'], obj)}, {'name': 'stdout'}]}
+           for name, obj in (('x', 'a.txt'), ('y', 'b.txt'))]
+    job.append({'name': 'z',
+                'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
+                'devices': [{'name': 'stdin', 'path': 'swift://~/%s/c.txt'
+                             % env['data']}, {'name': 'stdout'}]})
+    answer = _post(env, job)
+    assert answer.status == 200, answer.body
+    x, y, z = answer.report()['nodes']
+    assert x['server'] == y['server'] and x['server'] in common
+    assert x['colocated'] == y['colocated'] != '0'
+    assert 'colocated' not in z
+    assert answer.headers['x-nexe-colocated'] == '%s,%s,0' % (
+        x['colocated'], x['colocated'])
+
+
 def test_path_less_stdout_is_the_body_in_node_order(env):
     job = [{'name': 'count',
             'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},

@@ -98,8 +98,11 @@ def test_zerocloud_old_spellings():
                                  {'device': 'stderr', 'mode': 'char'}],
                       location='rack1', replicate=1))
     new = parse(group(devices=[{'name': 'stdin', 'path': 'swift://~/c/o'},
-                               {'name': 'stderr'}]))
+                               {'name': 'stderr'}], location='rack1'))
     assert old == new
+    assert old.groups[0].location == 'rack1'
+    # An empty location is none.
+    assert parse(group(location='')).groups[0].location is None
 
 
 def test_old_and_new_spelling_together():

@@ -150,7 +150,52 @@ def place(plan, ring):
                     'those holding %s' % node.attach.url
                     if node.attach is not None else "the ring's servers"))
         nodes.append(dataclasses.replace(node, candidates=found))
-    return dataclasses.replace(plan, nodes=tuple(nodes))
+    return dataclasses.replace(plan, nodes=_colocate(nodes))
+
+
+def _server_key(server):
+    return (server.ip, server.port)
+
+
+def _colocate(nodes):
+    """ZeroCloud's ``location`` hint, best effort: the nodes of every
+    location share one first-choice server.  It is the server that holds
+    the objects of most of the location's placed nodes (nodes with an
+    attach object can run only where it is); the others keep their own
+    first choices.  Nodes without an object may run anywhere: they get it
+    first too.  Failover may still move a node away; the report says
+    which nodes ran together (``colocated``)."""
+    nodes = list(nodes)
+    members = {}
+    for index, node in enumerate(nodes):
+        if node.location is not None:
+            members.setdefault(node.location, []).append(index)
+    for indexes in members.values():
+        if len(indexes) < 2:
+            continue
+        attached = [nodes[i] for i in indexes if nodes[i].attach is not None]
+        voters = attached or [nodes[i] for i in indexes]
+        votes, order, device = {}, [], {}
+        for node in voters:
+            for server in node.candidates:
+                key = _server_key(server)
+                if key not in order:
+                    order.append(key)
+                    device[key] = server
+            for key in {_server_key(s) for s in node.candidates}:
+                votes[key] = votes.get(key, 0) + 1
+        if not order:
+            continue
+        best = max(order, key=lambda k: votes[k])   # the first of the most
+        for i in indexes:
+            node = nodes[i]
+            first = [s for s in node.candidates if _server_key(s) == best]
+            rest = [s for s in node.candidates if _server_key(s) != best]
+            if not first and node.attach is None:
+                first = [dataclasses.replace(device[best], partition=None)]
+            nodes[i] = dataclasses.replace(node,
+                                           candidates=tuple(first + rest))
+    return tuple(nodes)
 
 
 def copy_candidates(candidates, copies):

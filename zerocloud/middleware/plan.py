@@ -127,6 +127,8 @@ class PlanNode:
     #: How many servers run the node (``replicate``): the copies' results
     #: must agree (doc/job_format.rst, *Replicated nodes*).
     replicate: int = 1
+    #: The group's ``location`` hint (None: none).
+    location: Optional[str] = None
 
     def channel(self, alias):
         """The channel with guest path ``alias``, or None."""
@@ -144,7 +146,7 @@ class PlanNode:
             'outputs': [p.url for p in self.outputs],
             'channels': [c.to_dict() for c in self.channels],
             'candidates': [s.to_dict() for s in self.candidates],
-            'replicate': self.replicate}
+            'replicate': self.replicate, 'location': self.location}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -306,7 +306,7 @@ def _make_node(group, instance, pipes):
         outputs=tuple(c.path for c in channels
                       if c.kind == 'object' and c.direction == 'w'),
         listed=attach is not None and attach == matched,
-        replicate=group.replicate)
+        replicate=group.replicate, location=group.location)
 
 
 def _check_channels(nodes, limits):

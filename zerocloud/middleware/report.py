@@ -55,6 +55,7 @@ and non-ASCII escaped as ``\\xNN``/``\\uNNNN``, cut at
 header, add one, or shift another node's value.
 """
 import dataclasses
+import hashlib
 import json
 from typing import Optional
 
@@ -62,7 +63,7 @@ from zerocloud.executor.result import Reason, RunResult
 
 __all__ = ['JobReport', 'build_report', 'header_value', 'node_failure',
            'STATUS_ORDER', 'KIND_WORDS', 'NEXE_HEADERS', 'MAX_HEADER_VALUE',
-           'OMITTED_HEADER']
+           'OMITTED_HEADER', 'COLOCATED_HEADER']
 
 #: Failure kinds with their job status, most serious first.
 STATUS_ORDER = (('disagreement', 502), ('unavailable', 503),
@@ -88,6 +89,8 @@ NEXE_HEADERS = ('X-Nexe-System', 'X-Nexe-Status', 'X-Nexe-Retcode',
 MAX_HEADER_VALUE = 256
 #: Says how many nodes the X-Nexe-* headers leave out (only when some).
 OMITTED_HEADER = 'X-Zerocloud-Nodes-Omitted'
+#: Which nodes with a ``location`` ran together (only for such jobs).
+COLOCATED_HEADER = 'X-Nexe-Colocated'
 
 _REASON_KIND = {
     Reason.INVALID_BINARY: 'invalid-binary',
@@ -313,14 +316,14 @@ def _failed(kind, names):
                                                  for n in names))
 
 
-def _nexe_headers(rows, budget):
+def _nexe_headers(rows, budget, names=NEXE_HEADERS):
     """The X-Nexe-* headers of the first nodes whose values fit in
     ``budget`` bytes in all (names and values, as sent), the same nodes
     in every header, and :data:`OMITTED_HEADER` when some did not fit:
     proxies in front of Swift refuse answers with huge headers (HAProxy
     keeps about 15 KB of them by default), clients lines of over 64 KB."""
     values = [[header_value(value) for value in row] for row in rows]
-    used = sum(len(name) + 4 for name in NEXE_HEADERS) + \
+    used = sum(len(name) + 4 for name in names) + \
         len(OMITTED_HEADER) + 4 + len(str(len(rows)))
     kept = 0
     for row in values:
@@ -330,10 +333,30 @@ def _nexe_headers(rows, budget):
         used += cost
         kept += 1
     headers = {name: ','.join(row[i] for row in values[:kept]) or '-'
-               for i, name in enumerate(NEXE_HEADERS)}
+               for i, name in enumerate(names)}
     if kept < len(rows):
         headers[OMITTED_HEADER] = str(len(rows) - kept)
     return headers
+
+
+def _colocated(outcomes):
+    """Per node, as ZeroCloud's ``X-Nexe-Colocated``: a hash of the server
+    when the node has a ``location`` and ran on the same server as
+    another node of that location (the same hash for every node of that
+    server), else None."""
+    def where(outcome):
+        server = outcome.server
+        if outcome.node.location is None or server is None:
+            return None
+        return outcome.node.location, server.address
+    places = [where(o) for o in outcomes]
+    counts = {}
+    for place in places:
+        if place is not None:
+            counts[place] = counts.get(place, 0) + 1
+    return [hashlib.md5(place[1].encode(), usedforsecurity=False).hexdigest()
+            if place is not None and counts[place] > 1 else None
+            for place in places]
 
 
 def build_report(plan, outcomes, stderr_bytes, gang_failure=None,
@@ -352,9 +375,18 @@ def build_report(plan, outcomes, stderr_bytes, gang_failure=None,
         kind = node_failure(outcome, result)
         kinds.append((kind, outcome.node.name))
         entries.append(_node_entry(outcome, result, kind, stderr_bytes))
-        rows.append(_header_row(outcome, result, kind))
+        rows.append(list(_header_row(outcome, result, kind)))
+    names = NEXE_HEADERS
+    if any(o.node.location is not None for o in outcomes):
+        names += (COLOCATED_HEADER,)
+        together = _colocated(outcomes)
+        for entry, row, outcome, value in zip(entries, rows, outcomes,
+                                              together):
+            if outcome.node.location is not None:
+                entry['colocated'] = value
+            row.append(value or '0')
     headers = _nexe_headers(rows, float('inf') if header_bytes is None
-                            else header_bytes)
+                            else header_bytes, names)
     status, message = 200, 'every node exited 0'
     for kind, code in STATUS_ORDER:
         failed = [name for k, name in kinds if k == kind]

@@ -138,6 +138,44 @@ def test_replicated_nodes_need_as_many_servers():
                                  'servers)')
 
 
+def test_a_location_gives_its_nodes_one_first_server():
+    view = RingView.from_swift_ring(FakeRing())
+    paths = ['in/a', 'in/b', 'in/c']
+    holders = [{s.address for s in view.candidates(SwiftPath(
+        ACCOUNT, *p.split('/')))} for p in paths]
+    plan = place(make_plan(
+        reader('a', 'swift://~/in/a', location='L'),
+        reader('b', 'swift://~/in/b', location='L'),
+        reader('c', 'swift://~/in/c'),
+        dict(name='free', exec={'path': 'swift://~/e/p'}, location='L')),
+        view)
+    a, b, c, free = plan.nodes
+    # The server holding most of the location's objects comes first for
+    # each node that has it, and for the node without an object.
+    common = holders[0] & holders[1]
+    assert common, holders
+    first = a.candidates[0].address
+    assert first in common and b.candidates[0].address == first
+    assert free.candidates[0].address == first
+    assert free.candidates[0].partition is None
+    # Nothing is added to or taken from a placed node's candidates.
+    assert {s.address for s in a.candidates} == holders[0]
+    assert {s.address for s in b.candidates} == holders[1]
+    # Nodes without the location are left as they were.
+    assert c.candidates == view.candidates(SwiftPath(ACCOUNT, 'in', 'c'))
+    assert [n.location for n in plan.nodes] == ['L', 'L', None, 'L']
+
+
+def test_a_location_whose_objects_share_no_server_is_best_effort():
+    ring = RingView(lambda a, c, o: (1, [DEVS[0]] if o == 'x'
+                                     else [DEVS[3]]),
+                    devices=lambda: DEVS)
+    plan = place(make_plan(reader('x', 'swift://~/in/x', location='L'),
+                           reader('y', 'swift://~/in/y', location='L')),
+                 ring)
+    assert [n.candidates[0].device for n in plan.nodes] == ['sda', 'sdd']
+
+
 def test_spread_without_a_device_list_hashes_the_node_name():
     ring = FakeRing()
     view = RingView(ring.get_nodes, ring.get_more_nodes)

@@ -259,3 +259,37 @@ def test_headers_fit_their_budget_for_the_same_first_nodes(tmp_path):
         report = build_report(plan, outcomes, 10, header_bytes=budget)
         assert OMITTED_HEADER not in report.headers
         assert len(report.headers['X-Nexe-Error'].split(',')) == 300
+
+
+def test_colocated_nodes_share_a_hash(tmp_path):
+    import dataclasses
+    plan = expand(parse_job(json.dumps([
+        {'name': 'a', 'count': 3, 'location': 'L',
+         'exec': {'path': 'swift://~/e/x'}},
+        {'name': 'b', 'exec': {'path': 'swift://~/e/x'}}]), 'AUTH_t'))
+    other = Server('10.0.0.2', 6200, 'sdc')
+    outcomes = [ran(n, tmp_path) for n in plan.nodes]
+    outcomes[2] = dataclasses.replace(outcomes[2], server=other)
+    report = build_report(plan, outcomes, 10)
+    together = report.headers['X-Nexe-Colocated'].split(',')[0]
+    assert report.headers['X-Nexe-Colocated'] == '%s,%s,0,0' % (together,
+                                                                together)
+    assert len(together) == 32 and together != '0'
+    assert [n.get('colocated', 'absent') for n in report.nodes] == [
+        together, together, None, 'absent']
+    # Without a location, no header.
+    plain = build_report(plan_of(), [ran(n, tmp_path)
+                                     for n in plan_of().nodes], 10)
+    assert 'X-Nexe-Colocated' not in plain.headers
+
+
+def test_colocated_header_counts_in_the_header_budget(tmp_path):
+    plan = expand(parse_job(json.dumps([
+        {'name': 'a', 'count': 50, 'location': 'L',
+         'exec': {'path': 'swift://~/e/x'}}]), 'AUTH_t'))
+    report = build_report(plan, [ran(n, tmp_path) for n in plan.nodes], 10,
+                          header_bytes=2000)
+    kept = int(50 - int(report.headers[OMITTED_HEADER]))
+    assert len(report.headers['X-Nexe-Colocated'].split(',')) == kept
+    assert sum(len(k) + len(v) + 4 for k, v in report.headers.items()) \
+        <= 2000
