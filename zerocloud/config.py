@@ -57,6 +57,9 @@ reads the job limits above)::
     # Jobs one account may run at once in each proxy server process (429
     # with Retry-After beyond); 0: no limit.
     # max_jobs_per_account = 0
+    # Most jobs of a chain: a job whose message/cgi answer carries
+    # X-Zerovm-Execute runs its body as the next job (508 beyond).
+    # max_chain_length = 16
     # Most bytes one job may keep in temp_dir: the objects it fetched and
     # its nodes' outputs until they are written (507 beyond); 0: no bound
     # but the disk's.
@@ -296,6 +299,9 @@ DEFAULT_REPORT_STDERR_BYTES = 4096
 DEFAULT_NEXE_HEADER_BYTES = 12288
 MIN_NEXE_HEADER_BYTES = 4096
 DEFAULT_HEARTBEAT_INTERVAL = 10.0
+#: Most jobs one request may run through job chaining (a job's answer
+#: naming the next job).
+DEFAULT_MAX_CHAIN_LENGTH = 16
 #: Largest application archive or script POSTed as a job (held in memory).
 DEFAULT_MAX_ARCHIVE_BYTES = 16 * 1024 * 1024
 #: Seconds node_timeout must leave beyond a node's longest run and
@@ -337,6 +343,7 @@ class ProxyConfig:
     nexe_header_bytes: int = DEFAULT_NEXE_HEADER_BYTES
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     max_jobs_per_account: int = 0
+    max_chain_length: int = DEFAULT_MAX_CHAIN_LENGTH
     max_job_spool_bytes: int = 0
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
     temp_dir: str = DEFAULT_TEMP_DIR
@@ -398,6 +405,8 @@ class ProxyConfig:
                 conf, 'heartbeat_interval', DEFAULT_HEARTBEAT_INTERVAL),
             max_jobs_per_account=non_negative_int(
                 conf, 'max_jobs_per_account', 0),
+            max_chain_length=positive_int(conf, 'max_chain_length',
+                                          DEFAULT_MAX_CHAIN_LENGTH),
             max_job_spool_bytes=non_negative_int(
                 conf, 'max_job_spool_bytes', 0),
             max_archive_bytes=positive_int(conf, 'max_archive_bytes',

@@ -298,6 +298,52 @@ def test_a_stored_job_runs_the_posted_body_as_its_script(env):
     assert answer.body == _count(CORPUS['a.txt'])
 
 
+CHAIN_PY = b'''\
+import collections, json, re, sys
+exe, out = sys.argv[1:3]
+words = re.findall(r"[a-z0-9']+", sys.stdin.read().lower())
+with open('/dev/output', 'wb', buffering=0) as f:
+    f.write(''.join('%d %s\\n' % (n, w) for w, n in sorted(
+        collections.Counter(words).items(),
+        key=lambda kv: (-kv[1], kv[0]))).encode())
+job = [{'name': 'second', 'exec': {'path': 'file://python:bin/python',
+                                   'args': '/dev/script'},
+        'devices': [{'name': 'script', 'path': 'swift://~/%s/upper.py' % exe},
+                    {'name': 'stdin', 'path': 'swift://~/%s/chained.count'
+                     % out},
+                    {'name': 'stdout', 'content_type': 'message/cgi'}]}]
+sys.stdout.write('X-Zerovm-Execute: 1.0\\nContent-Type: application/json'
+                 '\\n\\n' + json.dumps(job))
+'''
+UPPER_PY = (b"import sys\nsys.stdout.write('Content-Type: text/plain\\n\\n'"
+            b" + sys.stdin.read().upper())\n")
+
+
+def test_a_job_chain_reads_what_the_job_before_wrote(env):
+    for name, body in (('chain.py', CHAIN_PY), ('upper.py', UPPER_PY)):
+        swiftclient.put_object(env['url'], env['token'], env['exec'], name,
+                               body)
+    job = [{'name': 'first',
+            'exec': {'path': 'file://python:bin/python',
+                     'args': '/dev/script %s %s' % (env['exec'], env['out'])},
+            'devices': [
+                {'name': 'script', 'path': 'swift://~/%s/chain.py'
+                 % env['exec']},
+                {'name': 'stdin', 'path': 'swift://~/%s/a.txt' % env['data']},
+                {'name': 'output', 'path': 'swift://~/%s/chained.count'
+                 % env['out']},
+                {'name': 'stdout', 'content_type': 'message/cgi'},
+                {'name': 'stderr'}]}]
+    answer = _post(env, job, json_report=False)
+    assert answer.status == 200, answer.body
+    # The second job read the first one's output, written before it ran.
+    assert answer.body == _count(CORPUS['a.txt']).upper()
+    assert answer.headers['x-zerocloud-chain-length'] == '2'
+    assert float(answer.headers['x-chain-total-time']) > 0
+    assert answer.headers['x-nexe-system'] == 'second'
+    assert _get(env, env['out'], 'chained.count') == _count(CORPUS['a.txt'])
+
+
 def test_a_script_gets_its_line_s_argument_then_the_job_s(env):
     job = [{'name': 'argv', 'exec': {'path': 'swift://~/%s/argv'
                                      % env['exec'], 'args': 'a "b c"'},

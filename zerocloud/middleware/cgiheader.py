@@ -16,29 +16,44 @@ rest is the body::
 headers of :data:`ALLOWED` become the response's; any other header a
 program writes (``Set-Cookie``, ``X-Nexe-*``, hop-by-hop headers ...) is
 dropped, so that a job can never forge the report's headers nor set
-cookies on the storage endpoint.  :func:`parse_head` reads the header
+cookies on the storage endpoint.  ``message/http`` (a CGI "non-parsed
+header" program, as ZeroCloud took it) is the same with an HTTP status
+line first (``HTTP/1.1 404 Not Found``) instead of ``Status``.
+
+``X-Zerovm-Execute: 1.0`` with ``Content-Type: application/json`` makes
+the body a job description the proxy runs next, as the same caller: a
+*job chain* (ZeroCloud's ``job_chain``; the proxy filter's
+``max_chain_length``).  :data:`CHAIN_HEADER` is therefore kept among the
+headers, for the proxy to find and remove.  :func:`parse_head` reads the header
 block; a stdout without a valid one (no empty line in its first
 :data:`HEAD_LIMIT` bytes, a line that is not ``Name: value``, a bad
 status) is :class:`CGIError`, which the proxy answers ``502``.
 """
 import re
 
-__all__ = ['CGI_TYPE', 'HEAD_LIMIT', 'ALLOWED', 'CGIError', 'is_cgi',
-           'parse_head']
+__all__ = ['CGI_TYPE', 'NPH_TYPE', 'CHAIN_HEADER', 'HEAD_LIMIT', 'ALLOWED',
+           'CGIError', 'is_cgi', 'parse_head']
 
 #: The ``content_type`` of a ``stdout`` that carries the program's answer.
 CGI_TYPE = 'message/cgi'
+#: The same with an HTTP status line first (a "non-parsed header" program).
+NPH_TYPE = 'message/http'
+#: A header of the program's answer that asks the proxy to run its body.
+CHAIN_HEADER = 'X-Zerovm-Execute'
 #: The header block must end within this many bytes.
 HEAD_LIMIT = 16384
 #: Headers a program may set (lower case), besides ``Status``.
 ALLOWED = frozenset([
     'content-type', 'content-disposition', 'content-language',
     'content-encoding', 'cache-control', 'expires', 'last-modified',
-    'etag', 'vary', 'link', 'location', 'retry-after'])
+    'etag', 'vary', 'link', 'location', 'retry-after',
+    CHAIN_HEADER.lower()])
 
 _TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _STATUS_RE = re.compile(r'^([2-5][0-9][0-9])(?: ([\x20-\x7e]*))?$')
 _LINE_RE = re.compile(rb'\r?\n')
+_STATUS_LINE_RE = re.compile(r'^HTTP/1\.[01] ([2-5][0-9][0-9])'
+                             r'(?: ([\x20-\x7e]*))?$')
 
 
 class CGIError(ValueError):
@@ -47,7 +62,8 @@ class CGIError(ValueError):
 
 def is_cgi(content_type):
     """Does ``content_type`` (a stdout's) ask for a CGI answer?"""
-    return (content_type or '').split(';')[0].strip().lower() == CGI_TYPE
+    return (content_type or '').split(';')[0].strip().lower() in (
+        CGI_TYPE, NPH_TYPE)
 
 
 def _end_of_head(data):
@@ -65,11 +81,13 @@ def _end_of_head(data):
     return min(ends) if ends else None
 
 
-def parse_head(data):
+def parse_head(data, nph=False):
     """Parse the header block at the start of ``data`` (the first bytes
     of the stdout, at least :data:`HEAD_LIMIT` of them when there are
     that many).
 
+    :param nph: the header block begins with an HTTP status line
+        (``message/http``).
     :returns: ``(status, headers, dropped, body_offset)``: the status
         (``(404, 'Not Found')``, the reason None when the program gave
         none), the allowed headers as ``(name, value)``
@@ -83,7 +101,16 @@ def parse_head(data):
                        'bytes' % HEAD_LIMIT)
     head, body_at = data[:end[0]], end[1]
     status, headers, dropped, names = None, [], [], set()
-    for raw in (_LINE_RE.split(head) if head else []):
+    lines = _LINE_RE.split(head) if head else []
+    if nph:
+        first = lines.pop(0).decode('ascii', 'replace') if lines else ''
+        match = _STATUS_LINE_RE.match(first)
+        if not match:
+            raise CGIError('%r is not an HTTP/1.x status line with a 2xx-5xx '
+                           'code' % first[:80])
+        status = (int(match.group(1)), match.group(2) or None)
+        names.add('status')
+    for raw in lines:
         try:
             line = raw.decode('ascii')
         except UnicodeDecodeError:

@@ -103,7 +103,12 @@ The answer
 JSON report.  ``Accept: application/json`` always gets the JSON report.
 A job's only path-less ``stdout``, declared ``message/cgi``, is the answer
 a CGI program writes: its status and allowed headers, then the body
-(:mod:`zerocloud.middleware.cgiheader`; ``502`` when it is not one).
+(:mod:`zerocloud.middleware.cgiheader`; ``502`` when it is not one;
+``message/http`` begins with an HTTP status line).  When that answer
+carries ``X-Zerovm-Execute: 1.0`` and ``Content-Type: application/json``,
+its body is the next job, run as the same caller: a job chain of at most
+``max_chain_length`` jobs (``508`` beyond), answered by its last job with
+``X-Zerocloud-Chain-Length`` and ``X-Chain-Total-Time``.
 Output objects are then written through the proxy as the caller (ACLs,
 quotas and storage policies apply), with the device's ``content_type`` and
 ``meta`` (``X-Object-Meta-*``).
@@ -188,6 +193,7 @@ bypass quotas)::
     # nexe_header_bytes = 12288
     # heartbeat_interval = 10
     # max_jobs_per_account = 0
+    # max_chain_length = 16
     # max_job_spool_bytes = 0
     # max_archive_bytes = 16777216
     # temp_dir =
@@ -217,6 +223,9 @@ answer.
 ``max_jobs_per_account``: jobs one account may run at once in each proxy
 server process (``429`` with ``Retry-After`` beyond; 0: no limit); with
 ``workers = N`` an account may run N times that on one proxy.
+``max_chain_length``: most jobs one request runs through job chaining
+(a job whose ``message/cgi`` answer carries ``X-Zerovm-Execute`` runs its
+body next; ``508`` beyond).
 ``max_job_spool_bytes``: most bytes one job may keep in ``temp_dir`` (the
 objects it fetched and its nodes' outputs; ``507`` beyond, naming the
 option; 0: no bound but the disk).
@@ -268,7 +277,8 @@ from zerocloud.config import ProxyConfig
 from zerocloud.exceptions import JobError
 from zerocloud.job import SHEBANG_MAX, parse_job, parse_shebang
 from zerocloud.middleware.caller import Caller, http_error, reason_phrase
-from zerocloud.middleware.cgiheader import (HEAD_LIMIT, CGIError, is_cgi,
+from zerocloud.middleware.cgiheader import (CHAIN_HEADER, HEAD_LIMIT,
+                                            NPH_TYPE, CGIError, is_cgi,
                                             parse_head)
 from zerocloud.middleware.dispatch import (AnswerError, Dispatcher, Fetched,
                                            HTTPTransport, NodeRequest,
@@ -319,6 +329,12 @@ _UPLOAD_KEPT_ENV = 'zerocloud.upload_kept'
 #: Where the request's ``(path, _Upload)`` (a POSTed script or archive, a
 #: stored job's stdin) waits for the job's node requests.
 REQUEST_BODY_ENV = 'zerocloud.request_body'
+#: The job description a job's answer asked to run next (a job chain).
+CHAIN_ENV = 'zerocloud.chain'
+#: The answer of a chain of jobs: how many ran, and their seconds in all
+#: (ZeroCloud's ``X-Chain-Total-Time``).
+CHAIN_LENGTH_HEADER = 'X-Zerocloud-Chain-Length'
+CHAIN_TIME_HEADER = 'X-Chain-Total-Time'
 
 
 class ClientGone(Exception):
@@ -736,12 +752,7 @@ class ProxyFilter:
 
     def start(self, req, caller, plan):
         """Authorize, place, then a dry run's plan, or the job run."""
-        check_cgi(plan)
-        self.authorize(caller, plan, req.environ.get(REQUEST_BODY_ENV))
-        try:
-            plan = place(plan, self.ring_view(caller))
-        except JobError as err:     # more copies than servers to run them
-            raise http_error(err.status, str(err)) from None
+        plan = self.prepare(req, caller, plan)
         if config_true_value(req.headers.get(DRY_RUN_HEADER)):
             return swob.Response(body=json.dumps(plan.to_dict(), indent=1)
                                  + '\n', content_type='application/json')
@@ -750,7 +761,55 @@ class ProxyFilter:
             # already (run() counts the job itself).
             self.check_account(plan.account)
             return self.heartbeat(req, caller, plan)
-        return self.run(req, caller, plan, self.answer)
+        return self.chain(req, caller, plan)
+
+    def prepare(self, req, caller, plan):
+        """Check, authorize and place an expanded plan."""
+        check_cgi(plan)
+        self.authorize(caller, plan, req.environ.get(REQUEST_BODY_ENV))
+        try:
+            return place(plan, self.ring_view(caller))
+        except JobError as err:     # more copies than servers to run them
+            raise http_error(err.status, str(err)) from None
+
+    def chain(self, req, caller, plan):
+        """Run the job; while its answer is a job to run next (a
+        ``message/cgi`` stdout with ``X-Zerovm-Execute``, see
+        :meth:`cgi_answer`), run that one as the same caller, at most
+        ``max_chain_length`` jobs in all.  Each job of a chain commits its
+        own outputs before the next starts (which may read them)."""
+        started = time.time()
+        count = 1
+        while True:
+            resp = self.run(req, caller, plan, self.answer)
+            text = req.environ.pop(CHAIN_ENV, None)
+            if text is None:
+                break
+            if count >= self.conf.max_chain_length:
+                resp = http_error(508, 'job %d of the chain asks to run '
+                                  'another: a chain runs at most %d jobs '
+                                  '(max_chain_length); the outputs of the '
+                                  'jobs that ran are written' % (
+                                      count, self.conf.max_chain_length))
+                break
+            count += 1
+            # The request's body (a script, a stored job's stdin) was the
+            # first job's.
+            req.environ.pop(REQUEST_BODY_ENV, None)
+            self.logger.info('job chain: running job %d', count)
+            try:
+                job = self.parse(text, plan.account)
+                plan = self.prepare(req, caller, self.expand(
+                    job, caller.list if needs_listing(job) else None))
+            except swob.HTTPException as err:
+                resp = http_error(err.status_int, 'job %d of the chain: %s'
+                                  % (count, err.body.decode(
+                                      'utf-8', 'replace').strip()))
+                break
+        if count > 1:
+            resp.headers[CHAIN_LENGTH_HEADER] = str(count)
+            resp.headers[CHAIN_TIME_HEADER] = '%.3f' % (time.time() - started)
+        return resp
 
     def run(self, req, caller, plan, answer, control=None):
         """Fetch, dispatch, report, commit; returns what
@@ -1242,7 +1301,7 @@ class ProxyFilter:
         if report.ok and report.stdout is not None \
                 and 'application/json' not in accept:
             if is_cgi(report.stdout_type):
-                return self.cgi_answer(report, spool)
+                return self.cgi_answer(report, spool, req)
             resp = swob.Response(status=200, headers=report.headers,
                                  content_type=report.stdout_type)
             resp.app_iter = _SpoolIter(report.stdout, spool)
@@ -1257,7 +1316,36 @@ class ProxyFilter:
                              headers=headers, body=report.to_json(),
                              content_type='application/json'), False
 
-    def cgi_answer(self, report, spool):
+    def chained_job(self, req, report, headers, version, skip):
+        """A CGI answer asking to run its body (a job chain): keep the
+        job description for :meth:`chain`, or 502 saying why it cannot
+        be one."""
+        ctype = dict((n.lower(), v) for n, v in headers).get(
+            'content-type', '')
+        problem = None
+        if version.strip() != API_VERSION:
+            problem = 'asks for version %r of X-Zerovm-Execute (only %s)' % (
+                version[:40], API_VERSION)
+        elif ctype.split(';')[0].strip().lower() != 'application/json':
+            problem = 'holds %s, not application/json' % ctype[:80]
+        size = sum(os.path.getsize(p) for p in report.stdout) - skip
+        limit = self.conf.limits.max_job_bytes
+        if problem is None and size > limit:
+            problem = 'is %d bytes, more than max_job_bytes (%d)' % (
+                size, limit)
+        if problem:
+            return http_error(502, 'the job\'s answer is a job to run next '
+                              '(X-Zerovm-Execute) but %s' % problem,
+                              **report.headers), False
+        parts, left = [], size + skip
+        for path in report.stdout:
+            with open(path, 'rb') as src:
+                parts.append(src.read(left))
+            left -= len(parts[-1])
+        req.environ[CHAIN_ENV] = b''.join(parts)[skip:]
+        return swob.Response(status=200), False
+
+    def cgi_answer(self, report, spool, req=None):
         """The answer a ``message/cgi`` stdout writes itself
         (:mod:`zerocloud.middleware.cgiheader`), or 502 saying why it
         cannot be one."""
@@ -1267,12 +1355,19 @@ class ProxyFilter:
             with open(paths[0], 'rb') as src:
                 head = src.read(HEAD_LIMIT + 4)
         try:
-            (code, reason), headers, dropped, skip = parse_head(head)
+            (code, reason), headers, dropped, skip = parse_head(
+                head, nph=report.stdout_type.split(';')[0].strip().lower()
+                == NPH_TYPE)
         except CGIError as err:
             self.logger.warning('bad message/cgi stdout: %s', err)
-            return http_error(502, 'the job\'s message/cgi stdout is not '
-                              'a CGI answer: %s' % err,
+            return http_error(502, 'the job\'s %s stdout is not a CGI '
+                              'answer: %s' % (report.stdout_type, err),
                               **report.headers), False
+        execute = [v for n, v in headers if n.lower() == CHAIN_HEADER.lower()]
+        headers = [(n, v) for n, v in headers
+                   if n.lower() != CHAIN_HEADER.lower()]
+        if execute and req is not None:
+            return self.chained_job(req, report, headers, execute[0], skip)
         if dropped:
             self.logger.info('message/cgi headers dropped: %s',
                              ', '.join(dropped))
@@ -1344,6 +1439,7 @@ def filter_factory(global_conf, **local_conf):
                         system_images=list(limits.system_images),
                         max_pipe_bytes=config.max_pipe_bytes,
                         max_job_wall=config.max_job_wall,
+                        max_chain_length=config.max_chain_length,
                         open_version=OPEN_VERSION)
 
     def zerocloud_proxy(app, **seams):

@@ -67,3 +67,35 @@ def test_what_is_not_a_cgi_answer(data, text):
 def test_is_cgi():
     assert is_cgi('message/cgi') and is_cgi('Message/CGI; x=1')
     assert not is_cgi('text/plain') and not is_cgi(None)
+
+
+def test_message_http_begins_with_a_status_line():
+    data = b'HTTP/1.0 404 Gone away\r\nContent-Type: text/x\r\n\r\nbody'
+    status, headers, dropped, at = parse_head(data, nph=True)
+    assert status == (404, 'Gone away')
+    assert headers == [('Content-Type', 'text/x')]
+    assert data[at:] == b'body'
+    assert parse_head(b'HTTP/1.1 200\n\n', nph=True)[0] == (200, None)
+    assert is_cgi('message/http')
+
+
+@pytest.mark.parametrize('data, text', [
+    (b'Status: 200 OK\n\n', "'Status: 200 OK' is not an HTTP/1.x status "
+     "line"),
+    (b'HTTP/2 200 OK\n\n', 'is not an HTTP/1.x status line'),
+    (b'HTTP/1.1 99 Odd\n\n', 'is not an HTTP/1.x status line'),
+    (b'\n', "'' is not an HTTP/1.x status line"),
+    (b'HTTP/1.1 200 OK\nStatus: 201\n\n', 'header Status is given twice'),
+])
+def test_what_is_not_a_message_http_answer(data, text):
+    with pytest.raises(CGIError) as err:
+        parse_head(data, nph=True)
+    assert text in str(err.value)
+
+
+def test_the_chain_header_is_kept_for_the_proxy():
+    _, headers, dropped, _ = parse_head(
+        b'X-Zerovm-Execute: 1.0\nContent-Type: application/json\n\n[]')
+    assert headers == [('X-Zerovm-Execute', '1.0'),
+                       ('Content-Type', 'application/json')]
+    assert dropped == []

@@ -589,7 +589,8 @@ def test_swift_info_has_public_limits_only(swift):
     assert info['open_version'] == 'open/1.0'
     assert set(info) == {'version', 'max_job_bytes', 'max_nodes',
                          'max_channels', 'system_images', 'max_pipe_bytes',
-                         'max_job_wall', 'open_version'}
+                         'max_job_wall', 'open_version',
+                         'max_chain_length'}
 
 
 def test_bad_config_stops_start_up():
@@ -1557,6 +1558,90 @@ def test_only_one_node_may_write_a_cgi_answer(swift):
     assert body.startswith(b"a message/cgi stdout must be the job's only "
                            b"path-less stdout (2 nodes declare one)")
     assert not servers.sent
+
+
+def countdown_job(n, ctype='message/cgi'):
+    return [group('step', exec={'path': 'swift://~/exec/prog',
+                                'args': str(n)},
+                  devices=[{'name': 'stdout', 'content_type': ctype}])]
+
+
+def countdown(spec, members):
+    """A program whose answer is the job with one less, down to 0."""
+    n = int(spec['argv'][1])
+    if n == 0:
+        return 0, {'/dev/stdout': b'Content-Type: text/plain\n\ndone'}
+    job = json.dumps(countdown_job(n - 1)).encode()
+    return 0, {'/dev/stdout': b'X-Zerovm-Execute: 1.0\r\nContent-Type: '
+               b'application/json\r\n\r\n' + job}
+
+
+def test_a_job_whose_answer_is_a_job_runs_it_next(swift, spool_dir):
+    app, servers = make(swift, FakeObjectServers(countdown),
+                        spool_dir=spool_dir)
+    resp, body = call(app, job_request(countdown_job(3)))
+    assert (resp.status_int, body) == (200, b'done')
+    assert [s['spec']['argv'][1] for s in servers.sent] == ['3', '2', '1',
+                                                            '0']
+    assert resp.headers['X-Zerocloud-Chain-Length'] == '4'
+    assert float(resp.headers['X-Chain-Total-Time']) >= 0
+    assert 'X-Zerovm-Execute' not in resp.headers
+    assert os.listdir(spool_dir) == []
+    # One job: no chain headers.
+    resp, body = call(app, job_request(countdown_job(0)))
+    assert body == b'done' and 'X-Zerocloud-Chain-Length' not in resp.headers
+
+
+def test_a_chain_runs_at_most_max_chain_length_jobs(swift, spool_dir):
+    app, servers = make(swift, FakeObjectServers(countdown),
+                        spool_dir=spool_dir, max_chain_length='3')
+    resp, body = call(app, job_request(countdown_job(5)))
+    assert resp.status_int == 508
+    assert body == (b'job 3 of the chain asks to run another: a chain runs '
+                    b'at most 3 jobs (max_chain_length); the outputs of the '
+                    b'jobs that ran are written\n')
+    assert len(servers.sent) == 3
+    assert os.listdir(spool_dir) == []
+
+
+@pytest.mark.parametrize('head, status, text', [
+    (b'X-Zerovm-Execute: 2.0\nContent-Type: application/json\n\n[]', 502,
+     b"but asks for version '2.0' of X-Zerovm-Execute (only 1.0)"),
+    (b'X-Zerovm-Execute: 1.0\nContent-Type: text/plain\n\n[]', 502,
+     b'but holds text/plain, not application/json'),
+    (b'X-Zerovm-Execute: 1.0\nContent-Type: application/json\n\n{nope',
+     422, b'job 2 of the chain: job description is not valid JSON'),
+    (b'X-Zerovm-Execute: 1.0\nContent-Type: application/json\n\n'
+     b'[{"name": "x", "exec": {"path": "swift://AUTH_other/c/p"}}]', 403,
+     b'job 2 of the chain: '),
+])
+def test_chained_jobs_that_cannot_run(swift, spool_dir, head, status, text):
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': head})),
+        spool_dir=spool_dir)
+    resp, body = call(app, job_request(countdown_job(1)))
+    assert resp.status_int == status, body
+    assert text in body
+    assert len(servers.sent) == 1
+    assert os.listdir(spool_dir) == []
+
+
+def test_a_chained_job_is_bounded_by_max_job_bytes(swift):
+    big = b'X-Zerovm-Execute: 1.0\nContent-Type: application/json\n\n' + \
+        b' ' * 200 + b'[]'
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': big})), max_job_bytes='150')
+    resp, body = call(app, job_request(countdown_job(1)))
+    assert resp.status_int == 502
+    assert b'but is 202 bytes, more than max_job_bytes (150)' in body
+
+
+def test_a_message_http_stdout_begins_with_a_status_line(swift):
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'HTTP/1.1 201 Made\r\n'
+                                   b'Content-Type: text/plain\r\n\r\nok'})))
+    resp, body = call(app, job_request(countdown_job(0, 'message/http')))
+    assert (resp.status, body) == ('201 Made', b'ok')
 
 
 def test_opened_objects_get_cgi_variables(opening):
