@@ -344,6 +344,34 @@ def test_a_job_chain_reads_what_the_job_before_wrote(env):
     assert _get(env, env['out'], 'chained.count') == _count(CORPUS['a.txt'])
 
 
+def test_a_cgi_output_object_sets_its_own_type_and_metadata(env):
+    script = (b"import sys\nwords = sys.stdin.read().split()\n"
+              b"sys.stdout.write('Content-Type: text/csv\\n"
+              b"X-Object-Meta-Words: %d\\n\\n' % len(words))\n"
+              b"sys.stdout.write(','.join(words))\n")
+    swiftclient.put_object(env['url'], env['token'], env['exec'], 'csv.py',
+                           script)
+    job = [{'name': 'csv',
+            'exec': {'path': 'file://python:bin/python',
+                     'args': '/dev/script'},
+            'devices': [
+                {'name': 'script', 'path': 'swift://~/%s/csv.py'
+                 % env['exec']},
+                {'name': 'stdin', 'path': 'swift://~/%s/*.txt' % env['data']},
+                {'name': 'stdout', 'path': 'swift://~/%s/*.csv' % env['out'],
+                 'content_type': 'message/cgi'},
+                {'name': 'stderr'}]}]
+    answer = _post(env, job)
+    assert answer.status == 200, answer.body
+    for name in ('a', 'b', 'c'):
+        headers, body = swiftclient.get_object(env['url'], env['token'],
+                                               env['out'], name + '.csv')
+        words = CORPUS[name + '.txt'].split()
+        assert body == b','.join(words)
+        assert headers['content-type'] == 'text/csv'
+        assert headers['x-object-meta-words'] == str(len(words))
+
+
 def test_a_script_gets_its_line_s_argument_then_the_job_s(env):
     job = [{'name': 'argv', 'exec': {'path': 'swift://~/%s/argv'
                                      % env['exec'], 'args': 'a "b c"'},

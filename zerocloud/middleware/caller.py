@@ -293,14 +293,15 @@ class Caller:
         _drain(resp)
         return resp.status_int
 
-    def put(self, path, source, size, headers):
-        """PUT ``size`` bytes of the file path ``source`` to ``path``;
-        returns the subrequest's response (body drained)."""
+    def put(self, path, source, size, headers, offset=0):
+        """PUT ``size`` bytes of the file path ``source``, from ``offset``,
+        to ``path``; returns the subrequest's response (body drained)."""
         headers = dict(headers, **{'Content-Length': str(size)})
         sub = self._subrequest('PUT', quote(
             '/v1/%s/%s/%s' % (path.account, path.container, path.obj)),
             headers=headers)
         with open(source, 'rb') as src:
+            src.seek(offset)
             sub.environ['wsgi.input'] = src
             sub.content_length = size
             resp = sub.get_response(self.app)

@@ -19,20 +19,27 @@ dropped, so that a job can never forge the report's headers nor set
 cookies on the storage endpoint.  ``message/http`` (a CGI "non-parsed
 header" program, as ZeroCloud took it) is the same with an HTTP status
 line first (``HTTP/1.1 404 Not Found``) instead of ``Status``.
+:func:`parse_head` reads the header block; a stdout without a valid one
+(no empty line in its first :data:`HEAD_LIMIT` bytes, a line that is not
+``Name: value``, a bad status) is :class:`CGIError`, which the proxy
+answers ``502``.
 
 ``X-Zerovm-Execute: 1.0`` with ``Content-Type: application/json`` makes
 the body a job description the proxy runs next, as the same caller: a
 *job chain* (ZeroCloud's ``job_chain``; the proxy filter's
 ``max_chain_length``).  :data:`CHAIN_HEADER` is therefore kept among the
-headers, for the proxy to find and remove.  :func:`parse_head` reads the header
-block; a stdout without a valid one (no empty line in its first
-:data:`HEAD_LIMIT` bytes, a line that is not ``Name: value``, a bad
-status) is :class:`CGIError`, which the proxy answers ``502``.
+headers, for the proxy to find and remove.
+
+An *output object* declared ``message/cgi`` (or ``message/http``) is
+stored without its header block, which sets the object's own headers:
+``Content-Type`` and the others of :data:`OBJECT_ALLOWED`, and any
+``X-Object-Meta-*`` (ZeroCloud's rule), over those the job declared.
 """
 import re
 
 __all__ = ['CGI_TYPE', 'NPH_TYPE', 'CHAIN_HEADER', 'HEAD_LIMIT', 'ALLOWED',
-           'CGIError', 'is_cgi', 'parse_head']
+           'OBJECT_ALLOWED', 'OBJECT_PREFIXES', 'CGIError', 'is_cgi',
+           'parse_head']
 
 #: The ``content_type`` of a ``stdout`` that carries the program's answer.
 CGI_TYPE = 'message/cgi'
@@ -48,6 +55,13 @@ ALLOWED = frozenset([
     'content-encoding', 'cache-control', 'expires', 'last-modified',
     'etag', 'vary', 'link', 'location', 'retry-after',
     CHAIN_HEADER.lower()])
+
+#: Headers a ``message/cgi`` *output object* may set on itself (lower
+#: case), and :data:`OBJECT_PREFIXES`: those Swift stores with an object.
+OBJECT_ALLOWED = frozenset([
+    'content-type', 'content-disposition', 'content-encoding',
+    'content-language', 'cache-control', 'expires'])
+OBJECT_PREFIXES = ('x-object-meta-',)
 
 _TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _STATUS_RE = re.compile(r'^([2-5][0-9][0-9])(?: ([\x20-\x7e]*))?$')
@@ -81,13 +95,16 @@ def _end_of_head(data):
     return min(ends) if ends else None
 
 
-def parse_head(data, nph=False):
+def parse_head(data, nph=False, allowed=ALLOWED, prefixes=()):
     """Parse the header block at the start of ``data`` (the first bytes
     of the stdout, at least :data:`HEAD_LIMIT` of them when there are
     that many).
 
     :param nph: the header block begins with an HTTP status line
         (``message/http``).
+    :param allowed: the header names kept (lower case), and ``prefixes``
+        those kept by the beginning of their name (``x-object-meta-``):
+        an output object's are not a response's (:data:`OBJECT_ALLOWED`).
     :returns: ``(status, headers, dropped, body_offset)``: the status
         (``(404, 'Not Found')``, the reason None when the program gave
         none), the allowed headers as ``(name, value)``
@@ -132,7 +149,7 @@ def parse_head(data, nph=False):
                 raise CGIError('Status %r is not a 2xx-5xx code and reason'
                                % value[:80])
             status = (int(match.group(1)), match.group(2) or None)
-        elif lname in ALLOWED:
+        elif lname in allowed or lname.startswith(tuple(prefixes)):
             headers.append((name, value))
         else:
             dropped.append(name)

@@ -278,8 +278,9 @@ from zerocloud.exceptions import JobError
 from zerocloud.job import SHEBANG_MAX, parse_job, parse_shebang
 from zerocloud.middleware.caller import Caller, http_error, reason_phrase
 from zerocloud.middleware.cgiheader import (CHAIN_HEADER, HEAD_LIMIT,
-                                            NPH_TYPE, CGIError, is_cgi,
-                                            parse_head)
+                                            NPH_TYPE, OBJECT_ALLOWED,
+                                            OBJECT_PREFIXES, CGIError,
+                                            is_cgi, parse_head)
 from zerocloud.middleware.dispatch import (AnswerError, Dispatcher, Fetched,
                                            HTTPTransport, NodeRequest,
                                            RequestBody, Spool, SpoolError,
@@ -1248,11 +1249,46 @@ class ProxyFilter:
             return
         if not outputs:
             return
+        try:
+            outputs = [(chan, path) + self.output_head(chan, path)
+                       for chan, path in outputs]
+        except CGIError as err:
+            report.fail(502, str(err))
+            return
         start = time.time()
         try:
             self._commit(caller, outputs, report)
         finally:
             self.logger.timing_since('commit.timing', start)
+
+    @staticmethod
+    def output_head(chan, path):
+        """``(headers, offset)`` of an output object: its declared
+        ``content_type`` and ``meta``, or, for one declared ``message/cgi``
+        (``message/http``), those its own header block sets over them and
+        where its body begins (:mod:`zerocloud.middleware.cgiheader`).
+
+        :raises CGIError: naming the object, when the block is not one.
+        """
+        headers = {'Content-Type': chan.content_type
+                   or 'application/octet-stream'}
+        for key, value in chan.meta:
+            headers['X-Object-Meta-' + key] = value
+        if not is_cgi(chan.content_type):
+            return headers, 0
+        with open(path, 'rb') as src:
+            head = src.read(HEAD_LIMIT + 4)
+        try:
+            _status, found, _dropped, skip = parse_head(
+                head, nph=chan.content_type.split(';')[0].strip().lower()
+                == NPH_TYPE, allowed=OBJECT_ALLOWED,
+                prefixes=OBJECT_PREFIXES)
+        except CGIError as err:
+            raise CGIError('%s is declared %s but does not begin with a '
+                           'header block: %s' % (chan.path.url,
+                                                 chan.content_type, err))
+        headers.update(found)
+        return headers, skip
 
     def _commit(self, caller, outputs, report):
         # Concurrently, bounded like the dispatch: one PUT at a time made a
@@ -1260,7 +1296,7 @@ class ProxyFilter:
         pool = eventlet.GreenPool(self.conf.dispatch_concurrency)
         results = list(pool.imap(
             lambda item: self._put_output(caller, *item), outputs))
-        failed = [(chan, resp) for (chan, _), resp in zip(outputs, results)
+        failed = [(chan, resp) for (chan, *_), resp in zip(outputs, results)
                   if not resp.is_success]
         if failed:
             chan, resp = failed[0]
@@ -1268,22 +1304,19 @@ class ProxyFilter:
             report.fail(code, 'could not write %s: %s' % (
                 chan.path.url, resp.status))
             self.logger.error('commit failed: %s', report.message)
-            self.roll_back(caller, [c.path for (c, _), r
+            self.roll_back(caller, [c.path for (c, *_), r
                                     in zip(outputs, results)
                                     if r.is_success])
             report.outputs[:] = []
             self.logger.increment('commit.failed')
             return
-        report.outputs.extend(chan.path.url for chan, _ in outputs)
+        report.outputs.extend(chan.path.url for chan, *_ in outputs)
         self.logger.update_stats('outputs.written', len(outputs))
 
     @staticmethod
-    def _put_output(caller, chan, path):
-        headers = {'Content-Type': chan.content_type
-                   or 'application/octet-stream'}
-        for key, value in chan.meta:
-            headers['X-Object-Meta-' + key] = value
-        return caller.put(chan.path, path, os.path.getsize(path), headers)
+    def _put_output(caller, chan, path, headers, offset):
+        return caller.put(chan.path, path, os.path.getsize(path) - offset,
+                          headers, offset)
 
     def roll_back(self, caller, written):
         """A commit failed half-way: delete what it wrote, so that no

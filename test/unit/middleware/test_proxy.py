@@ -1636,6 +1636,60 @@ def test_a_chained_job_is_bounded_by_max_job_bytes(swift):
     assert b'but is 202 bytes, more than max_job_bytes (150)' in body
 
 
+def cgi_output_job(ctype='message/cgi'):
+    return [group('wc', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/*.txt'},
+        {'name': 'stdout', 'path': 'swift://~/out/*.count',
+         'content_type': ctype, 'meta': {'Kind': 'count', 'Keep': 'me'}}])]
+
+
+def test_a_cgi_output_object_sets_its_own_headers(swift, spool_dir):
+    def program(spec, members):
+        return 0, {'/dev/stdout': b'Content-Type: text/csv\r\n'
+                   b'X-Object-Meta-Kind: csv\r\nX-Object-Meta-Node: '
+                   + spec['node'].encode() + b'\r\nSet-Cookie: x=1\r\n'
+                   b'X-Object-Manifest: c/o\r\n\r\na,b\n'}
+    app, servers = make(swift, FakeObjectServers(program),
+                        spool_dir=spool_dir)
+    resp, body = call(app, job_request(cgi_output_job()))
+    assert resp.status_int == 200, body
+    assert swift.objects['/v1/AUTH_test/out/a.count'] == b'a,b\n'
+    meta = swift.meta['/v1/AUTH_test/out/b.count']
+    assert meta['Content-Type'] == 'text/csv'
+    assert meta['X-Object-Meta-Kind'] == 'csv'     # the program's wins
+    assert meta['X-Object-Meta-Keep'] == 'me'
+    assert meta['X-Object-Meta-Node'] == 'wc-2'
+    assert 'Set-Cookie' not in meta and 'X-Object-Manifest' not in meta
+    assert os.listdir(spool_dir) == []
+
+
+def test_a_message_http_output_object(swift):
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'HTTP/1.1 200 OK\n\nx'})))
+    resp, body = call(app, job_request(cgi_output_job('message/http')))
+    assert resp.status_int == 200, body
+    assert swift.objects['/v1/AUTH_test/out/a.count'] == b'x'
+    assert swift.meta['/v1/AUTH_test/out/a.count']['Content-Type'] == \
+        'application/octet-stream'
+
+
+def test_a_cgi_output_without_headers_writes_nothing(swift, spool_dir):
+    def program(spec, members):
+        return 0, {'/dev/stdout': b'Content-Type: text/csv\n\nok'
+                   if spec['node'] == 'wc-1' else b'no header block'}
+    app, servers = make(swift, FakeObjectServers(program),
+                        spool_dir=spool_dir)
+    resp, body = call(app, job_request(cgi_output_job()))
+    assert resp.status_int == 502
+    report = json.loads(body)
+    assert report['message'].startswith(
+        'swift://AUTH_test/out/b.count is declared message/cgi but does not '
+        'begin with a header block: no empty line ends its headers')
+    assert report['outputs'] == []
+    assert not [p for p in swift.objects if p.startswith('/v1/AUTH_test/out')]
+    assert os.listdir(spool_dir) == []
+
+
 def test_a_message_http_stdout_begins_with_a_status_line(swift):
     app, servers = make(swift, FakeObjectServers(
         lambda spec, members: (0, {'/dev/stdout': b'HTTP/1.1 201 Made\r\n'
