@@ -157,6 +157,43 @@ def test_anonymous_clients_open_what_is_public(env, auth):
     assert status == 401
 
 
+def test_pages_of_allowed_origins_may_read_what_they_open(env):
+    origin = 'https://app.example'
+    swiftclient.post_container(env['url'], env['token'], env['data'], {
+        'X-Container-Meta-Access-Control-Allow-Origin': origin,
+        'X-Container-Meta-Access-Control-Max-Age': '60'})
+    try:
+        status, headers, body = _get(
+            env, _log_path(env, '?pattern=/d'), env['token'],
+            {'Origin': origin})
+        assert (status, body) == (200, b'GET /d 200\n')
+        assert headers['Access-Control-Allow-Origin'] == origin
+        assert 'x-nexe-status' in \
+            headers['Access-Control-Expose-Headers'].split(', ')
+        status, headers, _ = _get(env, _log_path(env, '?pattern=/d'),
+                                  env['token'], {'Origin': 'https://evil'})
+        assert status == 200
+        assert 'Access-Control-Allow-Origin' not in headers
+        # The browser's preflight, before a POST with a token.
+        status, headers, _ = _get(env, _log_path(env), method='OPTIONS',
+                                  headers={
+                                      'Origin': origin,
+                                      'Access-Control-Request-Method': 'POST',
+                                      'Access-Control-Request-Headers':
+                                      'x-auth-token'})
+        assert status == 200
+        assert headers['Access-Control-Allow-Headers'] == 'x-auth-token'
+        assert headers['Access-Control-Max-Age'] == '60'
+        status, _, _ = _get(env, _log_path(env), method='OPTIONS',
+                            headers={'Origin': 'https://evil',
+                                     'Access-Control-Request-Method': 'GET'})
+        assert status == 401
+    finally:
+        swiftclient.post_container(env['url'], env['token'], env['data'], {
+            'X-Container-Meta-Access-Control-Allow-Origin': '',
+            'X-Container-Meta-Access-Control-Max-Age': ''})
+
+
 def test_info_says_objects_open(cluster):
     with urllib.request.urlopen(cluster.proxy_url + '/info',
                                 timeout=30) as resp:

@@ -56,7 +56,9 @@ query, or the object itself when it is a program
 (``input``, ``script``) reads.  A
 container whose ``X-Container-Meta-Rest-Endpoint`` names an application
 is a REST service: ``/api/<account>/<container>/<path>`` (or
-``X-Zerovm-Execute: api/1.0``) runs it the same way.  The filter
+``X-Zerovm-Execute: api/1.0``) runs it the same way.  Both answer CORS
+requests as Swift does for the container's objects
+(:mod:`zerocloud.middleware.cors`).  The filter
 therefore also takes paths that begin with ``/open/`` or ``/api/``, with
 or without the header.
 
@@ -262,6 +264,7 @@ import posixpath
 import socket
 import tarfile
 import time
+import types
 
 import eventlet
 import eventlet.event
@@ -281,6 +284,7 @@ from zerocloud.middleware.cgiheader import (CHAIN_HEADER, HEAD_LIMIT,
                                             NPH_TYPE, OBJECT_ALLOWED,
                                             OBJECT_PREFIXES, CGIError,
                                             is_cgi, parse_head)
+from zerocloud.middleware.cors import answer_headers, preflight_headers
 from zerocloud.middleware.dispatch import (AnswerError, Dispatcher, Fetched,
                                            HTTPTransport, NodeRequest,
                                            RequestBody, Spool, SpoolError,
@@ -444,6 +448,11 @@ class ProxyFilter:
         except Exception:
             self.logger.exception('job request failed')
             resp = http_error(500, 'internal error running the job')
+        if self.is_open(req, path_version) and 'Origin' in req.headers \
+                and req.method != 'OPTIONS':
+            resp.headers.update(answer_headers(
+                self.container_cors(req, account, rest),
+                req.headers['Origin']))
         # Until the answer starts (a stdout body is streamed after); a
         # heartbeat answer (202) counts when its report is ready.
         if resp.status_int != 202:
@@ -453,9 +462,47 @@ class ProxyFilter:
                 resp.status_int), start)
         return resp(env, start_response)
 
+    @staticmethod
+    def is_open(req, path_version):
+        """Does ``req`` open an object or call a REST endpoint?"""
+        version = req.headers.get(EXECUTE_HEADER, '').strip()
+        return path_version in (OPEN_PREFIX, ENDPOINT_PREFIX) or \
+            version in (OPEN_VERSION, ENDPOINT_VERSION)
+
+    def container_cors(self, req, account, rest):
+        """Swift's CORS info of the container an open or REST request
+        names (``{}`` when it names none)."""
+        container = swob.wsgi_to_str(rest or '').partition('/')[0]
+        if not container:
+            return {}
+        info = Caller(self.app, req).container_info(
+            types.SimpleNamespace(account=account, container=container))
+        return info.get('cors') or {}
+
+    def preflight(self, req, account, rest):
+        """A browser's ``OPTIONS`` before it opens an object or calls a
+        REST endpoint from another origin (:mod:`zerocloud.middleware.
+        cors`): ``200`` when the container allows it, else ``401``.  A
+        plain ``OPTIONS`` (no ``Origin``) says the methods."""
+        if 'Origin' not in req.headers:
+            return swob.Response(status=200, headers={
+                'Allow': ', '.join(OPEN_METHODS + ('OPTIONS',))})
+        headers = preflight_headers(
+            self.container_cors(req, account, rest),
+            req.headers.get('Origin'),
+            req.headers.get('Access-Control-Request-Method'),
+            req.headers.get('Access-Control-Request-Headers'), OPEN_METHODS)
+        if headers is None:
+            return http_error(401, 'this origin may not open objects or '
+                              'call endpoints here (the container\'s '
+                              'X-Container-Meta-Access-Control-Allow-Origin)')
+        return swob.Response(status=200, headers=headers)
+
     def route(self, req, path_version, account, rest):
         """Check the request is a job we can take, then handle it."""
         version = req.headers.get(EXECUTE_HEADER, '').strip()
+        if req.method == 'OPTIONS' and self.is_open(req, path_version):
+            return self.preflight(req, account, rest)
         if path_version == OPEN_PREFIX or version == OPEN_VERSION:
             return self.handle_open(req, account, rest)
         if path_version == ENDPOINT_PREFIX or version == ENDPOINT_VERSION:

@@ -2138,3 +2138,94 @@ def test_request_bodies_go_to_the_spool_and_leave_nothing(
     if case == 'source-heartbeat':
         assert json.loads(got)['ok']
     wait_until(lambda: os.listdir(spool_dir) == [])
+
+
+# --- CORS for opened objects and REST endpoints ---------------------------
+
+ORIGIN = 'https://app.example'
+
+
+@pytest.fixture
+def cors_opening(opening, swift):
+    swift.containers['/v1/AUTH_test/docs']['meta'] = {
+        'Access-Control-Allow-Origin': 'https://other.example ' + ORIGIN,
+        'Access-Control-Max-Age': '600',
+        'Access-Control-Expose-Headers': 'X-Object-Meta-Color'}
+    return opening
+
+
+@pytest.mark.parametrize('path, headers', [
+    ('/open/AUTH_test/docs/a.csv?lines=2', {}),
+    ('/v1/AUTH_test/docs/a.csv?lines=2', {'X-Zerovm-Execute': 'open/1.0'}),
+])
+def test_an_allowed_origin_may_read_what_it_opened(cors_opening, path,
+                                                   headers):
+    app, servers = cors_opening
+    resp, body = call(app, open_request(path, headers=dict(
+        headers, Origin=ORIGIN)))
+    assert resp.status_int == 200, body
+    assert resp.headers['Access-Control-Allow-Origin'] == ORIGIN
+    exposed = resp.headers['Access-Control-Expose-Headers'].split(', ')
+    assert 'x-nexe-status' in exposed and 'x-object-meta-color' in exposed
+    assert 'x-zerovm-execute' not in exposed
+    # Errors too: a page can read why.
+    resp, body = call(app, open_request('/open/AUTH_test/docs/none.csv',
+                                        headers={'Origin': ORIGIN}))
+    assert resp.status_int == 404
+    assert resp.headers['Access-Control-Allow-Origin'] == ORIGIN
+
+
+def test_other_origins_and_containers_get_no_cors_headers(cors_opening,
+                                                          swift):
+    app, servers = cors_opening
+    resp, body = call(app, open_request('/open/AUTH_test/docs/a.csv?lines=2',
+                                        headers={'Origin': 'https://evil'}))
+    assert resp.status_int == 200
+    assert 'Access-Control-Allow-Origin' not in resp.headers
+    resp, body = call(app, open_request('/open/AUTH_test/docs/a.csv?lines=2'))
+    assert 'Access-Control-Allow-Origin' not in resp.headers
+    # Any origin, when the container says *.
+    swift.containers['/v1/AUTH_test/docs']['meta'] = {
+        'Access-Control-Allow-Origin': '*'}
+    app, servers = make(swift, servers)
+    resp, body = call(app, open_request('/open/AUTH_test/docs/a.csv?lines=2',
+                                        headers={'Origin': 'https://evil'}))
+    assert resp.headers['Access-Control-Allow-Origin'] == 'https://evil'
+
+
+def preflight(path, origin=ORIGIN, method='POST', headers='x-custom'):
+    hdrs = {'Access-Control-Request-Method': method,
+            'Access-Control-Request-Headers': headers}
+    if origin:
+        hdrs['Origin'] = origin
+    return open_request(path, method='OPTIONS', headers=hdrs)
+
+
+def test_a_preflight_from_an_allowed_origin(cors_opening):
+    app, servers = cors_opening
+    for path in ('/open/AUTH_test/docs/a.csv', '/api/AUTH_test/docs/x/y'):
+        resp, body = call(app, preflight(path))
+        assert resp.status_int == 200, body
+        assert resp.headers['Access-Control-Allow-Origin'] == ORIGIN
+        assert resp.headers['Access-Control-Allow-Methods'] == \
+            'GET, HEAD, POST, PUT, DELETE'
+        assert resp.headers['Access-Control-Allow-Headers'] == 'x-custom'
+        assert resp.headers['Access-Control-Max-Age'] == '600'
+    assert not servers.sent
+
+
+@pytest.mark.parametrize('origin, method', [
+    ('https://evil', 'POST'), (ORIGIN, 'PATCH')])
+def test_a_preflight_that_is_refused(cors_opening, origin, method):
+    app, servers = cors_opening
+    resp, body = call(app, preflight('/api/AUTH_test/docs/x', origin,
+                                     method))
+    assert resp.status_int == 401
+    assert 'Access-Control-Allow-Origin' not in resp.headers
+
+
+def test_a_plain_options_says_the_methods(cors_opening):
+    app, servers = cors_opening
+    resp, body = call(app, preflight('/open/AUTH_test/docs/a.csv', None))
+    assert resp.status_int == 200
+    assert resp.headers['Allow'] == 'GET, HEAD, POST, PUT, DELETE, OPTIONS'
