@@ -133,10 +133,17 @@ def _utf8(wsgi_text):
 def fill(template, values, where):
     """``template`` (parsed JSON) with ``{.NAME}`` and ``{.NAME=DEFAULT}``
     in its strings replaced by ``values[NAME]`` (or ``DEFAULT``); keys are
-    left as they are.  JobError (400) names a value nobody gave."""
-    def one(match):
+    left as they are.  JobError (400) names a value nobody gave, or one
+    holding ``*`` that would go into a ``swift://`` path (it would turn
+    the template's one object into a wildcard over many: a query picks
+    objects, it does not multiply nodes)."""
+    def one(match, in_path=False):
         name, default = match.group(1), match.group(2)
         if name in values:
+            if in_path and '*' in values[name]:
+                raise JobError('%s: the value of %s holds "*", which would '
+                               'make a swift:// path of the template a '
+                               'wildcard' % (where, json.dumps(name)))
             return values[name]
         if default is None:
             raise JobError('%s needs the query to give %s (it has no '
@@ -145,6 +152,8 @@ def fill(template, values, where):
 
     def walk(value):
         if isinstance(value, str):
+            if value.startswith('swift://'):
+                return _VAR_RE.sub(lambda m: one(m, True), value)
             return _VAR_RE.sub(one, value)
         if isinstance(value, list):
             return [walk(v) for v in value]

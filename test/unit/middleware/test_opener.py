@@ -54,6 +54,24 @@ def test_fill_puts_values_into_strings_only():
                               'has no default)')
 
 
+def test_a_value_cannot_make_a_path_a_wildcard():
+    template = {'path': 'swift://~/logs/{.day}.log', 'args': '{.day}'}
+    assert opener.fill(template, {'day': '7'}, 'here') == {
+        'path': 'swift://~/logs/7.log', 'args': '7'}
+    # Outside paths a * is only text.
+    assert opener.fill({'args': '{.day}'}, {'day': '*'}, 'here') == {
+        'args': '*'}
+    with pytest.raises(JobError) as err:
+        opener.fill(template, {'day': '*'}, 'template T')
+    assert err.value.status == 400
+    assert str(err.value) == ('template T: the value of "day" holds "*", '
+                              'which would make a swift:// path of the '
+                              'template a wildcard')
+    # A template's own wildcard, or a default holding one, is its author's.
+    assert opener.fill({'path': 'swift://~/logs/{.day=*}.log'}, {},
+                       'here') == {'path': 'swift://~/logs/*.log'}
+
+
 def test_a_value_cannot_change_the_job_s_structure():
     hostile = '", "exec": {"path": "swift://other/c/o"}, "x": "'
     job = json.loads(opener.open_job(
