@@ -60,6 +60,10 @@ reads the job limits above)::
     # Most jobs of a chain: a job whose message/cgi answer carries
     # X-Zerovm-Execute runs its body as the next job (508 beyond).
     # max_chain_length = 16
+    # Account where every job's usage record is stored (JSON, container
+    # <account>, object YYYY/MM/DD/<time>-<trans_id>.json), as ZeroCloud's
+    # accounting did; empty: only the proxy log's "usage" lines.
+    # accounting_account =
     # Most bytes one job may keep in temp_dir: the objects it fetched and
     # its nodes' outputs until they are written (507 beyond); 0: no bound
     # but the disk's.
@@ -182,6 +186,15 @@ def name_list(conf, key, default):
         if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise ConfigError('%s: bad name %r' % (key, name))
     return tuple(dict.fromkeys(names))
+
+
+def _account_name(conf, key):
+    """An account name option (empty: none); no ``/``."""
+    value = (conf.get(key) or '').strip()
+    if '/' in value:
+        raise ConfigError('%s must be an account name, without "/": %r'
+                          % (key, value))
+    return value
 
 
 def positive_float(conf, key, default):
@@ -344,6 +357,7 @@ class ProxyConfig:
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     max_jobs_per_account: int = 0
     max_chain_length: int = DEFAULT_MAX_CHAIN_LENGTH
+    accounting_account: str = ''
     max_job_spool_bytes: int = 0
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
     temp_dir: str = DEFAULT_TEMP_DIR
@@ -407,6 +421,7 @@ class ProxyConfig:
                 conf, 'max_jobs_per_account', 0),
             max_chain_length=positive_int(conf, 'max_chain_length',
                                           DEFAULT_MAX_CHAIN_LENGTH),
+            accounting_account=_account_name(conf, 'accounting_account'),
             max_job_spool_bytes=non_negative_int(
                 conf, 'max_job_spool_bytes', 0),
             max_archive_bytes=positive_int(conf, 'max_archive_bytes',

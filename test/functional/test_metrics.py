@@ -2,10 +2,11 @@
 # Licensed under the Apache License, Version 2.0
 """StatsD metrics end to end: a cluster whose two filters send their
 metrics (``log_statsd_host``/``log_statsd_port``, Swift's own options) to a
-UDP socket of the test, jobs run on it, and what arrives.
+UDP socket of the test, jobs run on it, and what arrives.  Also the usage
+records the proxy filter stores (``accounting_account``).
 
 The cluster is built from a copy of etc/*.conf-sample in which only those
-two options are added to the filters' sections."""
+options are added to the filters' sections."""
 import collections
 import json
 
@@ -20,12 +21,14 @@ from zerocloud.middleware import proxy
 from .samples import changed_samples
 
 TEXTS = {'a.txt': b'one two\n', 'b.txt': b'two three\n', 'c.txt': b'four\n'}
+USAGE = 'AUTH_usage'
 
 
 @pytest.fixture(scope='module')
 def metered(tmp_path_factory, programs, module_statsd):
     samples = changed_samples(tmp_path_factory.mktemp('samples'),
-                              proxy=module_statsd.conf,
+                              proxy=dict(module_statsd.conf,
+                                         accounting_account=USAGE),
                               object_server=module_statsd.conf)
     with saio.Cluster(sample_dir=samples) as cluster:
         url, token = swiftclient.get_auth(cluster.auth_url, 'test:tester',
@@ -38,7 +41,7 @@ def metered(tmp_path_factory, programs, module_statsd):
             with open(programs.build(prog), 'rb') as f:
                 swiftclient.put_object(url, token, 'exec', prog, f)
         module_statsd.metrics()     # nothing of ours yet, but drain
-        yield url, token, module_statsd
+        yield url, token, module_statsd, cluster
 
 
 P, O = proxy.STATSD_PREFIX, objfilter.STATSD_PREFIX
@@ -47,7 +50,7 @@ P, O = proxy.STATSD_PREFIX, objfilter.STATSD_PREFIX
 def run(metered, job, status):
     """Submit ``job`` (a list, or raw text), check the answer's status and
     return :func:`received`."""
-    url, token, statsd = metered
+    url, token, statsd, _cluster = metered
     answer = client.submit(url, token, job if isinstance(job, str)
                            else json.dumps(job))
     assert answer.status == status, answer.body
@@ -123,3 +126,43 @@ def test_a_mapreduce_reports_its_gang(metered):
     job[1]['exec']['args'] = '--bogus'
     got = run(metered, job, 424)
     assert got[(P, 'gangs.aborted.424')] == [1]
+
+
+def test_every_job_s_usage_is_stored_for_the_operator(metered):
+    import time
+    url, token, statsd, cluster = metered
+    job = [{'name': 'wc', 'replicate': 2,
+            'exec': {'path': 'swift://~/exec/wordcount'},
+            'devices': [{'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+                        {'name': 'stdout'}]}]
+    answer = client.submit(url, token, json.dumps(job), json_report=True)
+    assert answer.status == 200, answer.body
+    trans_id = answer.headers['x-trans-id']
+    # The reseller admin reads the accounting account, not the user.
+    admin_url, admin_token = swiftclient.get_auth(cluster.auth_url,
+                                                  'admin:admin', 'admin')
+    usage_url = admin_url.rsplit('/', 1)[0] + '/' + USAGE
+    account = url.rsplit('/', 1)[1]
+    deadline = time.time() + 10
+    while True:
+        try:
+            _, listing = swiftclient.get_container(usage_url, admin_token,
+                                                   account)
+        except swiftclient.ClientException:
+            listing = []
+        found = [o['name'] for o in listing
+                 if o['name'].endswith('-%s.json' % trans_id)]
+        if found or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(found) == 1, listing
+    _, body = swiftclient.get_object(usage_url, admin_token, account,
+                                     found[0])
+    record = json.loads(body)
+    assert (record['account'], record['status'], record['nodes'],
+            record['sandboxes']) == (account, 200, 1, 2)
+    assert record['cpu_ms'] >= 0 and record['bytes_written'] > 0
+    assert found[0].startswith(record['start'][:10].replace('-', '/'))
+    with pytest.raises(swiftclient.ClientException) as refused:
+        swiftclient.get_container(usage_url, token, account)
+    assert refused.value.http_status == 403

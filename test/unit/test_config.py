@@ -108,6 +108,10 @@ def test_proxy_config_reads_strings():
     assert conf.nexe_header_bytes == 12288
     assert ProxyConfig.from_conf(
         {'nexe_header_bytes': '4096'}).nexe_header_bytes == 4096
+    conf = ProxyConfig.from_conf({'max_chain_length': '3',
+                                  'accounting_account': ' AUTH_usage '})
+    assert (conf.max_chain_length, conf.accounting_account) == (
+        3, 'AUTH_usage')
 
 
 @pytest.mark.parametrize('key, value', [
@@ -115,7 +119,8 @@ def test_proxy_config_reads_strings():
     ('conn_timeout', 'soon'), ('dispatch_concurrency', '0'),
     ('node_memory', 'lots'), ('report_stderr_bytes', '-5'),
     ('nexe_header_bytes', '4095'), ('nexe_header_bytes', 'big'),
-    ('heartbeat_interval', '0'), ('heartbeat_interval', 'often')])
+    ('heartbeat_interval', '0'), ('heartbeat_interval', 'often'),
+    ('max_chain_length', '0'), ('accounting_account', 'AUTH_a/c')])
 def test_proxy_config_bad_values_name_the_option(key, value):
     from zerocloud.config import ProxyConfig
     with pytest.raises(ConfigError) as caught:

@@ -100,7 +100,14 @@ def _copy_entry(outcome, settled):
     entry = {'server': _where(outcome), 'ran': outcome.ran,
              'used': False, 'error': outcome.error}
     if outcome.ran and outcome.report:
-        entry['reason'] = (outcome.report.get('result') or {}).get('reason')
+        result = outcome.report.get('result') or {}
+        entry['reason'] = result.get('reason')
+        # What the copy used (the accounting counts every copy).
+        if isinstance(result.get('cpu_user_ms'), int):
+            entry['cpu_ms'] = result['cpu_user_ms'] + (
+                result.get('cpu_sys_ms') or 0)
+        entry['wall_ms'] = result.get('wall_ms')
+        entry['max_rss_kb'] = result.get('max_rss_kb')
     if outcome.ran and settled is None and not outcome.error:
         entry['error'] = 'did not settle: %s' % entry.get('reason')
     return entry

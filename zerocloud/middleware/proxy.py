@@ -196,6 +196,7 @@ bypass quotas)::
     # heartbeat_interval = 10
     # max_jobs_per_account = 0
     # max_chain_length = 16
+    # accounting_account =
     # max_job_spool_bytes = 0
     # max_archive_bytes = 16777216
     # temp_dir =
@@ -228,6 +229,10 @@ server process (``429`` with ``Retry-After`` beyond; 0: no limit); with
 ``max_chain_length``: most jobs one request runs through job chaining
 (a job whose ``message/cgi`` answer carries ``X-Zerovm-Execute`` runs its
 body next; ``508`` beyond).
+``accounting_account``: where every job's usage record is stored (JSON:
+container ``<account>``, object ``YYYY/MM/DD/<time>-<trans_id>.json``;
+:mod:`zerocloud.middleware.usage`), as ZeroCloud's accounting did; empty
+(the default): only the ``usage`` line each job logs.
 ``max_job_spool_bytes``: most bytes one job may keep in ``temp_dir`` (the
 objects it fetched and its nodes' outputs; ``507`` beyond, naming the
 option; 0: no bound but the disk).
@@ -302,6 +307,8 @@ from zerocloud.middleware.opener import (ARCHIVE_TYPES, ENDPOINT_META,
                                          with_request_stdin)
 from zerocloud.middleware.rendezvous import Rendezvous
 from zerocloud.middleware.report import build_report
+from zerocloud.middleware.usage import (job_usage, record_body, record_path,
+                                        usage_line)
 from zerocloud.paths import SwiftPath, parse_path
 
 __all__ = ['ProxyFilter', 'filter_factory', 'EXECUTE_HEADER',
@@ -892,6 +899,7 @@ class ProxyFilter:
                 **{'Retry-After': str(RETRY_AFTER)})
 
     def _run(self, req, caller, plan, answer, control=None):
+        started = time.time()
         try:
             spool = Spool(self.conf.temp_dir, self.conf.max_job_spool_bytes)
         except SpoolError as err:
@@ -937,6 +945,7 @@ class ProxyFilter:
                 self.commit(caller, outcomes, report)
             self.logger.info('job of %d nodes: %d %s', len(plan.nodes),
                              report.status, report.message)
+            self.account_usage(req, plan, report, started)
             result, handed_over = answer(req, report, spool)
             return result
         finally:
@@ -944,6 +953,46 @@ class ProxyFilter:
                 gang.close()
             if not handed_over:
                 spool.cleanup()
+
+    def account_usage(self, req, plan, report, started):
+        """Log what the job used (one ``usage`` line) and, with
+        ``accounting_account``, store it there (:mod:`zerocloud.
+        middleware.usage`), without making the client wait."""
+        usage = job_usage(plan.account, req.environ.get('swift.trans_id'),
+                          report, started, time.time())
+        self.logger.info('usage %s', usage_line(usage))
+        if self.conf.accounting_account:
+            eventlet.spawn_n(self.store_usage, dict(req.environ), usage)
+
+    def store_usage(self, environ, usage):
+        """PUT a usage record under ``accounting_account`` (its
+        container made when missing), as the proxy itself."""
+        from swift.common.wsgi import make_pre_authed_request
+        path = record_path(self.conf.accounting_account, usage)
+        container = path.rsplit('/', 4)[0]
+        try:
+            for attempt in (1, 2):
+                resp = make_pre_authed_request(
+                    environ, 'PUT', swob.str_to_wsgi(path),
+                    body=record_body(usage), swift_source='ZCU',
+                    headers={'Content-Type': 'application/json'}
+                ).get_response(self.app)
+                if resp.status_int != 404 or attempt == 2:
+                    break
+                made = make_pre_authed_request(
+                    environ, 'PUT', swob.str_to_wsgi(container),
+                    swift_source='ZCU').get_response(self.app)
+                if not made.is_success:
+                    resp = made
+                    break
+            if not resp.is_success:
+                self.logger.error('could not store the usage of %s: %s %s',
+                                  usage['trans_id'], path, resp.status)
+                self.logger.increment('usage.failed')
+        except Exception:
+            self.logger.exception('could not store the usage of %s',
+                                  usage['trans_id'])
+            self.logger.increment('usage.failed')
 
     def count_nodes(self, outcomes):
         """StatsD: nodes that ran, that did not, and the servers that

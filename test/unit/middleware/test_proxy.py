@@ -2229,3 +2229,45 @@ def test_a_plain_options_says_the_methods(cors_opening):
     resp, body = call(app, preflight('/open/AUTH_test/docs/a.csv', None))
     assert resp.status_int == 200
     assert resp.headers['Allow'] == 'GET, HEAD, POST, PUT, DELETE, OPTIONS'
+
+
+# --- usage records ---------------------------------------------------------
+
+def test_every_job_logs_its_usage(swift, monkeypatch):
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'12345'})))
+    lines = []
+    monkeypatch.setattr(app.logger, 'info',
+                        lambda msg, *args: lines.append(msg % args))
+    resp, body = call(app, job_request([group(count=2, devices=[
+        {'name': 'stdout'}])]))
+    assert resp.status_int == 200
+    usage, = [line for line in lines if line.startswith('usage ')]
+    fields = dict(item.split('=', 1) for item in usage.split()[1:])
+    assert fields['account'] == 'AUTH_test'
+    assert fields['trans_id'] == 'tx-test'
+    assert (fields['status'], fields['nodes'], fields['sandboxes'],
+            fields['bytes_written'], fields['outputs']) == (
+                '200', '2', '2', '10', '0')
+
+
+def test_usage_is_stored_under_the_accounting_account(swift):
+    import eventlet
+    swift.containers['/v1/AUTH_usage/AUTH_test'] = {}
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (3, {'/dev/stdout': b'x'})),
+        accounting_account='AUTH_usage')
+    resp, body = call(app, job_request([group(devices=[{'name': 'stdout'}])]))
+    assert resp.status_int == 424
+    for _ in range(50):
+        stored = [p for p in swift.objects if p.startswith('/v1/AUTH_usage/')]
+        if stored:
+            break
+        eventlet.sleep(0.01)
+    path, = stored
+    assert path.startswith('/v1/AUTH_usage/AUTH_test/20')
+    assert path.endswith('-tx-test.json')
+    record = json.loads(swift.objects[path])
+    assert (record['status'], record['nodes'], record['sandboxes']) == (
+        424, 1, 1)
+    assert swift.meta[path]['Content-Type'] == 'application/json'
