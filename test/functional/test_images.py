@@ -246,18 +246,26 @@ def test_a_script_with_a_python_line_runs_as_its_own_program(env):
         '/dev/stdin', '/dev/stdout', '/dev/python', '/dev/script']
 
 
+def _script_map(env, script, out, content_type=None):
+    """A map over the corpus by the python script object ``script``, given
+    as the ``script`` device, writing ``*.<out>`` objects."""
+    stdout = {'name': 'stdout',
+              'path': 'swift://~/%s/*.%s' % (env['out'], out)}
+    if content_type:
+        stdout['content_type'] = content_type
+    return [{'name': 'py',
+             'exec': {'path': 'file://python:bin/python',
+                      'args': '/dev/script'},
+             'devices': [
+                 {'name': 'script', 'path': 'swift://~/%s/%s'
+                  % (env['exec'], script)},
+                 {'name': 'stdin', 'path': 'swift://~/%s/*.txt' % env['data']},
+                 stdout, {'name': 'stderr'}]}]
+
+
 def test_a_script_device_holds_the_source_and_data_places_the_node(
         env, object_ring):
-    job = [{'name': 'py',
-            'exec': {'path': 'file://python:bin/python',
-                     'args': '/dev/script'},
-            'devices': [
-                {'name': 'script', 'path': 'swift://~/%s/wc.py'
-                 % env['exec']},
-                {'name': 'stdin', 'path': 'swift://~/%s/*.txt' % env['data']},
-                {'name': 'stdout', 'path': 'swift://~/%s/*.dcount'
-                 % env['out']}]}]
-    answer = _post(env, job)
+    answer = _post(env, _script_map(env, 'wc.py', 'dcount'))
     assert answer.status == 200, answer.body
     account = env['url'].rsplit('/', 1)[1]
     for node, name in zip(answer.report()['nodes'], ('a', 'b', 'c')):
@@ -351,16 +359,7 @@ def test_a_cgi_output_object_sets_its_own_type_and_metadata(env):
               b"sys.stdout.write(','.join(words))\n")
     swiftclient.put_object(env['url'], env['token'], env['exec'], 'csv.py',
                            script)
-    job = [{'name': 'csv',
-            'exec': {'path': 'file://python:bin/python',
-                     'args': '/dev/script'},
-            'devices': [
-                {'name': 'script', 'path': 'swift://~/%s/csv.py'
-                 % env['exec']},
-                {'name': 'stdin', 'path': 'swift://~/%s/*.txt' % env['data']},
-                {'name': 'stdout', 'path': 'swift://~/%s/*.csv' % env['out'],
-                 'content_type': 'message/cgi'},
-                {'name': 'stderr'}]}]
+    job = _script_map(env, 'csv.py', 'csv', 'message/cgi')
     answer = _post(env, job)
     assert answer.status == 200, answer.body
     for name in ('a', 'b', 'c'):
