@@ -248,6 +248,11 @@ def _add_submit(sub):
                    help='keep the connection busy while the job runs (for '
                    'long jobs behind load balancers); the answer is then '
                    'the report, never a stdout body')
+    p.add_argument('--deferred', choices=('always', 'auto'),
+                   help='let the job run without waiting for it '
+                   '(X-Zerovm-Deferred): print the swift:// URL its answer '
+                   'will be stored at (auto: unless it ends within the '
+                   "proxy's deferred_timeout)")
     p.add_argument('--source', metavar='swift://ACCOUNT/CONTAINER/OBJECT',
                    help='run a stored job description or application '
                    'archive (X-Zerovm-Source, as deployed by zpm): '
@@ -284,7 +289,8 @@ def _cmd_submit(args):
         answer = client.submit(url, token, body, json_report=raw,
                                dry_run=args.dry_run,
                                stream_to=None if raw else out,
-                               heartbeat=args.heartbeat, source=args.source)
+                               heartbeat=args.heartbeat, source=args.source,
+                               deferred=args.deferred)
     except client.ClientError as e:
         _err(str(e))
         return 1

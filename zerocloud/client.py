@@ -94,7 +94,8 @@ def object_url(storage_url, name):
 
 
 def submit(storage_url, token, job_body, json_report=False, dry_run=False,
-           timeout=3600, stream_to=None, heartbeat=False, source=None):
+           timeout=3600, stream_to=None, heartbeat=False, source=None,
+           deferred=None):
     """POST a job (bytes or a JSON-able value) and return the Answer.
     Bytes that begin with ``#!`` are a script, POSTed as ``text/plain``:
     the proxy runs it with the interpreter its first line names.  A tar
@@ -112,6 +113,10 @@ def submit(storage_url, token, job_body, json_report=False, dry_run=False,
     ``source``: ``swift://ACCOUNT/CONTAINER/OBJECT`` of a stored job or
     application archive, sent as ``X-Zerovm-Source``; ``job_body`` is then
     the data its path-less stdin reads (``application/octet-stream``).
+
+    ``deferred``: ``always`` or ``auto``, sent as ``X-Zerovm-Deferred``:
+    the answer may then be ``202`` whose body is the ``swift://`` URL the
+    job's answer will be stored at (and ``<URL>.headers`` its status).
     """
     if not isinstance(job_body, (bytes, str)):
         job_body = json.dumps(job_body)
@@ -129,6 +134,8 @@ def submit(storage_url, token, job_body, json_report=False, dry_run=False,
         headers['Accept'] = 'application/json'
     if dry_run:
         headers['X-Zerocloud-Dry-Run'] = '1'
+    if deferred:
+        headers['X-Zerovm-Deferred'] = deferred
     path = url.path + ('?heartbeat=on' if heartbeat else '')
     conn = conn_cls(url.netloc, timeout=timeout)
     try:

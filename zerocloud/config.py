@@ -64,6 +64,9 @@ reads the job limits above)::
     # <account>, object YYYY/MM/DD/<time>-<trans_id>.json), as ZeroCloud's
     # accounting did; empty: only the proxy log's "usage" lines.
     # accounting_account =
+    # Seconds a job sent with X-Zerovm-Deferred: auto may run before its
+    # client is answered 202 with where its answer will be stored.
+    # deferred_timeout = 10
     # Most bytes one job may keep in temp_dir: the objects it fetched and
     # its nodes' outputs until they are written (507 beyond); 0: no bound
     # but the disk's.
@@ -315,6 +318,8 @@ DEFAULT_HEARTBEAT_INTERVAL = 10.0
 #: Most jobs one request may run through job chaining (a job's answer
 #: naming the next job).
 DEFAULT_MAX_CHAIN_LENGTH = 16
+#: Seconds before a deferred (auto) job's client gets its 202.
+DEFAULT_DEFERRED_TIMEOUT = 10.0
 #: Largest application archive or script POSTed as a job (held in memory).
 DEFAULT_MAX_ARCHIVE_BYTES = 16 * 1024 * 1024
 #: Seconds node_timeout must leave beyond a node's longest run and
@@ -358,6 +363,7 @@ class ProxyConfig:
     max_jobs_per_account: int = 0
     max_chain_length: int = DEFAULT_MAX_CHAIN_LENGTH
     accounting_account: str = ''
+    deferred_timeout: float = DEFAULT_DEFERRED_TIMEOUT
     max_job_spool_bytes: int = 0
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
     temp_dir: str = DEFAULT_TEMP_DIR
@@ -422,6 +428,8 @@ class ProxyConfig:
             max_chain_length=positive_int(conf, 'max_chain_length',
                                           DEFAULT_MAX_CHAIN_LENGTH),
             accounting_account=_account_name(conf, 'accounting_account'),
+            deferred_timeout=positive_float(conf, 'deferred_timeout',
+                                            DEFAULT_DEFERRED_TIMEOUT),
             max_job_spool_bytes=non_negative_int(
                 conf, 'max_job_spool_bytes', 0),
             max_archive_bytes=positive_int(conf, 'max_archive_bytes',

@@ -117,6 +117,44 @@ def test_a_location_runs_its_nodes_on_one_server(env, object_ring):
         x['colocated'], x['colocated'])
 
 
+def test_a_deferred_job_stores_its_answer_for_later(
+        env, capfd, tmp_path, monkeypatch):
+    import time
+    from zerocloud import cli
+    job = [{'name': 'count',
+            'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
+            'devices': [{'name': 'stdin',
+                         'path': 'swift://~/%s/*.txt' % env['data']},
+                        {'name': 'stdout'}]}]
+    path = str(tmp_path / 'deferred.json')
+    with open(path, 'w') as f:
+        json.dump(job, f)
+    monkeypatch.setenv('OS_STORAGE_URL', env['url'])
+    monkeypatch.setenv('OS_AUTH_TOKEN', env['token'])
+    assert cli.main(['submit', '--deferred', 'always', path]) == 0
+    out, _ = capfd.readouterr()
+    account = env['url'].rsplit('/', 1)[1]
+    prefix = 'swift://%s/.zvm/job-' % account
+    assert out.startswith(prefix) and out.endswith('\n')
+    name = '.zvm/' + out.strip()[len(prefix) - len('job-'):]
+    container, obj = name.split('/', 1)
+    deadline = time.time() + 30
+    while True:
+        try:
+            _, head = swiftclient.get_object(env['url'], env['token'],
+                                             container, obj + '.headers')
+            break
+        except swiftclient.ClientException:
+            assert time.time() < deadline, 'no deferred answer'
+            time.sleep(0.2)
+    assert json.loads(head)['status'] == '200 OK'
+    headers, body = swiftclient.get_object(env['url'], env['token'],
+                                           container, obj)
+    assert body == b''.join(_count(CORPUS[n])
+                            for n in ('a.txt', 'b.txt', 'c.txt'))
+    assert headers['x-object-meta-zerocloud-status'] == '200'
+
+
 def test_path_less_stdout_is_the_body_in_node_order(env):
     job = [{'name': 'count',
             'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},

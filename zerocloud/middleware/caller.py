@@ -66,7 +66,7 @@ def _drain(resp):
         _close(resp)
 
 
-class _IterFile:
+class IterFile:
     """A file-like ``read`` over a WSGI body iterator."""
 
     def __init__(self, chunks):
@@ -248,7 +248,7 @@ class Caller:
             if not resp.is_success:
                 raise http_error(503, 'could not read %s %s: %s'
                                  % (what, path.url, resp.status))
-            body = _IterFile(resp.app_iter).read(limit + 1)
+            body = IterFile(resp.app_iter).read(limit + 1)
         finally:
             _close(resp)
         if len(body) > limit:
@@ -273,7 +273,7 @@ class Caller:
                 raise http_error(503, 'could not read %s: %s'
                                  % (path.url, resp.status))
             with open_spool_file(dest, spool) as dst:
-                size, md5, sha = copy_bounded(_IterFile(resp.app_iter), dst,
+                size, md5, sha = copy_bounded(IterFile(resp.app_iter), dst,
                                               limit, path.url)
         except AnswerError:
             raise http_error(413, 'object %s is larger than the limit of %d '
@@ -294,12 +294,19 @@ class Caller:
         return resp.status_int
 
     def put(self, path, source, size, headers, offset=0):
-        """PUT ``size`` bytes of the file path ``source``, from ``offset``,
-        to ``path``; returns the subrequest's response (body drained)."""
+        """PUT ``size`` bytes of the file path ``source`` (or of a
+        file-like object), from ``offset``, to ``path``; returns the
+        subrequest's response (body drained)."""
         headers = dict(headers, **{'Content-Length': str(size)})
         sub = self._subrequest('PUT', quote(
             '/v1/%s/%s/%s' % (path.account, path.container, path.obj)),
             headers=headers)
+        if not isinstance(source, str):
+            sub.environ['wsgi.input'] = source
+            sub.content_length = size
+            resp = sub.get_response(self.app)
+            _drain(resp)
+            return resp
         with open(source, 'rb') as src:
             src.seek(offset)
             sub.environ['wsgi.input'] = src
@@ -307,3 +314,12 @@ class Caller:
             resp = sub.get_response(self.app)
             _drain(resp)
         return resp
+
+    def put_container(self, path):
+        """PUT the container of ``path`` as the caller; its status."""
+        sub = self._subrequest('PUT', _wsgi_path(path.account,
+                                                 path.container))
+        resp = sub.get_response(self.app)
+        _drain(resp)
+        self._infos.pop((path.account, path.container), None)
+        return resp.status_int

@@ -197,6 +197,7 @@ bypass quotas)::
     # max_jobs_per_account = 0
     # max_chain_length = 16
     # accounting_account =
+    # deferred_timeout = 10
     # max_job_spool_bytes = 0
     # max_archive_bytes = 16777216
     # temp_dir =
@@ -233,6 +234,9 @@ body next; ``508`` beyond).
 container ``<account>``, object ``YYYY/MM/DD/<time>-<trans_id>.json``;
 :mod:`zerocloud.middleware.usage`), as ZeroCloud's accounting did; empty
 (the default): only the ``usage`` line each job logs.
+``deferred_timeout``: seconds a job sent with ``X-Zerovm-Deferred: auto``
+runs before its client gets ``202`` and the URL its answer will be stored
+at (``X-Zerovm-Deferred: always`` answers at once).
 ``max_job_spool_bytes``: most bytes one job may keep in ``temp_dir`` (the
 objects it fetched and its nodes' outputs; ``507`` beyond, naming the
 option; 0: no bound but the disk).
@@ -270,6 +274,8 @@ import socket
 import tarfile
 import time
 import types
+import urllib.parse
+import uuid
 
 import eventlet
 import eventlet.event
@@ -284,7 +290,8 @@ from swift.common.utils import config_true_value, get_logger
 from zerocloud.config import ProxyConfig
 from zerocloud.exceptions import JobError
 from zerocloud.job import SHEBANG_MAX, parse_job, parse_shebang
-from zerocloud.middleware.caller import Caller, http_error, reason_phrase
+from zerocloud.middleware.caller import (Caller, IterFile, http_error,
+                                         reason_phrase)
 from zerocloud.middleware.cgiheader import (CHAIN_HEADER, HEAD_LIMIT,
                                             NPH_TYPE, OBJECT_ALLOWED,
                                             OBJECT_PREFIXES, CGIError,
@@ -326,6 +333,16 @@ API_VERSION = '1.0'
 _OPEN_PATHS = ('/%s/' % OPEN_PREFIX, '/%s/' % ENDPOINT_PREFIX)
 #: ``X-Zerocloud-Dry-Run: 1`` answers the plan without running it.
 DRY_RUN_HEADER = 'X-Zerocloud-Dry-Run'
+#: ZeroCloud's deferred jobs: ``always`` answers ``202`` at once, ``auto``
+#: after ``deferred_timeout`` seconds if the job is still running; the
+#: answer is then stored in Swift (:meth:`ProxyFilter.deferred`).
+DEFERRED_HEADER = 'X-Zerovm-Deferred'
+#: Where deferred answers go: ``<account>/.zvm/job-<trans_id>``.
+DEFERRED_CONTAINER = '.zvm'
+#: The answer of a deferred job: where its answer will be.
+DEFERRED_RESULT_HEADER = 'X-Zerocloud-Deferred-Result'
+#: Set on a request whose job must not stop when its client leaves.
+_DETACHED_ENV = 'zerocloud.detached'
 
 _STREAM_CHUNK = 64 * 1024
 #: Retry-After (seconds) of a job answered 503.
@@ -811,12 +828,124 @@ class ProxyFilter:
         if config_true_value(req.headers.get(DRY_RUN_HEADER)):
             return swob.Response(body=json.dumps(plan.to_dict(), indent=1)
                                  + '\n', content_type='application/json')
+        deferred = self.deferred_mode(req)
         if config_true_value(req.params.get('heartbeat')):
+            if deferred:
+                raise http_error(400, 'heartbeat=on and %s are two ways to '
+                                 'run a long job: give one' % DEFERRED_HEADER)
             # Refused before the 202, when the account is at its limit
             # already (run() counts the job itself).
             self.check_account(plan.account)
             return self.heartbeat(req, caller, plan)
+        if deferred:
+            self.check_account(plan.account)
+            return self.deferred(req, caller, plan, 0 if deferred == 'always'
+                                 else self.conf.deferred_timeout)
         return self.chain(req, caller, plan)
+
+    @staticmethod
+    def deferred_mode(req):
+        """``always``, ``auto`` or None (``never``, or no header)."""
+        mode = req.headers.get(DEFERRED_HEADER, 'never').strip().lower()
+        if mode not in ('always', 'auto', 'never'):
+            raise http_error(400, '%s must be always, auto or never, not %s'
+                             % (DEFERRED_HEADER, json.dumps(mode[:40])))
+        return None if mode == 'never' else mode
+
+    def deferred(self, req, caller, plan, timeout):
+        """ZeroCloud's deferred job: run it without the client.  Its
+        answer (body, and status and headers in ``<name>.headers``, JSON)
+        is stored as the caller in ``.zvm/job-<trans_id>``, whose URL the
+        client gets at once (``202``, ``always``) or once ``timeout``
+        seconds passed with the job still running (``auto``; a job done
+        sooner is answered as usual).  The client leaving does not stop
+        it."""
+        trans_id = req.environ.get('swift.trans_id') or uuid.uuid4().hex
+        result = SwiftPath(plan.account, DEFERRED_CONTAINER,
+                           'job-%s' % trans_id.replace('/', '-'))
+        self.result_container(caller, result)
+        req.environ[_DETACHED_ENV] = True
+        upload = (req.environ.get(REQUEST_BODY_ENV) or (None, None))[1]
+        if upload is not None:
+            req.environ[_UPLOAD_KEPT_ENV] = True
+        done = eventlet.event.Event()
+        state = {'detached': False}
+
+        def work():
+            try:
+                resp = self.chain(req, caller, plan)
+            except swob.HTTPException as err:
+                resp = err
+            except Exception:
+                self.logger.exception('deferred job failed')
+                resp = http_error(500, 'internal error running the job')
+            finally:
+                if upload is not None:
+                    upload.cleanup()
+            if state['detached']:
+                self.store_answer(caller, result, resp)
+            else:
+                done.send(resp)
+        eventlet.spawn_n(work)
+        resp = done.wait(timeout) if timeout else None
+        if resp is not None:
+            return resp
+        state['detached'] = True
+        self.logger.info('deferred job: its answer goes to %s', result.url)
+        return swob.Response(
+            status=202, body=result.url + '\n', content_type='text/plain',
+            headers={'Location': swob.str_to_wsgi(urllib.parse.quote(
+                '/v1/%s/%s/%s' % (result.account, result.container,
+                                  result.obj))),
+                     DEFERRED_RESULT_HEADER: result.url})
+
+    def result_container(self, caller, result):
+        """The caller may write ``result``; its container exists (made
+        as the caller when missing)."""
+        if caller.container_info(result).get('status') == 404:
+            status = caller.put_container(result)
+            if status // 100 != 2:
+                raise http_error(status if 400 <= status < 500 else 503,
+                                 'cannot make swift://%s/%s for the '
+                                 'deferred answer: %d' % (
+                                     result.account, result.container,
+                                     status))
+        caller.authorize(result, 'PUT')
+
+    def store_answer(self, caller, result, resp):
+        """PUT a deferred job's answer, then ``<name>.headers``."""
+        try:
+            headers = {k: v for k, v in resp.headers.items()
+                       if k.lower() not in ('content-length', 'etag')}
+            app_iter = resp.app_iter if resp.app_iter is not None \
+                else [resp.body]
+            size = resp.content_length
+            try:
+                if size is None:
+                    data = b''.join(app_iter)
+                    size, app_iter = len(data), [data]
+                put = caller.put(result, IterFile(app_iter), size, {
+                    'Content-Type': resp.headers.get('Content-Type')
+                    or 'application/octet-stream',
+                    'X-Object-Meta-Zerocloud-Status': str(resp.status_int)})
+            finally:
+                close = getattr(app_iter, 'close', None)
+                if close is not None:
+                    close()
+            text = json.dumps({'status': resp.status, 'headers': headers},
+                              indent=1, sort_keys=True).encode() + b'\n'
+            put_headers = caller.put(
+                SwiftPath(result.account, result.container,
+                          result.obj + '.headers'),
+                io.BytesIO(text), len(text),
+                {'Content-Type': 'application/json'})
+            for what, got in (('answer', put), ('headers', put_headers)):
+                if not got.is_success:
+                    self.logger.error('could not store the deferred %s in '
+                                      '%s: %s', what, result.url, got.status)
+        except Exception:
+            self.logger.exception('could not store the deferred answer in %s',
+                                  result.url)
 
     def prepare(self, req, caller, plan):
         """Check, authorize and place an expanded plan."""
@@ -1010,7 +1139,8 @@ class ProxyFilter:
         end the request (nothing is committed).  The request body was read
         already, so the connection turns readable only at its end."""
         sock = getattr(environ.get('eventlet.input'), '_sock', None)
-        if sock is None or not hasattr(sock, 'fileno'):
+        if sock is None or not hasattr(sock, 'fileno') or \
+                environ.get(_DETACHED_ENV):
             return
         try:
             eventlet.hubs.trampoline(sock, read=True)

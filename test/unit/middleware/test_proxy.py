@@ -2271,3 +2271,103 @@ def test_usage_is_stored_under_the_accounting_account(swift):
     assert (record['status'], record['nodes'], record['sandboxes']) == (
         424, 1, 1)
     assert swift.meta[path]['Content-Type'] == 'application/json'
+
+
+# --- deferred jobs ---------------------------------------------------------
+
+RESULT = '/v1/AUTH_test/.zvm/job-tx-test'
+
+
+def stored(swift, path, wait=5.0):
+    import eventlet
+    for _ in range(int(wait / 0.01)):
+        if path in swift.objects:
+            return swift.objects[path]
+        eventlet.sleep(0.01)
+    raise AssertionError('%s never stored' % path)
+
+
+def test_a_deferred_job_answers_at_once_and_stores_its_answer(
+        swift, spool_dir):
+    swift.containers['/v1/AUTH_test/.zvm'] = {}
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'late'})),
+        spool_dir=spool_dir)
+    resp, body = call(app, job_request(
+        [group(devices=[{'name': 'stdout'}])],
+        headers={'X-Zerovm-Deferred': 'always'}))
+    assert resp.status_int == 202
+    assert body == b'swift://AUTH_test/.zvm/job-tx-test\n'
+    assert resp.headers['Location'] == 'http://localhost' + RESULT
+    assert stored(swift, RESULT) == b'late'
+    head = json.loads(stored(swift, RESULT + '.headers'))
+    assert head['status'] == '200 OK'
+    assert head['headers']['X-Nexe-Status'] == 'ok'
+    assert swift.meta[RESULT]['X-Object-Meta-Zerocloud-Status'] == '200'
+    assert os.listdir(spool_dir) == []
+
+
+def test_a_deferred_failure_stores_the_report(swift):
+    swift.containers['/v1/AUTH_test/.zvm'] = {}
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (3, {'/dev/stdout': b'x'})))
+    resp, body = call(app, job_request(
+        [group(devices=[{'name': 'stdout'}])],
+        headers={'X-Zerovm-Deferred': 'always'}))
+    assert resp.status_int == 202
+    report = json.loads(stored(swift, RESULT))
+    assert report['status'] == 424
+    assert json.loads(stored(swift, RESULT + '.headers'))['status'] == \
+        '424 Failed Dependency'
+
+
+def test_auto_answers_a_quick_job_as_usual_and_defers_a_slow_one(swift):
+    import eventlet
+    swift.containers['/v1/AUTH_test/.zvm'] = {}
+
+    def program(spec, members):
+        eventlet.sleep(float(spec['argv'][1]))
+        return 0, {'/dev/stdout': b'done'}
+    app, servers = make(swift, FakeObjectServers(program),
+                        deferred_timeout='0.3')
+
+    def job(seconds):
+        return job_request([group(exec={'path': 'swift://~/exec/prog',
+                                        'args': seconds},
+                                  devices=[{'name': 'stdout'}])],
+                           headers={'X-Zerovm-Deferred': 'auto'})
+    resp, body = call(app, job('0'))
+    assert (resp.status_int, body) == (200, b'done')
+    assert RESULT not in swift.objects
+    resp, body = call(app, job('1'))
+    assert resp.status_int == 202
+    assert stored(swift, RESULT) == b'done'
+
+
+@pytest.mark.parametrize('headers, query, text', [
+    ({'X-Zerovm-Deferred': 'later'}, '', b'X-Zerovm-Deferred must be '
+     b'always, auto or never, not "later"'),
+    ({'X-Zerovm-Deferred': 'always'}, '?heartbeat=on', b'heartbeat=on and '
+     b'X-Zerovm-Deferred are two ways to run a long job: give one'),
+])
+def test_deferred_jobs_that_are_refused(swift, headers, query, text):
+    swift.containers['/v1/AUTH_test/.zvm'] = {}
+    app, servers = make(swift)
+    resp, body = call(app, job_request(
+        [group(devices=[{'name': 'stdout', 'path': 'swift://~/out/o'}])],
+        headers=headers, path='/v1/AUTH_test' + query))
+    assert resp.status_int == 400
+    assert body == text + b'\n'
+    assert not servers.sent
+
+
+def test_a_deferred_answer_needs_write_access(swift):
+    swift.containers['/v1/AUTH_test/.zvm'] = {'write': ''}
+    swift.containers['/v1/AUTH_test/exec']['read'] = 'AUTH_other'
+    app, servers = make(swift)
+    resp, body = call(app, job_request(
+        [group(devices=[{'name': 'stdout'}])], user='AUTH_other',
+        headers={'X-Zerovm-Deferred': 'always'}))
+    assert resp.status_int == 403
+    assert b'.zvm/job-tx-test' in body
+    assert not servers.sent
