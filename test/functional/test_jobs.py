@@ -13,6 +13,7 @@ import swiftclient
 
 from zerocloud import client
 
+from .leaks import assert_spools_back, proxy_spools
 from .workspace import workspace
 
 CORPUS = {
@@ -131,6 +132,7 @@ def test_a_deferred_job_stores_its_answer_for_later(
         json.dump(job, f)
     monkeypatch.setenv('OS_STORAGE_URL', env['url'])
     monkeypatch.setenv('OS_AUTH_TOKEN', env['token'])
+    before = proxy_spools()
     assert cli.main(['submit', '--deferred', 'always', path]) == 0
     out, _ = capfd.readouterr()
     account = env['url'].rsplit('/', 1)[1]
@@ -153,6 +155,8 @@ def test_a_deferred_job_stores_its_answer_for_later(
     assert body == b''.join(_count(CORPUS[n])
                             for n in ('a.txt', 'b.txt', 'c.txt'))
     assert headers['x-object-meta-zerocloud-status'] == '200'
+    # The job's spool went with its stored answer.
+    assert_spools_back(before)
 
 
 def test_path_less_stdout_is_the_body_in_node_order(env):
