@@ -215,6 +215,15 @@ def _cmd_saio(args):
 
 # --- submit (a job to a cluster) -------------------------------------------
 
+def _add_credentials(p):
+    """The swift command's credentials options."""
+    p.add_argument('-A', '--auth', help='auth URL (or ST_AUTH)')
+    p.add_argument('-U', '--user', help='user (or ST_USER)')
+    p.add_argument('-K', '--key', help='key (or ST_KEY)')
+    p.add_argument('--os-storage-url', help='(or OS_STORAGE_URL)')
+    p.add_argument('--os-auth-token', help='(or OS_AUTH_TOKEN)')
+
+
 def _add_submit(sub):
     p = sub.add_parser(
         'submit', help='POST a job description (or a #! script, or an '
@@ -235,11 +244,7 @@ def _add_submit(sub):
                    help='what to run; with --source, the data its '
                    'path-less stdin reads (- for standard input; none: '
                    'empty)')
-    p.add_argument('-A', '--auth', help='auth URL (or ST_AUTH)')
-    p.add_argument('-U', '--user', help='user (or ST_USER)')
-    p.add_argument('-K', '--key', help='key (or ST_KEY)')
-    p.add_argument('--os-storage-url', help='(or OS_STORAGE_URL)')
-    p.add_argument('--os-auth-token', help='(or OS_AUTH_TOKEN)')
+    _add_credentials(p)
     p.add_argument('--json', action='store_true',
                    help='print the raw JSON report')
     p.add_argument('--dry-run', action='store_true',
@@ -294,6 +299,12 @@ def _cmd_submit(args):
     except client.ClientError as e:
         _err(str(e))
         return 1
+    return _show_answer(answer, raw, args.json, out)
+
+
+def _show_answer(answer, raw, as_json, out):
+    """Print a job's answer as ``submit`` does; the exit status."""
+    from zerocloud import client
     report = answer.report()
     if raw or report is None:
         if answer.streamed is None:     # else written as it came
@@ -305,13 +316,45 @@ def _cmd_submit(args):
         sys.stdout.write(client.format_nodes(report))
     if not answer.ok:
         _err('job failed: %d %s' % (answer.status, answer.reason))
-        if report is not None and not args.json:
+        if report is not None and not as_json:
             sys.stderr.write(client.format_failures(report))
         retry = answer.headers.get('retry-after')
         if retry:
             _err('try again in %s s (Retry-After)' % retry)
         return 1
     return 0
+
+
+def _add_result(sub):
+    p = sub.add_parser(
+        'result', help='print the answer of a deferred job',
+        description='Read the answer a deferred job (zerocloud submit '
+        '--deferred) stored at URL, waiting up to --wait seconds for it, '
+        'and print it as submit would: the stdout body, or the node table '
+        'of its report; exits 1 when the job failed or its answer is not '
+        'there.')
+    p.add_argument('url', metavar='swift://ACCOUNT/.zvm/job-ID',
+                   help='what submit --deferred printed')
+    p.add_argument('--wait', type=float, default=0.0, metavar='SECONDS',
+                   help='wait this long for the job to end (default: do '
+                   'not wait)')
+    p.add_argument('--json', action='store_true',
+                   help='print the raw JSON report')
+    _add_credentials(p)
+
+
+def _cmd_result(args):
+    from zerocloud import client
+    try:
+        url, token = client.authenticate(
+            args.auth, args.user, args.key, args.os_storage_url,
+            args.os_auth_token)
+        answer = client.deferred_answer(url, token, args.url, args.wait)
+    except client.ClientError as e:
+        _err(str(e))
+        return 1
+    return _show_answer(answer, args.json, args.json,
+                        _TailWriter(sys.stdout.buffer))
 
 
 class _TailWriter:
@@ -407,6 +450,7 @@ def build_parser():
     _add_plan(sub)
     _add_saio(sub)
     _add_submit(sub)
+    _add_result(sub)
     _add_demo(sub)
     _add_image(sub)
     return parser
@@ -418,6 +462,7 @@ COMMANDS = {
     'plan': _cmd_plan,
     'saio': _cmd_saio,
     'submit': _cmd_submit,
+    'result': _cmd_result,
     'demo': _cmd_demo,
     'image': _cmd_image,
 }

@@ -10,6 +10,7 @@ import dataclasses
 import http.client
 import json
 import os
+import time
 import urllib.parse
 
 from zerocloud.exceptions import ZeroCloudError
@@ -91,6 +92,51 @@ def object_url(storage_url, name):
     return '%s/%s/%s' % (storage_url.rstrip('/'),
                          urllib.parse.quote(container, safe=''),
                          urllib.parse.quote(obj))
+
+
+def deferred_answer(storage_url, token, url, wait=0.0, poll=0.5):
+    """The stored answer of a deferred job (``submit(deferred=...)``'s
+    ``swift://ACCOUNT/CONTAINER/OBJECT``), as an :class:`Answer` with the
+    job's own status and headers; waits up to ``wait`` seconds for it.
+
+    :raises ClientError: when it is not there (yet), or ``url`` is not a
+        ``swift://`` object.
+    """
+    import swiftclient
+    parts = urllib.parse.urlsplit(url)
+    container, _sep, obj = parts.path.lstrip('/').partition('/')
+    if parts.scheme != 'swift' or not parts.netloc or not obj:
+        raise ClientError('%s: not swift://ACCOUNT/CONTAINER/OBJECT' % url)
+    base = storage_url.rstrip('/').rsplit('/', 1)[0]
+    account_url = '%s/%s' % (base, urllib.parse.quote(parts.netloc,
+                                                      safe=''))
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            _h, head = swiftclient.get_object(account_url, token, container,
+                                              obj + '.headers')
+            break
+        except swiftclient.ClientException as e:
+            if e.http_status != 404:
+                raise ClientError('cannot read %s.headers: %s' % (url, e))
+        except OSError as e:
+            raise ClientError('cannot reach %s: %s' % (account_url, e))
+        if time.monotonic() >= deadline:
+            raise ClientError('%s: no answer yet (the job runs, or its '
+                              'proxy restarted and lost it)' % url)
+        time.sleep(poll)
+    try:
+        stored = json.loads(head)
+        code, _sp, reason = stored['status'].partition(' ')
+        headers = {k.lower(): v for k, v in stored['headers'].items()}
+        _h, body = swiftclient.get_object(account_url, token, container,
+                                          obj)
+        return Answer(int(code), reason, headers, body)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ClientError('%s.headers is not a deferred answer: %s'
+                          % (url, e))
+    except swiftclient.ClientException as e:
+        raise ClientError('cannot read %s: %s' % (url, e))
 
 
 def submit(storage_url, token, job_body, json_report=False, dry_run=False,

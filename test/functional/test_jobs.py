@@ -120,7 +120,6 @@ def test_a_location_runs_its_nodes_on_one_server(env, object_ring):
 
 def test_a_deferred_job_stores_its_answer_for_later(
         env, capfd, tmp_path, monkeypatch):
-    import time
     from zerocloud import cli
     job = [{'name': 'count',
             'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
@@ -138,25 +137,26 @@ def test_a_deferred_job_stores_its_answer_for_later(
     account = env['url'].rsplit('/', 1)[1]
     prefix = 'swift://%s/.zvm/job-' % account
     assert out.startswith(prefix) and out.endswith('\n')
+    # zerocloud result waits for it and prints it as submit would have.
+    assert cli.main(['result', '--wait', '30', out.strip()]) == 0
+    printed, _ = capfd.readouterr()
+    expected = b''.join(_count(CORPUS[n])
+                        for n in ('a.txt', 'b.txt', 'c.txt'))
+    assert printed.encode() == expected
     name = '.zvm/' + out.strip()[len(prefix) - len('job-'):]
     container, obj = name.split('/', 1)
-    deadline = time.time() + 30
-    while True:
-        try:
-            _, head = swiftclient.get_object(env['url'], env['token'],
-                                             container, obj + '.headers')
-            break
-        except swiftclient.ClientException:
-            assert time.time() < deadline, 'no deferred answer'
-            time.sleep(0.2)
+    _, head = swiftclient.get_object(env['url'], env['token'], container,
+                                     obj + '.headers')
     assert json.loads(head)['status'] == '200 OK'
     headers, body = swiftclient.get_object(env['url'], env['token'],
                                            container, obj)
-    assert body == b''.join(_count(CORPUS[n])
-                            for n in ('a.txt', 'b.txt', 'c.txt'))
+    assert body == expected
     assert headers['x-object-meta-zerocloud-status'] == '200'
     # The job's spool went with its stored answer.
     assert_spools_back(before)
+    # An answer that is not there (yet).
+    assert cli.main(['result', prefix + 'unknown']) == 1
+    assert 'no answer yet' in capfd.readouterr()[1]
 
 
 def test_path_less_stdout_is_the_body_in_node_order(env):

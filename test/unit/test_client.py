@@ -297,3 +297,10 @@ def test_submit_with_source_sends_the_header(monkeypatch):
     assert seen['X-Zerovm-Source'] == 'swift://~/a/b'
     assert seen['Content-Type'] == 'application/octet-stream'
     assert seen['body'] == b'#!data'
+
+
+@pytest.mark.parametrize('url', ['http://x/y/z', 'swift://AUTH_a/c',
+                                 'swift:///c/o', '.zvm/job-1'])
+def test_a_deferred_answer_needs_a_swift_object_url(url):
+    with pytest.raises(client.ClientError, match='not swift://ACCOUNT/'):
+        client.deferred_answer('http://127.0.0.1:9/v1/AUTH_a', 't', url)
