@@ -289,6 +289,13 @@ def test_a_hash_bang_program_with_a_script_device_is_refused(env):
         b'have a script device as well' in answer.body
 
 
+def test_a_stored_script_runs_on_the_posted_body(env):
+    answer = client.submit(env['url'], env['token'], CORPUS['b.txt'],
+                           source='swift://~/%s/wc' % env['exec'])
+    assert answer.status == 200, answer.body
+    assert answer.body == _count(CORPUS['b.txt'])
+
+
 def test_a_stored_job_runs_the_posted_body_as_its_script(env):
     stored = [{'name': 'py',
                'exec': {'path': 'file://python:bin/python',

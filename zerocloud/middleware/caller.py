@@ -232,13 +232,20 @@ class Caller:
             raise http_error(404, 'object %s does not exist' % path.url)
         return info
 
-    def read(self, path, limit, what='object'):
+    def read(self, path, limit, what='object', first=None):
         """The bytes of the small object ``path`` (at most ``limit``: 413),
-        read as the caller; 404/401/403 name it as ``what``."""
+        read as the caller; 404/401/403 name it as ``what``.  With
+        ``first``, only its first bytes, that many at most (a ranged GET,
+        never 413)."""
+        headers = {'Range': 'bytes=0-%d' % (first - 1)} if first else {}
         resp = self._subrequest('GET', quote(
-            '/v1/%s/%s/%s' % (path.account, path.container, path.obj))
-        ).get_response(self.app)
+            '/v1/%s/%s/%s' % (path.account, path.container, path.obj)),
+            headers=headers).get_response(self.app)
         try:
+            if first and resp.status_int == 416:    # an empty object
+                return b''
+            if first and resp.is_success:
+                return IterFile(resp.app_iter).read(first)
             if resp.status_int == 404:
                 raise http_error(404, '%s %s does not exist'
                                  % (what, path.url))

@@ -40,8 +40,9 @@ memory, until the job ends):
 With ``X-Zerovm-Source: swift://ACCOUNT/CONTAINER/OBJECT`` the job is
 that stored object instead of the body, as ZeroCloud ran deployed
 applications: an archive (a tar, or ``*.zapp``) runs its
-``boot/system.map`` with itself as image, any other object is a job
-description; both are read as the caller (``412`` for a header that is
+``boot/system.map`` with itself as image, a ``#!`` script runs as one
+node's program, any other object is a job description; all are read as
+the caller (``412`` for a header that is
 not one ``swift://`` object).  The body, of any type and at most
 ``max_archive_bytes``, is then what the job's path-less ``stdin``,
 ``input`` or ``script`` devices read (one per group).
@@ -627,16 +628,27 @@ class ProxyFilter:
         """``X-Zerovm-Source: swift://ACCOUNT/CONTAINER/OBJECT``, as
         ZeroCloud took a deployed application: the job is that object (an
         application archive, a tar or ``*.zapp``, runs its
-        ``boot/system.map`` with itself as image; any other object is a
-        job description), read as the caller; the request's body, of any
-        type, is what its path-less ``stdin`` devices read."""
+        ``boot/system.map`` with itself as image; a ``#!`` script runs as
+        one node's program; any other object is a job description), read
+        as the caller; the request's body, of any type, is what its
+        path-less ``stdin`` (``input``, ``script``) devices read."""
         source = self.stored_path(req.headers[SOURCE_HEADER], account,
                                   SOURCE_HEADER, 412)
         caller = Caller(self.app, req)
         caller.authorize(source, 'GET')
         ctype = caller.object_info(source).get('type')
         with self.upload(req, 'request body') as body:
-            text, _what = self.stored_job(caller, source, ctype, body.spool)
+            if not is_archive(ctype, source.obj) and caller.read(
+                    source, 2, 'source', first=2) == b'#!':
+                # A stored #! script: it runs as the program of one node
+                # whose stdin is the body, as if POSTed to the account.
+                text = json.dumps([{
+                    'name': 'script', 'exec': {'path': source.url},
+                    'devices': [{'name': 'stdin'}, {'name': 'stdout'},
+                                {'name': 'stderr'}]}])
+            else:
+                text, _what = self.stored_job(caller, source, ctype,
+                                              body.spool)
             return self.start_with_body(req, caller, account, text, body)
 
     @staticmethod

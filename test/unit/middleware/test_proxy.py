@@ -1853,6 +1853,20 @@ def test_a_stored_job_reads_the_body_through_input_or_script(swift, device):
     assert sent['members'][chan['member']] == b'print(1)'
 
 
+def test_a_stored_script_runs_with_the_body_as_stdin(swift):
+    swift.add('/v1/AUTH_test/apps/upper', b'#!/usr/bin/env python3\n'
+              b'import sys; print(sys.stdin.read().upper())\n',
+              content_type='text/x-python')
+    app, servers = make(swift)
+    resp, got = call(app, source_request('swift://~/apps/upper', b'abc'))
+    assert resp.status_int == 200, got
+    sent, = servers.sent
+    by_alias = {c['alias']: c for c in sent['spec']['channels']}
+    assert sent['spec']['exec']['path'] == 'file://python:bin/python3'
+    assert sent['members'][by_alias['/dev/stdin']['member']] == b'abc'
+    assert by_alias['/dev/script']['path'] == 'swift://AUTH_test/apps/upper'
+
+
 def test_a_stored_job_reads_the_body_through_one_device(swift):
     job = [{'name': 'app', 'exec': {'path': 'swift://~/exec/prog'},
             'devices': [{'name': 'stdin'}, {'name': 'script'},
