@@ -159,6 +159,29 @@ def test_a_deferred_job_stores_its_answer_for_later(
     assert 'no answer yet' in capfd.readouterr()[1]
 
 
+def test_programs_uploaded_for_validation_get_a_verdict(env):
+    with open(env['built']['wordcount'], 'rb') as f:
+        program = f.read()
+    for name, body, kwargs, valid in (
+            ('checked', program, {'headers': {'X-Zerovm-Validate': '1'}},
+             'true'),
+            ('typed', program, {'content_type': 'application/x-nexe'},
+             'true'),
+            ('broken', program[:4096], {'content_type':
+                                        'application/x-nexe'}, 'false')):
+        answer = {}
+        swiftclient.put_object(env['url'], env['token'], env['exec'], name,
+                               body, response_dict=answer, **kwargs)
+        assert answer['status'] == 201
+        assert answer['headers'].get('x-zerovm-valid') == valid, name
+        if valid == 'false':
+            assert answer['headers']['x-zerovm-validation-error']
+        # Stored either way.
+        _, stored = swiftclient.get_object(env['url'], env['token'],
+                                           env['exec'], name)
+        assert stored == body
+
+
 def test_path_less_stdout_is_the_body_in_node_order(env):
     job = [{'name': 'count',
             'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},

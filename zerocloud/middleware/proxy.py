@@ -59,7 +59,10 @@ container whose ``X-Container-Meta-Rest-Endpoint`` names an application
 is a REST service: ``/api/<account>/<container>/<path>`` (or
 ``X-Zerovm-Execute: api/1.0``) runs it the same way.  Both answer CORS
 requests as Swift does for the container's objects
-(:mod:`zerocloud.middleware.cors`).  The filter
+(:mod:`zerocloud.middleware.cors`).  A ``PUT`` of a program with
+``X-Zerovm-Validate`` (or as ``application/x-nexe``) is answered with the
+validator's verdict, ``X-Zerovm-Valid`` (and ``X-Zerovm-Validation-Error``).
+The filter
 therefore also takes paths that begin with ``/open/`` or ``/api/``, with
 or without the header.
 
@@ -273,6 +276,7 @@ import os
 import posixpath
 import socket
 import tarfile
+import tempfile
 import time
 import types
 import urllib.parse
@@ -282,6 +286,7 @@ import eventlet
 import eventlet.event
 import eventlet.hubs
 import eventlet.semaphore
+import eventlet.tpool
 
 from swift.common import swob
 from swift.common.registry import register_swift_info
@@ -314,7 +319,7 @@ from zerocloud.middleware.opener import (ARCHIVE_TYPES, ENDPOINT_META,
                                          parse_query, template_name,
                                          with_request_stdin)
 from zerocloud.middleware.rendezvous import Rendezvous
-from zerocloud.middleware.report import build_report
+from zerocloud.middleware.report import build_report, header_value
 from zerocloud.middleware.usage import (job_usage, record_body, record_path,
                                         usage_line)
 from zerocloud.paths import SwiftPath, parse_path
@@ -334,6 +339,13 @@ API_VERSION = '1.0'
 _OPEN_PATHS = ('/%s/' % OPEN_PREFIX, '/%s/' % ENDPOINT_PREFIX)
 #: ``X-Zerocloud-Dry-Run: 1`` answers the plan without running it.
 DRY_RUN_HEADER = 'X-Zerocloud-Dry-Run'
+#: A PUT with this header (any value), or of an ``application/x-nexe``,
+#: is validated once stored (:meth:`ProxyFilter.validated_upload`).
+VALIDATE_HEADER = 'X-Zerovm-Validate'
+VALIDATE_HEADER_ENV = 'HTTP_X_ZEROVM_VALIDATE'
+#: The verdict on such an upload, and why a program is refused.
+VALID_HEADER = 'X-Zerovm-Valid'
+VALIDATION_ERROR_HEADER = 'X-Zerovm-Validation-Error'
 #: ZeroCloud's deferred jobs: ``always`` answers ``202`` at once, ``auto``
 #: after ``deferred_timeout`` seconds if the job is still running; the
 #: answer is then stored in Swift (:meth:`ProxyFilter.deferred`).
@@ -365,6 +377,36 @@ CHAIN_ENV = 'zerocloud.chain'
 #: (ZeroCloud's ``X-Chain-Total-Time``).
 CHAIN_LENGTH_HEADER = 'X-Zerocloud-Chain-Length'
 CHAIN_TIME_HEADER = 'X-Chain-Total-Time'
+
+
+class _TeeInput:
+    """A request body that copies what is read of it to ``dest``, up to
+    ``limit`` bytes (then it stops copying)."""
+
+    def __init__(self, source, dest, limit):
+        self.source, self.dest, self.limit = source, dest, limit
+        self.copied = 0
+        self.overflow = False
+
+    def _copy(self, data):
+        if data and not self.overflow:
+            if self.copied + len(data) > self.limit:
+                self.overflow = True
+            else:
+                self.dest.write(data)
+                self.copied += len(data)
+        return data
+
+    def read(self, *args):
+        return self._copy(self.source.read(*args))
+
+    def readline(self, *args):
+        return self._copy(self.source.readline(*args))
+
+    def complete(self, length):
+        """Was all of a body of ``length`` bytes copied?"""
+        return not self.overflow and length is not None and \
+            self.copied == length
 
 
 class ClientGone(Exception):
@@ -454,6 +496,10 @@ class ProxyFilter:
     def __call__(self, env, start_response):
         if 'HTTP_X_ZEROVM_EXECUTE' not in env and not env.get(
                 'PATH_INFO', '').startswith(_OPEN_PATHS):
+            if env.get('REQUEST_METHOD') == 'PUT' and (
+                    VALIDATE_HEADER_ENV in env
+                    or is_executable(env.get('CONTENT_TYPE'))):
+                return self.validated_upload(env, start_response)
             return self.app(env, start_response)
         req = swob.Request(env)
         try:
@@ -486,6 +532,54 @@ class ProxyFilter:
                     req.headers.get(DRY_RUN_HEADER)) else 'jobs',
                 resp.status_int), start)
         return resp(env, start_response)
+
+    def validated_upload(self, env, start_response):
+        """A program uploaded with ``X-Zerovm-Validate`` (or as
+        ``application/x-nexe``), as ZeroCloud checked them: the PUT goes on
+        as usual, its bytes copied to ``temp_dir`` on the way; once stored,
+        the validator's verdict is in the answer: ``X-Zerovm-Valid: true``,
+        or ``false`` and ``X-Zerovm-Validation-Error`` (what a job running
+        it would be refused for, ``422``).  A ``#!`` script, or a program
+        larger than ``max_fetch_bytes``, gets no verdict."""
+        req = swob.Request(env)
+        try:
+            req.split_path(4, 4, True)
+        except ValueError:
+            return self.app(env, start_response)    # not an object
+        try:
+            spool = tempfile.NamedTemporaryFile(
+                dir=self.conf.temp_dir, prefix='zerocloud-upload-')
+        except OSError as err:
+            self.logger.warning('no room to validate an upload: %s', err)
+            return self.app(env, start_response)
+        with spool:
+            tee = _TeeInput(env['wsgi.input'], spool,
+                            self.conf.max_fetch_bytes)
+            env['wsgi.input'] = tee
+            resp = req.get_response(self.app)
+            if resp.is_success and tee.complete(req.content_length):
+                spool.flush()
+                verdict = self.verdict(spool.name)
+                if verdict is not None:
+                    resp.headers[VALID_HEADER] = \
+                        'true' if verdict == '' else 'false'
+                    if verdict:
+                        resp.headers[VALIDATION_ERROR_HEADER] = \
+                            header_value(verdict, 1024)
+        return resp(env, start_response)
+
+    def verdict(self, path):
+        """'' when the program at ``path`` is valid, the reason when it
+        is not, None for a ``#!`` script."""
+        with open(path, 'rb') as src:
+            if src.read(2) == b'#!':
+                return None
+        from zerocloud.sandbox.validator import ValidationError, validate
+        try:
+            eventlet.tpool.execute(validate, path)
+        except ValidationError as err:
+            return str(err)
+        return ''
 
     @staticmethod
     def is_open(req, path_version):

@@ -2385,3 +2385,39 @@ def test_a_deferred_answer_needs_write_access(swift):
     assert resp.status_int == 403
     assert b'.zvm/job-tx-test' in body
     assert not servers.sent
+
+
+# --- programs validated on upload -------------------------------------------
+
+def upload(path, body, headers):
+    env = {'REQUEST_METHOD': 'PUT', 'swift.authorize': authorize,
+           'REMOTE_USER': ACCOUNT}
+    return swob.Request.blank(path, environ=env, headers=headers, body=body)
+
+
+@pytest.mark.parametrize('headers', [
+    {'X-Zerovm-Validate': 'yes'},
+    {'Content-Type': 'application/x-nexe'}])
+def test_an_invalid_program_is_stored_and_said_invalid(swift, spool_dir,
+                                                       headers):
+    app, servers = make(swift, spool_dir=spool_dir)
+    resp, body = call(app, upload('/v1/AUTH_test/exec/bad', b'not an elf',
+                                  headers))
+    assert resp.status_int == 201
+    assert swift.objects['/v1/AUTH_test/exec/bad'] == b'not an elf'
+    assert resp.headers['X-Zerovm-Valid'] == 'false'
+    assert 'ELF' in resp.headers['X-Zerovm-Validation-Error']
+    assert os.listdir(spool_dir) == []
+
+
+def test_uploads_without_a_verdict(swift, spool_dir):
+    app, servers = make(swift, spool_dir=spool_dir, max_fetch_bytes='4')
+    for path, body, headers in (
+            ('/v1/AUTH_test/exec/s', b'#!/bin/sh\n', {'X-Zerovm-Validate': 1}),
+            ('/v1/AUTH_test/exec/big', b'x' * 5, {'X-Zerovm-Validate': 1}),
+            ('/v1/AUTH_test/exec/plain', b'x', {})):
+        resp, got = call(app, upload(path, body, headers))
+        assert resp.status_int == 201, path
+        assert 'X-Zerovm-Valid' not in resp.headers, path
+        assert swift.objects[path] == body
+    assert os.listdir(spool_dir) == []
