@@ -2421,3 +2421,22 @@ def test_uploads_without_a_verdict(swift, spool_dir):
         assert 'X-Zerovm-Valid' not in resp.headers, path
         assert swift.objects[path] == body
     assert os.listdir(spool_dir) == []
+
+
+def test_a_usage_record_that_cannot_be_stored_is_counted(swift, monkeypatch):
+    import eventlet
+    # No container for the account under AUTH_usage, and this Swift cannot
+    # make one: the job is answered all the same.
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'x'})),
+        accounting_account='AUTH_usage')
+    counted = []
+    monkeypatch.setattr(app.logger, 'increment', counted.append)
+    resp, body = call(app, job_request([group(devices=[{'name': 'stdout'}])]))
+    assert (resp.status_int, body) == (200, b'x')
+    for _ in range(100):
+        if counted:
+            break
+        eventlet.sleep(0.01)
+    assert counted == ['usage.failed']
+    assert not [p for p in swift.objects if p.startswith('/v1/AUTH_usage')]
