@@ -1824,8 +1824,14 @@ def _unique_keys(pairs):
     return dict(pairs)
 
 
+#: The members of an application archive that may hold its job, the one
+#: used first.
+JOB_MEMBERS = ('boot/cluster.map', 'boot/system.map')
+
+
 def archive_job(tar_file, image_url, max_bytes):
-    """The job of an application archive: its ``boot/system.map``, each
+    """The job of an application archive: its ``boot/system.map`` (or
+    ZeroCloud's ``boot/cluster.map``, which wins when both are there), each
     group without an ``image`` device given one at ``image_url`` (the
     archive itself), as is an ``image`` device without a path.  Returns
     JSON text for :func:`parse_job`.
@@ -1836,24 +1842,26 @@ def archive_job(tar_file, image_url, max_bytes):
     """
     try:
         with tarfile.open(fileobj=tar_file, mode='r:') as tar:
+            found = {}
             for number, member in enumerate(tar):
-                if number >= ARCHIVE_SCAN_MEMBERS:
+                if number >= ARCHIVE_SCAN_MEMBERS or len(found) == 2:
                     break
-                if posixpath.normpath(member.name).lstrip('/') != \
-                        'boot/system.map':
-                    continue
-                if not member.isreg():
-                    raise http_error(400, 'boot/system.map of the archive '
-                                     'is not a file')
-                if member.size > max_bytes:
-                    raise http_error(413, 'boot/system.map is %d bytes, '
-                                     'more than the limit of %d'
-                                     % (member.size, max_bytes))
-                text = tar.extractfile(member).read()
-                break
-            else:
+                name = posixpath.normpath(member.name).lstrip('/')
+                if name in JOB_MEMBERS and name not in found:
+                    found[name] = member
+            # ZeroCloud's boot/cluster.map, when there is one, comes first.
+            name = next((n for n in JOB_MEMBERS if n in found), None)
+            if name is None:
                 raise http_error(400, 'the application archive has no '
                                  'boot/system.map (the job description)')
+            member = found[name]
+            if not member.isreg():
+                raise http_error(400, '%s of the archive is not a file'
+                                 % name)
+            if member.size > max_bytes:
+                raise http_error(413, '%s is %d bytes, more than the limit '
+                                 'of %d' % (name, member.size, max_bytes))
+            text = tar.extractfile(member).read()
     except (tarfile.TarError, EOFError) as err:
         raise http_error(400, 'the application archive is not an '
                          'uncompressed tar: %s' % err) from None
@@ -1861,7 +1869,7 @@ def archive_job(tar_file, image_url, max_bytes):
         data = json.loads(text.decode('utf-8'),
                           object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError) as err:
-        raise http_error(422, 'boot/system.map is not JSON: %s' % err) \
+        raise http_error(422, '%s is not JSON: %s' % (name, err)) \
             from None
     for group in data if isinstance(data, list) else ():
         if not isinstance(group, dict):

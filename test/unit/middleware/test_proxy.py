@@ -1274,6 +1274,28 @@ def test_an_archive_s_file_list_and_device_names_are_zerocloud_s(swift):
         assert sent['members'] == {'in/1': body}
 
 
+def test_an_archive_s_cluster_map_comes_before_its_system_map(swift):
+    one = [{'name': 'one', 'exec': {'path': 'file://image:bin/tool'},
+            'devices': [{'name': 'stdout'}]}]
+    two = [dict(one[0], name='cluster')]
+    app, servers = make(swift)
+    for members, name in (
+            ([('boot/system.map', json.dumps(one).encode()),
+              ('boot/cluster.map', json.dumps(two).encode())], 'cluster'),
+            ([('boot/cluster.map', json.dumps(two).encode())], 'cluster'),
+            ([('boot/system.map', json.dumps(one).encode())], 'one')):
+        servers.sent[:] = []
+        resp, got = call(app, job_request(
+            archive(members), headers={'Content-Type': 'application/x-tar'}))
+        assert resp.status_int == 200, got
+        assert [s['spec']['node'] for s in servers.sent] == [name]
+    resp, got = call(app, job_request(
+        archive([('boot/cluster.map', b'[')]),
+        headers={'Content-Type': 'application/x-tar'}))
+    assert resp.status_int == 422
+    assert got.startswith(b'boot/cluster.map is not JSON')
+
+
 @pytest.mark.parametrize('body, status, text', [
     (b'not a tar' * 100, 400, b'the application archive is not an '
      b'uncompressed tar'),
