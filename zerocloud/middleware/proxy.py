@@ -1208,14 +1208,14 @@ class ProxyFilter:
         try:
             for attempt in (1, 2):
                 resp = make_pre_authed_request(
-                    environ, 'PUT', swob.str_to_wsgi(path),
+                    environ, 'PUT', urllib.parse.quote(path),
                     body=record_body(usage), swift_source='ZCU',
                     headers={'Content-Type': 'application/json'}
                 ).get_response(self.app)
                 if resp.status_int != 404 or attempt == 2:
                     break
                 made = make_pre_authed_request(
-                    environ, 'PUT', swob.str_to_wsgi(container),
+                    environ, 'PUT', urllib.parse.quote(container),
                     swift_source='ZCU').get_response(self.app)
                 if not made.is_success:
                     resp = made
