@@ -3,6 +3,7 @@
 """Jobs end to end: a real cluster, both filters, the real sandbox, and
 programs compiled with gcc -static by the tests."""
 import collections
+import io
 import json
 import os
 import re
@@ -167,6 +168,9 @@ def test_programs_uploaded_for_validation_get_a_verdict(env):
              'true'),
             ('typed', program, {'content_type': 'application/x-nexe'},
              'true'),
+            # A file object: swiftclient sends it chunked.
+            ('chunked', io.BytesIO(program),
+             {'headers': {'X-Zerovm-Validate': '1'}}, 'true'),
             ('broken', program[:4096], {'content_type':
                                         'application/x-nexe'}, 'false')):
         answer = {}
@@ -179,7 +183,7 @@ def test_programs_uploaded_for_validation_get_a_verdict(env):
         # Stored either way.
         _, stored = swiftclient.get_object(env['url'], env['token'],
                                            env['exec'], name)
-        assert stored == body
+        assert stored == (body if isinstance(body, bytes) else program)
 
 
 def test_path_less_stdout_is_the_body_in_node_order(env):

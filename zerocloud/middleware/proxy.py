@@ -404,9 +404,10 @@ class _TeeInput:
         return self._copy(self.source.readline(*args))
 
     def complete(self, length):
-        """Was all of a body of ``length`` bytes copied?"""
-        return not self.overflow and length is not None and \
-            self.copied == length
+        """Was all of a body of ``length`` bytes (None: chunked, which a
+        successful PUT read to its end) copied?"""
+        return not self.overflow and (length is None
+                                      or self.copied == length)
 
 
 class ClientGone(Exception):
