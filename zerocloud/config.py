@@ -67,6 +67,9 @@ reads the job limits above)::
     # Seconds a job sent with X-Zerovm-Deferred: auto may run before its
     # client is answered 202 with where its answer will be stored.
     # deferred_timeout = 10
+    # Seconds a deferred job's stored answer is kept (X-Delete-After; the
+    # object expirer removes it); 0: until its owner deletes it.
+    # deferred_expire_after = 0
     # Most bytes one job may keep in temp_dir: the objects it fetched and
     # its nodes' outputs until they are written (507 beyond); 0: no bound
     # but the disk's.
@@ -364,6 +367,7 @@ class ProxyConfig:
     max_chain_length: int = DEFAULT_MAX_CHAIN_LENGTH
     accounting_account: str = ''
     deferred_timeout: float = DEFAULT_DEFERRED_TIMEOUT
+    deferred_expire_after: int = 0
     max_job_spool_bytes: int = 0
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
     temp_dir: str = DEFAULT_TEMP_DIR
@@ -430,6 +434,8 @@ class ProxyConfig:
             accounting_account=_account_name(conf, 'accounting_account'),
             deferred_timeout=positive_float(conf, 'deferred_timeout',
                                             DEFAULT_DEFERRED_TIMEOUT),
+            deferred_expire_after=non_negative_int(
+                conf, 'deferred_expire_after', 0),
             max_job_spool_bytes=non_negative_int(
                 conf, 'max_job_spool_bytes', 0),
             max_archive_bytes=positive_int(conf, 'max_archive_bytes',

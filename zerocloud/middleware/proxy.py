@@ -202,6 +202,7 @@ bypass quotas)::
     # max_chain_length = 16
     # accounting_account =
     # deferred_timeout = 10
+    # deferred_expire_after = 0
     # max_job_spool_bytes = 0
     # max_archive_bytes = 16777216
     # temp_dir =
@@ -241,6 +242,9 @@ container ``<account>``, object ``YYYY/MM/DD/<time>-<trans_id>.json``;
 ``deferred_timeout``: seconds a job sent with ``X-Zerovm-Deferred: auto``
 runs before its client gets ``202`` and the URL its answer will be stored
 at (``X-Zerovm-Deferred: always`` answers at once).
+``deferred_expire_after``: seconds such a stored answer is kept
+(``X-Delete-After``, for Swift's object expirer; 0, the default: until its
+owner deletes it).
 ``max_job_spool_bytes``: most bytes one job may keep in ``temp_dir`` (the
 objects it fetched and its nodes' outputs; ``507`` beyond, naming the
 option; 0: no bound but the disk).
@@ -1021,6 +1025,8 @@ class ProxyFilter:
 
     def store_answer(self, caller, result, resp):
         """PUT a deferred job's answer, then ``<name>.headers``."""
+        expiry = {'X-Delete-After': str(self.conf.deferred_expire_after)} \
+            if self.conf.deferred_expire_after else {}
         try:
             headers = {k: v for k, v in resp.headers.items()
                        if k.lower() not in ('content-length', 'etag')}
@@ -1031,10 +1037,12 @@ class ProxyFilter:
                 if size is None:
                     data = b''.join(app_iter)
                     size, app_iter = len(data), [data]
-                put = caller.put(result, IterFile(app_iter), size, {
-                    'Content-Type': resp.headers.get('Content-Type')
-                    or 'application/octet-stream',
-                    'X-Object-Meta-Zerocloud-Status': str(resp.status_int)})
+                put = caller.put(result, IterFile(app_iter), size, dict(
+                    expiry, **{
+                        'Content-Type': resp.headers.get('Content-Type')
+                        or 'application/octet-stream',
+                        'X-Object-Meta-Zerocloud-Status':
+                        str(resp.status_int)}))
             finally:
                 close = getattr(app_iter, 'close', None)
                 if close is not None:
@@ -1045,7 +1053,7 @@ class ProxyFilter:
                 SwiftPath(result.account, result.container,
                           result.obj + '.headers'),
                 io.BytesIO(text), len(text),
-                {'Content-Type': 'application/json'})
+                dict(expiry, **{'Content-Type': 'application/json'}))
             for what, got in (('answer', put), ('headers', put_headers)):
                 if not got.is_success:
                     self.logger.error('could not store the deferred %s in '
@@ -1806,6 +1814,7 @@ def filter_factory(global_conf, **local_conf):
                         max_pipe_bytes=config.max_pipe_bytes,
                         max_job_wall=config.max_job_wall,
                         max_chain_length=config.max_chain_length,
+                        deferred_timeout=config.deferred_timeout,
                         open_version=OPEN_VERSION)
 
     def zerocloud_proxy(app, **seams):

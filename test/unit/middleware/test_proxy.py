@@ -590,7 +590,7 @@ def test_swift_info_has_public_limits_only(swift):
     assert set(info) == {'version', 'max_job_bytes', 'max_nodes',
                          'max_channels', 'system_images', 'max_pipe_bytes',
                          'max_job_wall', 'open_version',
-                         'max_chain_length'}
+                         'max_chain_length', 'deferred_timeout'}
 
 
 def test_bad_config_stops_start_up():
@@ -2340,13 +2340,15 @@ def test_a_deferred_job_answers_at_once_and_stores_its_answer(
     assert head['status'] == '200 OK'
     assert head['headers']['X-Nexe-Status'] == 'ok'
     assert swift.meta[RESULT]['X-Object-Meta-Zerocloud-Status'] == '200'
+    assert 'X-Delete-After' not in swift.meta[RESULT]
     assert os.listdir(spool_dir) == []
 
 
 def test_a_deferred_failure_stores_the_report(swift):
     swift.containers['/v1/AUTH_test/.zvm'] = {}
     app, servers = make(swift, FakeObjectServers(
-        lambda spec, members: (3, {'/dev/stdout': b'x'})))
+        lambda spec, members: (3, {'/dev/stdout': b'x'})),
+        deferred_expire_after='86400')
     resp, body = call(app, job_request(
         [group(devices=[{'name': 'stdout'}])],
         headers={'X-Zerovm-Deferred': 'always'}))
@@ -2355,6 +2357,9 @@ def test_a_deferred_failure_stores_the_report(swift):
     assert report['status'] == 424
     assert json.loads(stored(swift, RESULT + '.headers'))['status'] == \
         '424 Failed Dependency'
+    # Both kept a day, as the operator said.
+    for path in (RESULT, RESULT + '.headers'):
+        assert swift.meta[path]['X-Delete-After'] == '86400'
 
 
 def test_auto_answers_a_quick_job_as_usual_and_defers_a_slow_one(swift):
