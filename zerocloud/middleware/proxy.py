@@ -503,7 +503,8 @@ class ProxyFilter:
                 'PATH_INFO', '').startswith(_OPEN_PATHS):
             if env.get('REQUEST_METHOD') == 'PUT' and (
                     VALIDATE_HEADER_ENV in env
-                    or is_executable(env.get('CONTENT_TYPE'))):
+                    or is_executable(env.get('CONTENT_TYPE'))) \
+                    and 'HTTP_X_COPY_FROM' not in env:
                 return self.validated_upload(env, start_response)
             return self.app(env, start_response)
         req = swob.Request(env)
@@ -544,8 +545,9 @@ class ProxyFilter:
         as usual, its bytes copied to ``temp_dir`` on the way; once stored,
         the validator's verdict is in the answer: ``X-Zerovm-Valid: true``,
         or ``false`` and ``X-Zerovm-Validation-Error`` (what a job running
-        it would be refused for, ``422``).  A ``#!`` script, or a program
-        larger than ``max_fetch_bytes``, gets no verdict."""
+        it would be refused for, ``422``).  A ``#!`` script, a program
+        larger than ``max_fetch_bytes`` or a server-side copy
+        (``X-Copy-From``: its bytes do not pass here) gets no verdict."""
         req = swob.Request(env)
         try:
             req.split_path(4, 4, True)

@@ -2442,7 +2442,10 @@ def test_uploads_without_a_verdict(swift, spool_dir):
     for path, body, headers in (
             ('/v1/AUTH_test/exec/s', b'#!/bin/sh\n', {'X-Zerovm-Validate': 1}),
             ('/v1/AUTH_test/exec/big', b'x' * 5, {'X-Zerovm-Validate': 1}),
-            ('/v1/AUTH_test/exec/plain', b'x', {})):
+            ('/v1/AUTH_test/exec/plain', b'x', {}),
+            # A server-side copy: no bytes pass through the proxy filter.
+            ('/v1/AUTH_test/exec/copy', b'', {'X-Zerovm-Validate': 1,
+                                              'X-Copy-From': 'exec/s'})):
         resp, got = call(app, upload(path, body, headers))
         assert resp.status_int == 201, path
         assert 'X-Zerovm-Valid' not in resp.headers, path
