@@ -347,6 +347,9 @@ DRY_RUN_HEADER = 'X-Zerocloud-Dry-Run'
 #: is validated once stored (:meth:`ProxyFilter.validated_upload`).
 VALIDATE_HEADER = 'X-Zerovm-Validate'
 VALIDATE_HEADER_ENV = 'HTTP_X_ZEROVM_VALIDATE'
+#: PUTs whose body is not the object's bytes (a server-side copy, a
+#: dynamic large object's manifest): never validated.
+_NOT_THE_BYTES_ENV = frozenset(['HTTP_X_COPY_FROM', 'HTTP_X_OBJECT_MANIFEST'])
 #: The verdict on such an upload, and why a program is refused.
 VALID_HEADER = 'X-Zerovm-Valid'
 VALIDATION_ERROR_HEADER = 'X-Zerovm-Validation-Error'
@@ -504,7 +507,9 @@ class ProxyFilter:
             if env.get('REQUEST_METHOD') == 'PUT' and (
                     VALIDATE_HEADER_ENV in env
                     or is_executable(env.get('CONTENT_TYPE'))) \
-                    and 'HTTP_X_COPY_FROM' not in env:
+                    and not _NOT_THE_BYTES_ENV & set(env) \
+                    and 'multipart-manifest' not in env.get(
+                        'QUERY_STRING', ''):
                 return self.validated_upload(env, start_response)
             return self.app(env, start_response)
         req = swob.Request(env)
@@ -546,8 +551,9 @@ class ProxyFilter:
         the validator's verdict is in the answer: ``X-Zerovm-Valid: true``,
         or ``false`` and ``X-Zerovm-Validation-Error`` (what a job running
         it would be refused for, ``422``).  A ``#!`` script, a program
-        larger than ``max_fetch_bytes`` or a server-side copy
-        (``X-Copy-From``: its bytes do not pass here) gets no verdict."""
+        larger than ``max_fetch_bytes``, a server-side copy
+        (``X-Copy-From``) or a large object's manifest (its body is not the
+        program's bytes) gets no verdict."""
         req = swob.Request(env)
         try:
             req.split_path(4, 4, True)

@@ -2445,11 +2445,16 @@ def test_uploads_without_a_verdict(swift, spool_dir):
             ('/v1/AUTH_test/exec/plain', b'x', {}),
             # A server-side copy: no bytes pass through the proxy filter.
             ('/v1/AUTH_test/exec/copy', b'', {'X-Zerovm-Validate': 1,
-                                              'X-Copy-From': 'exec/s'})):
+                                              'X-Copy-From': 'exec/s'}),
+            # Large objects' manifests.
+            ('/v1/AUTH_test/exec/dlo', b'', {'X-Zerovm-Validate': 1,
+                                             'X-Object-Manifest': 'seg/p'}),
+            ('/v1/AUTH_test/exec/slo?multipart-manifest=put', b'[]',
+             {'X-Zerovm-Validate': 1})):
         resp, got = call(app, upload(path, body, headers))
         assert resp.status_int == 201, path
         assert 'X-Zerovm-Valid' not in resp.headers, path
-        assert swift.objects[path] == body
+        assert swift.objects[path.split('?')[0]] == body
     assert os.listdir(spool_dir) == []
 
 
