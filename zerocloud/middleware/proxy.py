@@ -1038,12 +1038,12 @@ class ProxyFilter:
         try:
             headers = {k: v for k, v in resp.headers.items()
                        if k.lower() not in ('content-length', 'etag')}
-            app_iter = resp.app_iter if resp.app_iter is not None \
+            original = resp.app_iter if resp.app_iter is not None \
                 else [resp.body]
-            size = resp.content_length
+            app_iter, size = original, resp.content_length
             try:
                 if size is None:
-                    data = b''.join(app_iter)
+                    data = b''.join(original)
                     size, app_iter = len(data), [data]
                 put = caller.put(result, IterFile(app_iter), size, dict(
                     expiry, **{
@@ -1052,7 +1052,8 @@ class ProxyFilter:
                         'X-Object-Meta-Zerocloud-Status':
                         str(resp.status_int)}))
             finally:
-                close = getattr(app_iter, 'close', None)
+                # The answer's spool goes with its iterator.
+                close = getattr(original, 'close', None)
                 if close is not None:
                     close()
             text = json.dumps({'status': resp.status, 'headers': headers},
@@ -1062,13 +1063,18 @@ class ProxyFilter:
                           result.obj + '.headers'),
                 io.BytesIO(text), len(text),
                 dict(expiry, **{'Content-Type': 'application/json'}))
-            for what, got in (('answer', put), ('headers', put_headers)):
-                if not got.is_success:
-                    self.logger.error('could not store the deferred %s in '
-                                      '%s: %s', what, result.url, got.status)
+            failed = [(what, got) for what, got in (
+                ('answer', put), ('headers', put_headers))
+                if not got.is_success]
+            for what, got in failed:
+                self.logger.error('could not store the deferred %s in %s: '
+                                  '%s', what, result.url, got.status)
+            if failed:
+                self.logger.increment('deferred.failed')
         except Exception:
             self.logger.exception('could not store the deferred answer in %s',
                                   result.url)
+            self.logger.increment('deferred.failed')
 
     def prepare(self, req, caller, plan):
         """Check, authorize and place an expanded plan."""

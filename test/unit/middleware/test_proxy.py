@@ -2475,3 +2475,38 @@ def test_a_usage_record_that_cannot_be_stored_is_counted(swift, monkeypatch):
         eventlet.sleep(0.01)
     assert counted == ['usage.failed']
     assert not [p for p in swift.objects if p.startswith('/v1/AUTH_usage')]
+
+
+def test_a_deferred_answer_that_cannot_be_stored_is_counted(
+        swift, spool_dir, monkeypatch):
+    import eventlet
+    swift.containers['/v1/AUTH_test/.zvm'] = {}
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'late'})),
+        spool_dir=spool_dir)
+    counted = []
+    monkeypatch.setattr(app.logger, 'increment', counted.append)
+    # The container goes away while the job runs (quota, deletion...).
+    real_put = swift.handle
+
+    def refusing(req, body):
+        if req.method == 'PUT' and '/.zvm/' in req.path:
+            return swob.HTTPForbidden()
+        return real_put(req, body)
+    monkeypatch.setattr(swift, 'handle', refusing)
+    resp, body = call(app, job_request(
+        [group(devices=[{'name': 'stdout'}])],
+        headers={'X-Zerovm-Deferred': 'always'}))
+    assert resp.status_int == 202
+    for _ in range(200):
+        if counted:
+            break
+        eventlet.sleep(0.01)
+    assert counted == ['deferred.failed']
+    assert RESULT not in swift.objects
+    # Its spool (the streamed stdout) went all the same.
+    for _ in range(100):
+        if not os.listdir(spool_dir):
+            break
+        eventlet.sleep(0.01)
+    assert os.listdir(spool_dir) == []
