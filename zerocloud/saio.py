@@ -20,6 +20,9 @@ Layout:
   object server, each in its own zone; the account and container rings
   have one replica.  Rings are built with a fixed seed (:data:`RING_SEED`),
   so placement is the same from run to run;
+* with three object servers or more, a second storage policy,
+  :data:`EC_POLICY`, erasure-coded (two data and one parity fragment,
+  ring ``object-1.ring.gz``);
 * tempauth with the users of the sample proxy configuration (the usual
   SAIO users ``test:tester``/``testing``, ``test2:tester2``/``testing2``,
   both ``.admin``, and ``test:tester3``/``testing3``, not admin).
@@ -60,20 +63,22 @@ import tempfile
 import time
 
 from zerocloud.saioconf import (
-    OBJECT_OVERRIDES, OBJECT_REPLICAS, PROXY_OVERRIDES,
+    EC_SERVERS, OBJECT_OVERRIDES, OBJECT_REPLICAS, PROXY_OVERRIDES,
     PROXY_REPLACED_SECTIONS, SAMPLE_DIR, ClusterError, _backend_config,
     _fill, _write_config, _write_swift_conf, build_ring, render_config,
     resolve_own_eggs)
 # Re-exported: these were always importable from zerocloud.saio, and the
 # generated proxy configuration names zerocloud.saio:cache_filter_factory.
 from zerocloud.saioconf import (  # noqa: F401
+    EC_DATA_FRAGMENTS, EC_PARITY_FRAGMENTS, EC_POLICY, EC_TYPE,
     HASH_PATH_PREFIX, HASH_PATH_SUFFIX, OWN_EGG, PART_POWER, RING_SEED,
     MemoryCache, cache_filter_factory, own_entry_points)
 
 __all__ = ['Cluster', 'ObjectServer', 'ClusterError', 'MemoryCache',
            'cache_filter_factory', 'render_config', 'build_ring',
            'RING_SEED', 'PART_POWER', 'PROXY_OVERRIDES', 'OBJECT_OVERRIDES',
-           'OWN_EGG', 'own_entry_points', 'resolve_own_eggs']
+           'OWN_EGG', 'own_entry_points', 'resolve_own_eggs', 'EC_POLICY',
+           'EC_TYPE', 'EC_DATA_FRAGMENTS', 'EC_PARITY_FRAGMENTS']
 
 LOG = logging.getLogger(__name__)
 
@@ -470,7 +475,8 @@ class Cluster:
         etc, log = self.swift_dir, self.log_dir
         for path in (etc, log):
             os.makedirs(path, exist_ok=True)
-        _write_swift_conf(os.path.join(etc, 'swift.conf'))
+        _write_swift_conf(os.path.join(etc, 'swift.conf'),
+                          erasure_coded=self._n_objects >= EC_SERVERS)
         ports = self._ports
 
         sample = os.path.join(self._sample_dir, 'proxy-server.conf-sample')
@@ -518,6 +524,9 @@ class Cluster:
         build_ring(self.object_ring_path,
                    min(OBJECT_REPLICAS, self._n_objects),
                    [(o.ip, o.port, o.device) for o in self._object_info])
+        if self._n_objects >= EC_SERVERS:
+            build_ring(os.path.join(etc, 'object-1.ring.gz'), EC_SERVERS,
+                       [(o.ip, o.port, o.device) for o in self._object_info])
 
     def _device_dir(self, server, device):
         devices = os.path.join(self._run_dir, 'srv', server)

@@ -39,6 +39,8 @@ from zerocloud.exceptions import ZeroCloudError
 __all__ = ['ClusterError', 'MemoryCache', 'cache_filter_factory',
            'render_config', 'own_entry_points', 'resolve_own_eggs',
            'build_ring', 'RING_SEED', 'PART_POWER', 'OBJECT_REPLICAS',
+           'EC_POLICY', 'EC_TYPE', 'EC_DATA_FRAGMENTS', 'EC_PARITY_FRAGMENTS',
+           'EC_SERVERS',
            'HASH_PATH_PREFIX', 'HASH_PATH_SUFFIX', 'SAMPLE_DIR',
            'PROXY_OVERRIDES', 'OBJECT_OVERRIDES',
            'PROXY_REPLACED_SECTIONS', 'OWN_EGG']
@@ -49,6 +51,16 @@ RING_SEED = 5
 PART_POWER = 6
 #: Replicas of the object ring (fewer if there are fewer object servers).
 OBJECT_REPLICAS = 2
+#: Name of the erasure-coded storage policy (index 1) of a cluster with at
+#: least :data:`EC_SERVERS` object servers; its ring is
+#: ``object-1.ring.gz``, one fragment per server.
+EC_POLICY = 'ec'
+#: Its scheme: liberasurecode's own Reed-Solomon (no ISA-L needed), two
+#: data fragments and one parity fragment.
+EC_TYPE = 'liberasurecode_rs_vand'
+EC_DATA_FRAGMENTS = 2
+EC_PARITY_FRAGMENTS = 1
+EC_SERVERS = EC_DATA_FRAGMENTS + EC_PARITY_FRAGMENTS
 #: Hash path prefix and suffix written to swift.conf.  Fixed, so that data
 #: in a kept run directory stays where the rings say it is; not secret.
 HASH_PATH_PREFIX = HASH_PATH_SUFFIX = 'zerocloud-saio'
@@ -307,11 +319,19 @@ def _write_config(parser, path, source=None):
         parser.write(f)
 
 
-def _write_swift_conf(path):
+def _write_swift_conf(path, erasure_coded=False):
+    """``swift.conf``: the default replicated policy 0 and, with
+    ``erasure_coded``, policy 1 (:data:`EC_POLICY`)."""
     parser = _new_parser()
     parser['swift-hash'] = {'swift_hash_path_prefix': HASH_PATH_PREFIX,
                             'swift_hash_path_suffix': HASH_PATH_SUFFIX}
     parser['storage-policy:0'] = {'name': 'Policy-0', 'default': 'yes'}
+    if erasure_coded:
+        parser['storage-policy:1'] = {
+            'name': EC_POLICY, 'policy_type': 'erasure_coding',
+            'ec_type': EC_TYPE,
+            'ec_num_data_fragments': str(EC_DATA_FRAGMENTS),
+            'ec_num_parity_fragments': str(EC_PARITY_FRAGMENTS)}
     _write_config(parser, path)
 
 

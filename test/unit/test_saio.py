@@ -121,6 +121,29 @@ def test_ring_placement_is_fixed_whatever_the_ports(tmp_path, hash_conf):
     assert os.path.exists(str(tmp_path / 'a.builder'))
 
 
+@pytest.mark.parametrize('erasure_coded', [False, True])
+def test_swift_conf_policies_are_valid_for_swift(tmp_path, erasure_coded):
+    import configparser
+    from swift.common.storage_policy import (EC_POLICY, REPL_POLICY,
+                                             parse_storage_policies)
+    from zerocloud.saioconf import _write_swift_conf
+    path = str(tmp_path / 'swift.conf')
+    _write_swift_conf(path, erasure_coded=erasure_coded)
+    parser = configparser.ConfigParser()
+    parser.read(path)
+    policies = parse_storage_policies(parser)
+    assert policies.default.idx == 0
+    assert policies.default.policy_type == REPL_POLICY
+    if not erasure_coded:
+        assert len(policies) == 1
+        return
+    ec = policies.get_by_name(saio.EC_POLICY)
+    assert (ec.idx, ec.policy_type) == (1, EC_POLICY)
+    assert (ec.ec_ndata, ec.ec_nparity) == (saio.EC_DATA_FRAGMENTS,
+                                            saio.EC_PARITY_FRAGMENTS)
+    assert ec.ec_n_unique_fragments == 3
+
+
 # --- config rendering -----------------------------------------------------
 
 SAMPLE = """\

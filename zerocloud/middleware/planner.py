@@ -47,8 +47,8 @@ from zerocloud.middleware.placement import place
 from zerocloud.middleware.plan import Channel, Plan, PlanNode
 from zerocloud.middleware.wiring import wire
 
-__all__ = ['build_plan', 'expand', 'dict_lister', 'match_glob',
-           'needs_listing', 'script_node']
+__all__ = ['attach_object', 'build_plan', 'expand', 'dict_lister',
+           'match_glob', 'needs_listing', 'script_node']
 
 
 def match_glob(pattern, name):
@@ -230,15 +230,23 @@ def _device_channels(group, dev, name, matched, caught):
 
 
 def _attach(group, channels):
-    """The object a node runs beside: ``attach``'s, else its first
-    readable object other than a ``script`` (a program's source is small,
-    its data is not: ZeroCloud never placed a node by its script), else its
-    script, else its first written object."""
-    objects = [c for c in channels if c.kind == 'object']
+    """The object a node runs beside: ``attach``'s, else
+    :func:`attach_object`'s choice."""
     if group.attach is not None:
-        for chan in objects:
-            if chan.device == group.attach:
+        for chan in channels:
+            if chan.kind == 'object' and chan.device == group.attach:
                 return chan.path
+    return attach_object(channels)
+
+
+def attach_object(channels, usable=None):
+    """The object among ``channels`` a node is placed by: its first
+    readable object other than a ``script`` (a program's source is small,
+    its data is not: ZeroCloud never placed a node by its script), else
+    its script, else its first written object; only objects whose path
+    ``usable(path)`` accepts (all by default), else None."""
+    objects = [c for c in channels if c.kind == 'object'
+               and (usable is None or usable(c.path))]
     for wanted in (lambda c: c.direction == 'r' and c.device != 'script',
                    lambda c: c.direction == 'r',
                    lambda c: c.direction == 'w'):

@@ -294,7 +294,7 @@ import eventlet.tpool
 
 from swift.common import swob
 from swift.common.registry import register_swift_info
-from swift.common.storage_policy import POLICIES
+from swift.common.storage_policy import POLICIES, REPL_POLICY
 from swift.common.utils import config_true_value, get_logger
 
 from zerocloud.config import ProxyConfig
@@ -313,7 +313,8 @@ from zerocloud.middleware.dispatch import (AnswerError, Dispatcher, Fetched,
                                            Stopped, copy_bounded, node_spec,
                                            open_spool_file, spec_request_tar)
 from zerocloud.middleware.placement import RingView, place
-from zerocloud.middleware.planner import expand, needs_listing, script_node
+from zerocloud.middleware.planner import (attach_object, expand,
+                                          needs_listing, script_node)
 from zerocloud.middleware.opener import (ARCHIVE_TYPES, ENDPOINT_META,
                                          ENDPOINT_PREFIX, ENDPOINT_VERSION,
                                          OPEN_METHODS, OPEN_PREFIX,
@@ -911,7 +912,8 @@ class ProxyFilter:
         # The body travels with each node's request, never as the object
         # a node is placed by: the next one is, if there is one.
         plan = dataclasses.replace(plan, nodes=tuple(
-            dataclasses.replace(n, attach=_attach_besides(n, body_path))
+            dataclasses.replace(n, attach=attach_object(
+                n.channels, lambda p: p != body_path))
             if n.attach == body_path else n for n in plan.nodes))
         req.environ[REQUEST_BODY_ENV] = (body_path, body)
         return self.start(req, caller, plan)
@@ -1080,10 +1082,33 @@ class ProxyFilter:
         """Check, authorize and place an expanded plan."""
         check_cgi(plan)
         self.authorize(caller, plan, req.environ.get(REQUEST_BODY_ENV))
+        plan = self.replicated_attach(caller, plan)
         try:
             return place(plan, self.ring_view(caller))
         except JobError as err:     # more copies than servers to run them
             raise http_error(err.status, str(err)) from None
+
+    @staticmethod
+    def replicated_attach(caller, plan):
+        """Nodes are placed by objects of replicated storage policies only.
+        No object server holds the bytes of an erasure-coded object (each
+        has a fragment), so the proxy reads it as the caller, decoded,
+        and sends it with the node like any other input; the node runs
+        beside its next object that is replicated, or anywhere."""
+        kinds = {}
+
+        def replicated(path):
+            key = (path.account, path.container)
+            if key not in kinds:
+                policy = POLICIES.get_by_index(caller.policy_index(path))
+                kinds[key] = policy is None \
+                    or policy.policy_type == REPL_POLICY
+            return kinds[key]
+        return dataclasses.replace(plan, nodes=tuple(
+            dataclasses.replace(n, listed=False, attach=attach_object(
+                n.channels, replicated))
+            if n.attach is not None and not replicated(n.attach) else n
+            for n in plan.nodes))
 
     def chain(self, req, caller, plan):
         """Run the job; while its answer is a job to run next (a
@@ -1767,19 +1792,6 @@ class ProxyFilter:
         resp.app_iter = _SpoolIter(paths, spool, skip)
         resp.content_length = sum(os.path.getsize(p) for p in paths) - skip
         return resp, True
-
-
-def _attach_besides(node, path):
-    """The object ``node`` is placed by when it cannot be ``path`` (the
-    request's body): the planner's rule among the others (the first read,
-    else the first written), or None."""
-    objects = [c for c in node.channels
-               if c.kind == 'object' and c.path != path]
-    for direction in ('r', 'w'):
-        for chan in objects:
-            if chan.direction == direction:
-                return chan.path
-    return None
 
 
 def check_cgi(plan):

@@ -11,9 +11,9 @@ from zerocloud.config import JobLimits
 from zerocloud.exceptions import JobError
 from zerocloud.job import ImagePath, SwiftPath, parse_job
 from zerocloud.middleware.plan import Plan, format_plan
-from zerocloud.middleware.planner import (build_plan, dict_lister, expand,
-                                          match_glob, needs_listing,
-                                          script_node)
+from zerocloud.middleware.planner import (attach_object, build_plan,
+                                          dict_lister, expand, match_glob,
+                                          needs_listing, script_node)
 
 ACCOUNT = 'AUTH_me'
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -322,6 +322,22 @@ def test_attach_rules():
         group('nothing', devices=[{'name': 'stdout'}]))
     assert [n.attach for n in result.nodes] == [
         obj('c', 'out1'), obj('c', 'in2'), obj('c', 'out3'), None]
+
+
+def test_attach_object_among_usable_paths_keeps_the_rule():
+    (node,) = plan(group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/ec/in'},
+        {'name': 'script', 'path': 'swift://~/c/tool.py'},
+        {'name': 'input', 'path': 'swift://~/c/in'},
+        {'name': 'output', 'path': 'swift://~/c/out'}])).nodes
+    chans = node.channels
+    assert attach_object(chans) == obj('ec', 'in') == node.attach
+    assert attach_object(chans, lambda p: p.container != 'ec') \
+        == obj('c', 'in')
+    assert attach_object(chans, lambda p: p.obj != 'in') \
+        == obj('c', 'tool.py')
+    assert attach_object(chans, lambda p: p.obj == 'out') == obj('c', 'out')
+    assert attach_object(chans, lambda p: False) is None
 
 
 def test_a_script_device_is_not_what_a_node_is_placed_by():

@@ -355,6 +355,69 @@ def test_storage_policy_of_the_attach_container(swift):
     assert 2 in loaded
 
 
+@pytest.fixture
+def erasure_coded(monkeypatch):
+    """Policy 1 is erasure-coded (policy 0 replicated), as the proxy
+    sees them."""
+    from swift.common.storage_policy import (ECStoragePolicy, StoragePolicy,
+                                             StoragePolicyCollection)
+    monkeypatch.setattr(proxy, 'POLICIES', StoragePolicyCollection([
+        StoragePolicy(0, 'zero', is_default=True),
+        ECStoragePolicy(1, 'ec', ec_type='liberasurecode_rs_vand',
+                        ec_ndata=2, ec_nparity=1)]))
+
+
+def test_erasure_coded_objects_travel_with_the_node(swift, erasure_coded):
+    swift.containers['/v1/AUTH_test/data']['policy'] = 1
+    swift.add('/v1/AUTH_test/rep/r.txt', b'replicated')
+    app, servers = make(swift)
+    resp, body = call(app, job_request([
+        group('ec', devices=[
+            {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+            {'name': 'stdout'}]),
+        group('both', devices=[
+            {'name': 'stdin', 'path': 'swift://~/data/b.txt'},
+            {'name': 'input', 'path': 'swift://~/rep/r.txt'},
+            {'name': 'stdout'}])]))
+    assert resp.status_int == 200, body
+    sent = {s['spec']['node']: s for s in servers.sent}
+    ec, both = sent['ec'], sent['both']
+    # No server holds the EC object's bytes: the proxy sends them.
+    stdin = ec['spec']['channels'][0]
+    assert stdin['local'] is False
+    assert ec['members'][stdin['member']] == b'alpha'
+    assert not ec['path'].startswith('/AUTH_test/data/')
+    # Placed by its replicated object, which it reads in place.
+    assert both['path'] == '/AUTH_test/rep/r.txt'
+    assert both['headers']['X-Backend-Storage-Policy-Index'] == '0'
+    stdin, _out, inp = both['spec']['channels']
+    assert (stdin['local'], inp['local']) == (False, True)
+    assert both['members'][stdin['member']] == b'beta'
+
+
+def test_erasure_coded_attach_in_the_dry_run_plan(swift, erasure_coded):
+    swift.containers['/v1/AUTH_test/data']['policy'] = 1
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/*.txt'}])],
+        headers={'X-Zerocloud-Dry-Run': '1'}))
+    assert resp.status_int == 200, body
+    nodes = json.loads(body)['nodes']
+    assert [n['attach'] for n in nodes] == [None, None]
+    # Spread over the servers, not on the EC object's fragment holders.
+    assert len({json.dumps(n['candidates'][0]) for n in nodes}) == 2
+
+
+def test_missing_erasure_coded_input_is_404(swift, erasure_coded):
+    swift.containers['/v1/AUTH_test/data']['policy'] = 1
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/gone.txt'}])]))
+    assert resp.status_int == 404
+    assert b'swift://AUTH_test/data/gone.txt' in body
+    assert not servers.sent
+
+
 # --- failover -------------------------------------------------------------
 
 def test_failover_503_then_second_candidate(swift):
