@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import urllib.parse
 import uuid
 
 import pytest
@@ -348,6 +349,57 @@ def test_other_account_reads_with_acl_but_cannot_write(env, auth):
         for c in (env['exec'], env['data']):
             swiftclient.post_container(env['url'], env['token'], c,
                                        {'X-Container-Read': ''})
+
+
+def test_a_job_of_one_s_own_objects_runs_in_one_s_own_account(env, auth):
+    # POSTed to test's account, a job of test2's objects would be counted
+    # to test (and its ~ be test's): refused, as it touches none of them.
+    url2, token2 = auth('tester2')
+    account2 = url2.rsplit('/', 1)[1]
+    container = 'own-%s' % env['exec']
+    swiftclient.put_container(url2, token2, container)
+    with open(env['built']['wordcount'], 'rb') as f:
+        swiftclient.put_object(url2, token2, container, 'wordcount', f)
+    job = [{'name': 'mine',
+            'exec': {'path': 'swift://%s/%s/wordcount' % (account2,
+                                                          container)},
+            'devices': [{'name': 'stdout'}]}]
+    for url in (env['url'], env['url'] + 'x'):
+        answer = client.submit(url, token2, json.dumps(job))
+        assert answer.status == 403, answer.body
+        assert b'not allowed to run a job in' in answer.body
+    answer = client.submit(url2, token2, json.dumps(job),
+                           json_report=False)
+    assert answer.status == 200, answer.body
+
+
+def test_a_tempurl_cannot_run_a_job(env):
+    # A PUT TempURL for one object must not become a job over the account.
+    import hashlib
+    import hmac
+    import time
+    import requests
+    key = 'job-tempurl-%s' % env['exec']
+    swiftclient.post_account(env['url'], env['token'],
+                             {'X-Account-Meta-Temp-URL-Key': key})
+    path = urllib.parse.urlparse(env['url']).path + '/%s/upload' % env['out']
+    try:
+        for method, headers in (('PUT', {'X-Zerovm-Execute': 'open/1.0'}),
+                                ('GET', {'X-Zerovm-Execute': 'open/1.0'}),
+                                ('POST', {'X-Zerovm-Execute': '1.0',
+                                          'Content-Type': 'text/plain'})):
+            expires = int(time.time()) + 300
+            sig = hmac.new(key.encode(), ('%s\n%d\n%s' % (
+                method, expires, path)).encode(), hashlib.sha256).hexdigest()
+            resp = requests.request(
+                method, env['url'].rsplit('/v1/', 1)[0] + path,
+                params={'temp_url_sig': sig, 'temp_url_expires': expires},
+                headers=headers, data=b'#!file://python:bin/python\n')
+            assert resp.status_code == 403, (method, resp.text)
+            assert 'a TempURL' in resp.text
+    finally:
+        swiftclient.post_account(env['url'], env['token'],
+                                 {'X-Remove-Account-Meta-Temp-URL-Key': 'x'})
 
 
 def test_non_admin_reads_only_with_acl(env, auth):

@@ -189,8 +189,8 @@ class Caller:
                 'input' if method == 'GET' else 'output', path.url))
 
     def authorize_account(self, account):
-        """May the caller run a job that touches none of its objects in
-        ``account``?  Swift's own answer to the job request as it is (a
+        """May the caller run a job in ``account`` that touches none of
+        its objects?  Swift's own answer to the job request as it is (a
         ``POST`` to the account: its owners); raises 401/403."""
         authorize = self.req.environ.get('swift.authorize')
         if authorize is None:
@@ -204,9 +204,9 @@ class Caller:
         if denied is not None:
             code = denied.status_int if denied.status_int in (401, 403) \
                 else 403
-            raise http_error(code, 'not allowed to run a job that reads and '
-                             'writes no object in %s (its owner may)'
-                             % account)
+            raise http_error(code, 'not allowed to run a job in %s that '
+                             'reads and writes none of its objects (its '
+                             'owner may)' % account)
 
     # --- objects ----------------------------------------------------------
 

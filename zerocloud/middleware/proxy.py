@@ -76,9 +76,11 @@ What happens, in order (nothing runs before the last step):
 3. every object read (the executables included) is authorized against its
    container's read ACL and every object written against the write ACL,
    through the auth filter's ``swift.authorize``: ``401``/``403`` naming
-   the object; a job that reads and writes no object (a system image's
-   program, a POSTed script) must be allowed to ``POST`` to the account,
-   as its owners are;
+   the object; a job that reads and writes no object of the account it
+   is POSTed to (a system image's program, a POSTed script, only other
+   accounts' objects) must be allowed to ``POST`` to that account, as its
+   owners are, since the job runs and is counted there; a request that a
+   TempURL (or another override) authorized cannot run a job (``403``);
 4. nodes are placed on the object servers holding their objects (object
    ring of the container's storage policy);
 5. the executables and the inputs not local to a node are fetched as the
@@ -636,6 +638,13 @@ class ProxyFilter:
         version = req.headers.get(EXECUTE_HEADER, '').strip()
         if req.method == 'OPTIONS' and self.is_open(req, path_version):
             return self.preflight(req, account, rest)
+        if req.environ.get('swift.authorize_override'):
+            # tempurl (or container sync) vouched for one request on one
+            # object and left an authorize that grants its whole account
+            # or container: a job built on it could read and write there.
+            raise http_error(403, 'a job runs with the credentials of its '
+                             'caller; a TempURL (or another request signed '
+                             'for one object) cannot run one')
         if path_version == OPEN_PREFIX or version == OPEN_VERSION:
             return self.handle_open(req, account, rest)
         if path_version == ENDPOINT_PREFIX or version == ENDPOINT_VERSION:
@@ -1455,10 +1464,12 @@ class ProxyFilter:
         """Every object read (executables included) against its read ACL,
         then every object written against its write ACL, in plan order.
         A POSTed script's or archive's bytes (``request_body``) are the
-        caller's.  A job that reads and writes no object at all must be
-        allowed to ``POST`` to the account, as its owners are: it would
-        otherwise run with nothing authorized, even for an anonymous
-        caller."""
+        caller's.  A job runs in (is counted to, and expands ``~`` to) the
+        account it is POSTed to, so unless it reads or writes an object of
+        that account, which its ACLs then let the caller do, the caller
+        must be allowed to ``POST`` to the account, as its owners are:
+        a job touching no object would otherwise run with nothing
+        authorized, and anybody could run jobs counted to any account."""
         reads, writes = {}, {}
         for node in plan.nodes:
             if isinstance(node.exec, SwiftPath):
@@ -1469,9 +1480,11 @@ class ProxyFilter:
                         chan.path] = True
         if request_body is not None:
             reads.pop(request_body[0], None)
-        if not reads and not writes:
+        if not any(path.account == plan.account
+                   for path in list(reads) + list(writes)):
             # Nothing of the account's to authorize (a system image's
-            # program, a POSTed script): the account's owner may.
+            # program, a POSTed script, only other accounts' objects):
+            # the account's owner may.
             caller.authorize_account(plan.account)
         for path in reads:
             caller.authorize(path, 'GET')

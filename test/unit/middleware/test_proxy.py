@@ -1266,13 +1266,62 @@ def test_a_job_touching_no_object_is_for_the_account_s_owners(
             req.environ.pop('REMOTE_USER', None)
         resp, body = call(app, req)
         assert resp.status_int == status, body
-        assert b'not allowed to run a job that reads and writes no object ' \
-            b'in AUTH_test' in body
+        assert b'not allowed to run a job in AUTH_test that reads and ' \
+            b'writes none of its objects' in body
     assert not servers.sent
     # The owner may; so may anyone the objects' ACLs let in (the job then
     # touches an object, authorized on its own).
     resp, body = call(app, job_request(pure))
     assert resp.status_int == 200, body
+
+
+def test_a_job_of_other_accounts_objects_is_for_the_account_s_owners(swift):
+    # A job is counted to the account it is POSTed to (and ~ is that
+    # account): objects elsewhere do not make it anyone's to run there.
+    swift.add('/v1/AUTH_other/exec/prog', b'\x7fELF program')
+    swift.add('/v1/AUTH_other/data/x.txt', b'x')
+    app, servers = make(swift)
+    job = [group('g', exec={'path': 'swift://AUTH_other/exec/prog'},
+                 devices=[{'name': 'stdin',
+                           'path': 'swift://AUTH_other/data/x.txt'},
+                          {'name': 'stdout'}])]
+    for path, status in (('/v1/AUTH_test', 403), ('/v1/AUTH_nobody', 403),
+                         ('/v1/AUTH_other', 200)):
+        resp, body = call(app, job_request(job, user='AUTH_other',
+                                           path=path))
+        assert resp.status_int == status, (path, body)
+        if status == 403:
+            assert b'not allowed to run a job in %s' % path[4:].encode() \
+                in body
+    assert len({s['spec']['node'] for s in servers.sent}) == 1
+    # Reading one object of the account (its ACL allows) is enough.
+    swift.containers['/v1/AUTH_test/data']['read'] = 'AUTH_other'
+    job[0]['devices'].append({'name': 'input',
+                              'path': 'swift://AUTH_test/data/a.txt'})
+    resp, body = call(app, job_request(job, user='AUTH_other'))
+    assert resp.status_int == 200, body
+
+
+@pytest.mark.parametrize('headers, method, path', [
+    ({}, 'POST', '/v1/AUTH_test'),
+    ({'X-Zerovm-Execute': 'open/1.0'}, 'GET', '/v1/AUTH_test/data/a.txt'),
+    ({'X-Zerovm-Execute': 'open/1.0'}, 'PUT', '/v1/AUTH_test/data/a.txt'),
+    ({'X-Zerovm-Execute': 'api/1.0'}, 'GET', '/v1/AUTH_test/data/x'),
+])
+def test_a_tempurl_cannot_run_a_job(swift, headers, method, path):
+    # tempurl leaves swift.authorize granting the whole account (or
+    # container) once a signature for one object checked out.
+    app, servers = make(swift)
+    req = job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/b.txt'},
+        {'name': 'stdout'}])], user='.wsgi.tempurl', headers=headers,
+        method=method, path=path)
+    req.environ['swift.authorize'] = lambda r: None
+    req.environ['swift.authorize_override'] = True
+    resp, body = call(app, req)
+    assert resp.status_int == 403, body
+    assert b'a TempURL' in body
+    assert not servers.sent and not swift.requests('GET')
 
 
 # --- ZeroVM application archives --------------------------------------------
