@@ -209,6 +209,11 @@ def test_args_and_env_reach_the_program(env):
     assert answer.status == 200, answer.body
     assert b'\nargs echo alpha beta gamma\n' in answer.body
     assert b'\nenv COLOR=blue\n' in answer.body
+    # Empty arguments too (one crashed the sandbox's launcher: 500).
+    job[0]['exec']['args'] = ['', 'x', '']
+    answer = _post(env, job, json_report=False)
+    assert answer.status == 200, answer.body
+    assert b'\nargs echo  x \n' in answer.body
 
 
 def test_stdin_from_one_object(env):

@@ -289,7 +289,9 @@ int manifest_parse(char *text, size_t len, char *err, size_t errcap)
             continue;
         if (streq(w[0], "arg") || streq(w[0], "env")) {
             int is_arg = w[0][0] == 'a';
-            char *v = nw == 2 ? w[1] : (char *)"";
+            /* An empty value has no word: use the line's end, a NUL in
+             * the (writable) text, which pct_decode writes to. */
+            char *v = nw == 2 ? w[1] : p - 1;
             if (nw > 2)
                 return fail(err, errcap, lineno, "arg/env takes one word");
             if (pct_decode(v))

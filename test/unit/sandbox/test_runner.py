@@ -63,6 +63,14 @@ def test_dashes_after_the_program_are_its_own(programs):
     assert b'args determinism-glibc -n --x\n' in out
 
 
+def test_empty_and_encoded_arguments_reach_the_program(programs):
+    # An empty argument crashed the launcher (it decoded into a literal).
+    status, out, err = zc('--no-validate', programs.build('determinism'),
+                          '', 'a b', '', '%', '')
+    assert status == 0, err
+    assert b'args determinism-glibc  a b  % \n' in out
+
+
 @pytest.mark.parametrize('args,status,text', [
     (['/nonexistent/prog'], runner.EXIT_NOT_FOUND, b'no such program'),
     (['--memory', '64Q', 'PROG'], runner.EXIT_ERROR, b'bad size'),
