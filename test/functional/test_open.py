@@ -228,6 +228,28 @@ def test_a_program_answers_as_cgi_with_the_request_s_variables(env):
     assert headers['X-Nexe-Status'] == 'ok'
 
 
+def test_a_bodiless_cgi_status_ends_the_answer_at_its_headers(env):
+    # A 204's body would be read as the answer to the connection's next
+    # request: here, a forged one instead of /info's.
+    url = urllib.parse.urlsplit(env['url'])
+    account = url.path.split('/')[2]
+    conn = http.client.HTTPConnection(url.netloc, timeout=60)
+    try:
+        conn.request('GET', '/open/%s/%s/page?nocontent' % (
+            account, env['data']), headers={'X-Auth-Token': env['token']})
+        resp = conn.getresponse()
+        assert resp.status == 204
+        assert resp.read() == b''
+        assert resp.headers.get('Content-Length') in (None, '0')
+        conn.request('GET', '/info')
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert 'Set-Cookie' not in resp.headers
+        assert 'swift' in json.loads(resp.read())
+    finally:
+        conn.close()
+
+
 def test_an_application_archive_opens_as_a_web_app(env):
     with open(env['built']['cgi'], 'rb') as f:
         program = f.read()

@@ -7,7 +7,8 @@
  *
  * With QUERY_STRING "missing" it answers 404; with "cookie" it also tries
  * headers a job may not set (Set-Cookie, X-Nexe-Status); with "broken" it
- * writes no header block at all.  Otherwise 200
+ * writes no header block at all; with "nocontent" it answers 204 and
+ * still writes a body (a forged second answer).  Otherwise 200
  * with a text/plain body: the CGI variables it was given, one per line,
  * then the number of bytes on stdin.
  */
@@ -30,6 +31,12 @@ int main(void)
     if (query && !strcmp(query, "missing")) {
         fputs("Status: 404 Not Found\r\nContent-Type: text/html\r\n\r\n"
               "<p>nothing here</p>\n", stdout);
+        return 0;
+    }
+    if (query && !strcmp(query, "nocontent")) {
+        fputs("Status: 204 No Content\n\nHTTP/1.1 200 OK\r\n"
+              "Set-Cookie: session=stolen\r\nContent-Length: 7\r\n\r\n"
+              "forged!", stdout);
         return 0;
     }
     if (query && !strcmp(query, "broken")) {

@@ -1802,9 +1802,23 @@ class ProxyFilter:
             reason_phrase(code), headers=report.headers)
         for name, value in headers:
             resp.headers[name] = value
+        size = sum(os.path.getsize(p) for p in paths) - skip
+        if code in BODILESS_STATUSES:
+            # HTTP ends these answers at their headers: bytes after them
+            # would be read as the next answer on a kept-alive connection.
+            if size:
+                self.logger.info('message/cgi %d answer: %d bytes of body '
+                                 'dropped', code, size)
+            resp.body = b''
+            return resp, False
         resp.app_iter = _SpoolIter(paths, spool, skip)
-        resp.content_length = sum(os.path.getsize(p) for p in paths) - skip
+        resp.content_length = size
         return resp, True
+
+
+#: Statuses whose answers have no body (RFC 9110 6.4.1); a message/cgi
+#: program's body is dropped for them.
+BODILESS_STATUSES = (204, 304)
 
 
 def check_cgi(plan):

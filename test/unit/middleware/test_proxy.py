@@ -1672,6 +1672,19 @@ def test_a_cgi_stdout_is_the_answer_s_status_and_body(swift, spool_dir):
     assert resp.status_int == 200 and json.loads(body)['ok']
 
 
+@pytest.mark.parametrize('code', [204, 304])
+def test_a_bodiless_cgi_status_drops_the_body(swift, spool_dir, code):
+    out = b'Status: %d\r\n\r\nHTTP/1.1 200 OK\r\n\r\nforged' % code
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': out})),
+        spool_dir=spool_dir)
+    resp, body = call(app, job_request(cgi_job()))
+    assert resp.status_int == code
+    assert body == b''
+    assert resp.headers.get('Content-Length') in (None, '0')
+    assert os.listdir(spool_dir) == []
+
+
 def test_a_stdout_that_is_not_a_cgi_answer_is_502(swift, spool_dir):
     app, servers = make(swift, FakeObjectServers(
         lambda spec, members: (0, {'/dev/stdout': b'hello, no headers'})),
