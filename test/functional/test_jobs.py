@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import socket
 import urllib.parse
 import uuid
 
@@ -198,6 +199,20 @@ def test_path_less_stdout_is_the_body_in_node_order(env):
     assert answer.body == b''.join(_count(CORPUS[n])
                                    for n in ('a.txt', 'b.txt', 'c.txt'))
     assert answer.headers['x-nexe-retcode'].replace(' ', '') == '0,0,0'
+
+
+def test_a_malformed_chunked_body_is_400(env):
+    url = urllib.parse.urlsplit(env['url'])
+    with socket.create_connection((url.hostname, url.port), 30) as sock:
+        sock.sendall(b'POST %s HTTP/1.1\r\nHost: x\r\nX-Auth-Token: %s\r\n'
+                     b'X-Zerovm-Execute: 1.0\r\nContent-Type: '
+                     b'application/json\r\nTransfer-Encoding: chunked\r\n'
+                     b'Connection: close\r\n\r\nzz\r\n[]\r\n' % (
+                         url.path.encode(), env['token'].encode()))
+        answer = b''.join(iter(lambda: sock.recv(65536), b''))
+    status, _, body = answer.partition(b'\r\n\r\n')
+    assert status.startswith(b'HTTP/1.1 400 '), answer
+    assert b"chunked body is malformed" in body
 
 
 def test_args_and_env_reach_the_program(env):

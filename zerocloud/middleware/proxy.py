@@ -293,6 +293,7 @@ import eventlet.event
 import eventlet.hubs
 import eventlet.semaphore
 import eventlet.tpool
+from eventlet.wsgi import ChunkReadError
 
 from swift.common import swob
 from swift.common.registry import register_swift_info
@@ -530,6 +531,9 @@ class ProxyFilter:
             resp = err
         except ClientGone:
             resp = http_error(499, 'client disconnected')
+        except ChunkReadError as err:
+            resp = http_error(400, 'the request\'s chunked body is '
+                              'malformed: %s' % str(err)[:80])
         except Exception:
             self.logger.exception('job request failed')
             resp = http_error(500, 'internal error running the job')
