@@ -46,7 +46,7 @@ from zerocloud.paths import (NAME_RE, SWIFT_NAME_LIMITS, AnyPath, ImagePath,
 # of the job model look for them.
 __all__ = ['READABLE_DEVICES', 'WRITABLE_DEVICES', 'RESPONSE_DEVICES',
            'PIPE_TARGET_DEVICES', 'MAX_NAME_LENGTH', 'Exec', 'Device',
-           'Group', 'Job', 'parse_job', 'parse_job_data',
+           'Group', 'Job', 'parse_job', 'parse_job_data', 'load_json',
            'SwiftPath', 'ImagePath', 'ZvmPath', 'parse_path', 'quote',
            'SWIFT_NAME_LIMITS', 'parse_shebang', 'SCRIPT_ALIAS',
            'SHEBANG_MAX', 'MAX_REPLICATE']
@@ -175,6 +175,49 @@ def _no_duplicate_keys(pairs):
     return result
 
 
+#: Digits of the longest integer a job description may hold (no limit or
+#: count comes near; Python refuses to read ones past 4300 digits).
+MAX_INT_DIGITS = 100
+
+
+def _bounded_int(text):
+    if len(text.lstrip('-')) > MAX_INT_DIGITS:
+        raise JobError('a number of %d digits in a JSON value'
+                       % len(text.lstrip('-')))
+    return int(text)
+
+
+def load_json(text, what='job description'):
+    """Read JSON as a job description is read, whatever carries it (a
+    POSTed job, a stored one, a template, an archive's map): a key given
+    twice in one object, ``NaN`` or ``Infinity``, a number of more than
+    :data:`MAX_INT_DIGITS` digits or nesting deeper than Python follows
+    are faults, not something to guess about.
+
+    :param what: names the text in messages (``boot/system.map``...).
+    :raises JobError: 422 when ``text`` (str or bytes) is not UTF-8 JSON,
+        400 for the faults above.
+    """
+    if not isinstance(text, str):
+        try:
+            text = bytes(text).decode('utf-8')
+        except UnicodeDecodeError:
+            raise JobError('%s is not UTF-8 JSON' % what, 422) from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys,
+                          parse_constant=_reject_constant,
+                          parse_int=_bounded_int)
+    except JobError as err:
+        if what == 'job description':
+            raise
+        raise JobError('%s: %s' % (what, err), err.status) from None
+    except RecursionError:
+        raise JobError('%s is nested too deeply' % what) from None
+    except ValueError as err:
+        raise JobError('%s is not valid JSON: %s' % (what, err), 422) \
+            from None
+
+
 def parse_job(body, account, limits=None):
     """Parse a request body (bytes or str) into a :class:`Job`.
 
@@ -194,23 +237,7 @@ def parse_job(body, account, limits=None):
     if size > limits.max_job_bytes:
         raise JobError('job description is %d bytes, more than the limit '
                        'of %d' % (size, limits.max_job_bytes), 413)
-    if not isinstance(body, str):
-        try:
-            body = bytes(body).decode('utf-8')
-        except UnicodeDecodeError:
-            raise JobError('job description is not UTF-8 JSON', 422) \
-                from None
-    try:
-        data = json.loads(body, object_pairs_hook=_no_duplicate_keys,
-                          parse_constant=_reject_constant)
-    except JobError:
-        raise
-    except RecursionError:
-        raise JobError('job description is nested too deeply') from None
-    except ValueError as err:
-        raise JobError('job description is not valid JSON: %s' % err,
-                       422) from None
-    return parse_job_data(data, account, limits)
+    return parse_job_data(load_json(body), account, limits)
 
 
 def parse_job_data(data, account, limits=None):

@@ -95,6 +95,25 @@ def test_a_stored_job_is_read_as_the_caller(env, auth):
     assert answer.status == 404
 
 
+@pytest.mark.parametrize('name, body, status, text', [
+    ('twice.json', b'[{"name": "a", "name": "sort"}]', 400,
+     b'duplicate key "name"'),
+    ('deep.json', b'[' * 30000 + b']' * 30000, 400, b'nested too deeply'),
+    ('deep.zapp', None, 400, b'boot/system.map is nested too deeply'),
+])
+def test_stored_jobs_are_read_as_strictly_as_posted_ones(env, name, body,
+                                                         status, text):
+    # Once a 500 (a RecursionError), or run with one of the duplicates.
+    if body is None:
+        body = tar_of([('boot/system.map', b'[' * 30000 + b']' * 30000)])
+    swiftclient.put_object(env['url'], env['token'], env['exec'], name,
+                           body)
+    answer = client.submit(env['url'], env['token'], DATA,
+                           source=_source(env, name))
+    assert answer.status == status, answer.body
+    assert text in answer.body
+
+
 def test_an_empty_object_travels_to_its_node(env):
     # Fetched by the proxy (not the node's own object): once answered 503,
     # "ended before its 0 bytes", on every server.

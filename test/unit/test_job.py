@@ -160,6 +160,30 @@ def test_duplicate_json_keys():
     assert 'duplicate key "name"' in str(caught.value)
 
 
+def test_a_huge_integer_is_named_not_taken_for_bad_json():
+    body = '[{"name": "a", "count": %s}]' % ('9' * 5000)
+    with pytest.raises(JobError) as caught:
+        parse_job(body, ACCOUNT)
+    assert caught.value.status == 400
+    assert str(caught.value) == 'a number of 5000 digits in a JSON value'
+
+
+@pytest.mark.parametrize('text, status, message', [
+    ('{"a": 1, "a": 2}', 400, 'map: duplicate key "a" in a JSON object'),
+    ('[' * 30000 + ']' * 30000, 400, 'map is nested too deeply'),
+    ('[NaN]', 422, 'map is not valid JSON: NaN is not valid JSON'),
+    ('[1' + '0' * 200 + ']', 400, 'map: a number of 201 digits in a JSON '
+     'value'),
+    (b'\xff', 422, 'map is not UTF-8 JSON'),
+])
+def test_load_json_reads_everything_as_a_job_is_read(text, status, message):
+    from zerocloud.job import load_json
+    with pytest.raises(JobError) as caught:
+        load_json(text, 'map')
+    assert (caught.value.status, str(caught.value)) == (status, message)
+    assert load_json(b'[{"a": -12}]', 'map') == [{'a': -12}]
+
+
 def test_body_type():
     with pytest.raises(TypeError):
         parse_job(['x'], ACCOUNT)

@@ -57,6 +57,7 @@ import re
 import urllib.parse
 
 from zerocloud.exceptions import JobError
+from zerocloud.job import load_json
 from zerocloud.paths import quote
 
 __all__ = ['OPEN_VERSION', 'OPEN_METHODS', 'OPEN_PREFIX', 'ENDPOINT_VERSION',
@@ -224,11 +225,7 @@ def open_job(target, content_type, query, template_text=None,
                          query.get('content_type') or 'text/plain'},
                         {'name': 'stderr'}]}], environ))
     where = source or 'template %s' % template_url
-    try:
-        template = json.loads(template_text)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise JobError('%s is not valid JSON: %s' % (where, err),
-                       status=422) from None
+    template = load_json(template_text, where)
     values = {k: v for k, v in query.items() if k not in RESERVED}
     values['object_path'] = '/%s/%s' % (target.container, target.obj)
     return json.dumps(_with_environ(fill(template, values, where), environ))
@@ -245,8 +242,8 @@ def with_request_stdin(job_text, url):
         (as in ZeroCloud: each node reads the body through one device).
     """
     try:
-        job = json.loads(job_text)
-    except (ValueError, UnicodeDecodeError):
+        job = load_json(job_text)
+    except JobError:
         return job_text
     if not isinstance(job, list):
         return job_text

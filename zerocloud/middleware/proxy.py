@@ -302,7 +302,7 @@ from swift.common.utils import config_true_value, get_logger
 
 from zerocloud.config import ProxyConfig
 from zerocloud.exceptions import JobError
-from zerocloud.job import SHEBANG_MAX, parse_job, parse_shebang
+from zerocloud.job import SHEBANG_MAX, load_json, parse_job, parse_shebang
 from zerocloud.middleware.caller import (Caller, IterFile, http_error,
                                          reason_phrase)
 from zerocloud.middleware.cgiheader import (CHAIN_HEADER, HEAD_LIMIT,
@@ -1884,13 +1884,6 @@ def filter_factory(global_conf, **local_conf):
 ARCHIVE_SCAN_MEMBERS = 10000
 
 
-def _unique_keys(pairs):
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError('a key is given twice')
-    return dict(pairs)
-
-
 #: The members of an application archive that may hold its job, the one
 #: used first.
 JOB_MEMBERS = ('boot/cluster.map', 'boot/system.map')
@@ -1933,11 +1926,9 @@ def archive_job(tar_file, image_url, max_bytes):
         raise http_error(400, 'the application archive is not an '
                          'uncompressed tar: %s' % err) from None
     try:
-        data = json.loads(text.decode('utf-8'),
-                          object_pairs_hook=_unique_keys)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise http_error(422, '%s is not JSON: %s' % (name, err)) \
-            from None
+        data = load_json(text, name)
+    except JobError as err:
+        raise http_error(err.status, str(err)) from None
     for group in data if isinstance(data, list) else ():
         if not isinstance(group, dict):
             continue

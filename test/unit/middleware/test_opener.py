@@ -95,6 +95,25 @@ def test_object_path_is_the_object_opened():
     assert 'object_path is the object opened' in str(err.value)
 
 
+@pytest.mark.parametrize('text, status, message', [
+    (b'[{"name": "a", "name": "b"}]', 400, 'duplicate key "name"'),
+    (b'[' * 30000 + b']' * 30000, 400, 'is nested too deeply'),
+])
+def test_a_template_is_read_as_strictly_as_a_job(text, status, message):
+    with pytest.raises(JobError) as err:
+        opener.open_job(TARGET, 'text/plain', {}, text,
+                        'swift://AUTH_test/.zvm/text/plain/config')
+    assert err.value.status == status
+    assert message in str(err.value)
+
+
+def test_a_stored_job_that_is_not_strict_json_is_left_for_the_parser():
+    # with_request_stdin would otherwise pick one of the duplicates.
+    for text in (b'[{"name": "a", "name": "b", "devices": [{"name": '
+                 b'"stdin"}]}]', b'[' * 30000 + b']' * 30000):
+        assert opener.with_request_stdin(text, 'swift://A/c/o') == text
+
+
 def test_a_template_that_is_not_json_is_422():
     with pytest.raises(JobError) as err:
         opener.open_job(TARGET, 'text/plain', {}, b'{nope',

@@ -1405,7 +1405,7 @@ def test_an_archive_s_cluster_map_comes_before_its_system_map(swift):
         archive([('boot/cluster.map', b'[')]),
         headers={'Content-Type': 'application/x-tar'}))
     assert resp.status_int == 422
-    assert got.startswith(b'boot/cluster.map is not JSON')
+    assert got.startswith(b'boot/cluster.map is not valid JSON')
 
 
 @pytest.mark.parametrize('body, status, text', [
@@ -1413,9 +1413,11 @@ def test_an_archive_s_cluster_map_comes_before_its_system_map(swift):
      b'uncompressed tar'),
     (archive([('bin/tool', b'x')]), 400, b'has no boot/system.map'),
     (archive([('boot/system.map', b'[{')]), 422, b'boot/system.map is not '
-     b'JSON'),
-    (archive([('boot/system.map', b'[{"name": "a", "name": "b"}]')]), 422,
-     b'a key is given twice'),
+     b'valid JSON'),
+    (archive([('boot/system.map', b'[{"name": "a", "name": "b"}]')]), 400,
+     b'boot/system.map: duplicate key "name"'),
+    (archive([('boot/system.map', b'[' * 30000 + b']' * 30000)]), 400,
+     b'boot/system.map is nested too deeply'),
     (archive([('boot/system.map', b'x' * 70000)]), 413, b'boot/system.map '
      b'is 70000 bytes'),
     (archive([('boot/system.map', json.dumps([{'name': 'a', 'exec': {
@@ -1899,7 +1901,8 @@ def test_an_opened_archive_runs_its_system_map(swift, name, ctype):
        b'"file://image:bin/site", "args": "{.page}"}}]')], 400,
      b'boot/system.map of swift://AUTH_test/apps/app.tar needs the query '
      b'to give "page"'),
-    ([('boot/system.map', b'nope')], 422, b'boot/system.map is not JSON'),
+    ([('boot/system.map', b'nope')], 422,
+     b'boot/system.map is not valid JSON'),
 ])
 def test_an_opened_archive_that_cannot_run(swift, members, status, text):
     swift.add('/v1/AUTH_test/apps/app.tar', archive(members),
