@@ -149,6 +149,9 @@ def parse_path(text, account, where='path'):
         if not NAME_RE.fullmatch(first):
             raise JobError('%s: bad name %s' % (where, quote(first)))
         if scheme == 'file':
+            if '..' in second.split('/'):
+                raise JobError('%s: %s leaves the image (..)'
+                               % (where, quote(text)))
             return ImagePath(first, second)
         if not NAME_RE.fullmatch(second):
             raise JobError('%s: bad device name %s' % (where, quote(second)))

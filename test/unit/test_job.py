@@ -244,6 +244,8 @@ def test_exec_path_required():
     ('file://python', 'must be file://IMAGE:PATH'),
     ('file://nope:/bin/x', 'unknown system image "nope"'),
     ('file://image:/bin/x', 'needs an "image" device'),
+    ('file://image:../../bin/x', 'leaves the image (..)'),
+    ('file://python:bin/../../x', 'leaves the image (..)'),
 ])
 def test_bad_exec_paths(exe, fragment):
     msg = error(group('map', exe=exe))

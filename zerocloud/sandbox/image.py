@@ -64,7 +64,10 @@ class Index:
     def find(self, path):
         """The entry at a guest path (``bin/python`` and ``/bin/python``
         are the same), or None."""
-        want = '/' + _normal(path.lstrip('/')) if path.strip('/') else ''
+        inner = _normal(path.lstrip('/'))
+        if inner is None:
+            return None         # it would leave the image
+        want = '/' + inner if inner else ''
         for entry in self.entries:
             if entry.path == want:
                 return entry

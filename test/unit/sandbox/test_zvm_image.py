@@ -290,6 +290,8 @@ def test_a_later_member_replaces_an_earlier_one():
     assert [(e.path, e.size) for e in idx.entries] == [('/a', 7)]
     assert idx.find('a') == idx.find('/a') == idx.entries[0]
     assert idx.find('b') is None
+    # Not found, not a TypeError (an object server's 500).
+    assert idx.find('../a') is None and idx.find('/x/../../a') is None
 
 
 def test_an_image_channel_is_readable():
