@@ -215,6 +215,25 @@ def test_a_malformed_chunked_body_is_400(env):
     assert b"chunked body is malformed" in body
 
 
+def test_min_size_of_outputs_and_of_the_answer(env):
+    def job(answer_min, object_min):
+        return [{'name': 'small',
+                 'exec': {'path': 'swift://~/%s/wordcount' % env['exec']},
+                 'devices': [
+                     {'name': 'stdin', 'path': 'swift://~/%s/c.txt'
+                      % env['data']},
+                     {'name': 'stdout', 'min_size': answer_min},
+                     {'name': 'output', 'min_size': object_min,
+                      'path': 'swift://~/%s/small.out' % env['out']}]}]
+    for sizes in ((100, 0), (0, 1)):
+        answer = _post(env, job(*sizes))
+        assert answer.status == 424, answer.body
+        assert 'min_size' in answer.report()['message']
+        assert 'small.out' not in _objects(env, env['out'])
+    answer = _post(env, job(8, 0), json_report=False)
+    assert (answer.status, answer.body) == (200, b'3 words\n')
+
+
 def test_args_and_env_reach_the_program(env):
     job = [{'name': 'echo',
             'exec': {'path': 'swift://~/%s/determinism' % env['exec'],

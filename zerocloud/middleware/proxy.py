@@ -1619,12 +1619,21 @@ class ProxyFilter:
 
     def _outputs(self, outcomes):
         """``([(Channel, spool path)], None)`` for every object output, or
-        ``(None, (status, message))`` when one is missing or smaller than
-        its ``min_size``."""
+        ``(None, (status, message))`` when one is missing, or it or a
+        path-less output (the answer's part) is smaller than its
+        ``min_size``."""
         found = []
         for outcome in outcomes:
             name = json.dumps(outcome.node.name)
             for index, chan in enumerate(outcome.node.channels):
+                if chan.kind == 'response' and chan.min_size:
+                    path = outcome.outputs.get(index)
+                    size = os.path.getsize(path) if path else 0
+                    if size < chan.min_size:
+                        return None, (424, 'node %s: its %s (%d bytes) is '
+                                      'smaller than its min_size %d' % (
+                                          name, chan.alias, size,
+                                          chan.min_size))
                 if chan.kind != 'object' or chan.direction != 'w':
                     continue
                 path = outcome.outputs.get(index)

@@ -595,6 +595,24 @@ def test_min_size_checked_before_commit(swift):
     assert not swift.requests('PUT')
 
 
+def test_min_size_of_a_path_less_output(swift, spool_dir):
+    app, _ = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'ab'})),
+        spool_dir=spool_dir)
+    for size, status in ((3, 424), (2, 200)):
+        resp, body = call(app, job_request([group('g', devices=[
+            {'name': 'stdout', 'min_size': size},
+            {'name': 'output', 'path': 'swift://~/out/x'}])]))
+        assert resp.status_int == status, body
+        if status == 424:
+            assert json.loads(body)['message'] == 'node "g": its ' \
+                '/dev/stdout (2 bytes) is smaller than its min_size 3'
+            assert not swift.requests('PUT')
+        else:
+            assert body == b'ab'
+        assert os.listdir(spool_dir) == []
+
+
 def test_failed_commit_is_reported(swift):
     original = swift.handle
 
