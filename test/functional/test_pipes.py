@@ -3,6 +3,7 @@
 """Pipes between nodes end to end: the rendezvous, TCP and Unix pipes,
 gang start and abort, on the shared cluster (test/programs/pipes.c)."""
 import json
+import re
 import socket
 import threading
 import time
@@ -129,6 +130,31 @@ def test_a_reader_that_leaves_input_unread_fails_the_job(env, cluster):
     assert not [o for o in _objects(env) if o.startswith('early-')]
     assert_nothing_left(cluster)
     assert_sockets_back(sockets)
+
+
+def test_pipes_that_carry_nothing_succeed_every_time(env):
+    # A reader that exits before its writer's end arrived was failed or
+    # not depending on that timing ("left 0 of the 0 bytes unread").
+    for run in range(4):
+        answer = _post(env, _mesh(env, src_args='early', sink_args='early',
+                                  prefix='none-'))
+        assert answer.status == 200, (run, answer.body)
+
+
+def test_a_reader_gone_before_its_writer_wrote_is_failed_for_it(env):
+    # The sinks end at once; the sources write later (after some CPU):
+    # the sinks are failed for the bytes they never read, every time.
+    for run in range(2):
+        answer = _post(env, _mesh(env, src_args='busy 30', sink_args='early',
+                                  prefix='late-'))
+        assert answer.status == 424, answer.body
+        sinks = [n for n in answer.report()['nodes'] if n['group'] == 'sink']
+        assert sinks and all(n['failure'] == 'pipe' for n in sinks), sinks
+        for node in sinks:
+            left, sent = map(int, re.search(
+                r'left (\d+) of the (\d+) bytes', node['error']).groups())
+            assert left == sent > 0, node
+        assert not [o for o in _objects(env) if o.startswith('late-')]
 
 
 def test_a_failing_node_stops_the_spinning_others(env, cluster):

@@ -732,8 +732,9 @@ class ObjectFilter:
             pipes.watch(cancel.abort)
             outcome = self._run(req, job, cancel)
             result = outcome.result
-            unread = pipes.unread({c.path: c.bytes_read
-                                   for c in result.channels})
+            counted = {c.path: c.bytes_read for c in result.channels}
+            pipes.settle(counted, limits.timeout)
+            unread = pipes.unread(counted)
             if unread:
                 outcome.unread.extend(
                     {'alias': a, 'peer': p, 'sent': s, 'read': r}
@@ -923,6 +924,9 @@ def _aborted(spec, message):
 def _done_message(result, unread):
     if unread:
         alias, peer, sent, read = unread[0]
+        if sent == read:
+            return 'ended before %s (from node %s) did' % (
+                alias, json.dumps(peer))
         return 'left %d of the %d bytes of %s (from node %s) unread' % (
             sent - read, sent, alias, json.dumps(peer))
     if result.ok and result.exit_code == 0:

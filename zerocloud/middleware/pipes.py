@@ -34,6 +34,7 @@ import json
 import os
 import secrets
 import socket
+import time
 
 import eventlet
 import eventlet.event
@@ -47,6 +48,9 @@ __all__ = ['PipeSet', 'PipeError', 'Aborted', 'Inbound', 'host_key']
 
 _CHUNK = 64 * 1024
 _HANDSHAKE = 4096
+#: Seconds between looks at the read pipes while :meth:`PipeSet.settle`
+#: waits for their writers' ends.
+_SETTLE_POLL = 0.005
 
 
 class PipeError(Exception):
@@ -526,15 +530,44 @@ class PipeSet:
         except OSError:
             pass
 
+    def settle(self, counted, timeout):
+        """After the program ended: close its written pipes (their readers
+        see their end now), then wait until every read pipe whose bytes
+        it all read has either ended or brought more, so that whether it
+        left bytes unread does not depend on when its writer's end
+        arrives.  At most ``timeout`` seconds, and no longer once the job
+        is aborted.  ``counted`` is as for :meth:`unread`."""
+        for sock in self._outbound:
+            sock.close()
+        self._outbound = []
+        for index, fd in list(self.fds.items()):
+            if self.spec.channels[index].direction == 'w':
+                os.close(fd)
+                del self.fds[index]
+        deadline = time.monotonic() + timeout
+        while self.abort_message is None and any(
+                self._pending(index, relay, counted)
+                for index, relay in self.inbound.items()):
+            if time.monotonic() >= deadline:
+                return
+            eventlet.sleep(_SETTLE_POLL)
+
+    def _pending(self, index, relay, counted):
+        read = counted.get(self.spec.channels[index].alias, 0)
+        return relay.received <= read and not (relay.eof or relay.error)
+
     def unread(self, counted):
-        """Read pipes whose writer sent more than the program read:
+        """Read pipes whose writer sent more than the program read, or
+        that had not ended when :meth:`settle` stopped waiting (unless the
+        job was aborted: its writer failed, not this program):
         ``[(alias, peer, sent, read)]``.  ``counted`` maps a channel alias
         to the bytes the program read from it."""
         out = []
         for index, relay in sorted(self.inbound.items()):
             chan = self.spec.channels[index]
             read = counted.get(chan.alias, 0)
-            if relay.received > read or not relay.eof:
+            if relay.received > read or (
+                    not relay.eof and self.abort_message is None):
                 out.append((chan.alias, chan.peer, relay.received, read))
         return out
 

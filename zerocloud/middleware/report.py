@@ -257,17 +257,25 @@ def _node_entry(outcome, result, kind, stderr_bytes):
 
 def _unread_error(outcome):
     unread = (outcome.report or {}).get('unread') or []
-    parts = []
+    parts, unended = [], []
     for item in unread[:3]:
         try:
+            if item['sent'] == item['read']:
+                # Its writer had not ended when the node's wait did.
+                unended.append('%s from node %s' % (
+                    item['alias'], json.dumps(item['peer'])))
+                continue
             parts.append('%d of the %d bytes of %s from node %s' % (
                 item['sent'] - item['read'], item['sent'], item['alias'],
                 json.dumps(item['peer'])))
         except (KeyError, TypeError):
             continue
-    if not parts:
-        return None
-    return 'left %s unread' % ', '.join(parts)
+    found = []
+    if parts:
+        found.append('left %s unread' % ', '.join(parts))
+    if unended:
+        found.append('ended before %s did' % ', '.join(unended))
+    return '; '.join(found) or None
 
 
 def _cdr(result):

@@ -215,6 +215,13 @@ def test_unread_pipe_bytes_fail_the_reader(tmp_path):
     assert report.status == 424
     assert report.nodes[1]['failure'] == 'pipe'
     assert '60 of the 100 bytes of /dev/in/n-1' in report.nodes[1]['error']
+    # A pipe whose writer had not ended when the reader's wait did.
+    reader.report['unread'] = [{'alias': '/dev/in/n-1', 'peer': 'n-1',
+                                'sent': 0, 'read': 0}]
+    report = build_report(plan, [ran(plan.nodes[0], tmp_path), reader], 10)
+    assert report.status == 424
+    assert report.nodes[1]['error'] == 'ended before /dev/in/n-1 from ' \
+        'node "n-1" did'
 
 
 @pytest.mark.parametrize('gang_status', [503, 504])
