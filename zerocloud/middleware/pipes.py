@@ -537,13 +537,7 @@ class PipeSet:
         left bytes unread does not depend on when its writer's end
         arrives.  At most ``timeout`` seconds, and no longer once the job
         is aborted.  ``counted`` is as for :meth:`unread`."""
-        for sock in self._outbound:
-            sock.close()
-        self._outbound = []
-        for index, fd in list(self.fds.items()):
-            if self.spec.channels[index].direction == 'w':
-                os.close(fd)
-                del self.fds[index]
+        self._close_written()
         deadline = time.monotonic() + timeout
         while self.abort_message is None and any(
                 self._pending(index, relay, counted)
@@ -551,6 +545,15 @@ class PipeSet:
             if time.monotonic() >= deadline:
                 return
             eventlet.sleep(_SETTLE_POLL)
+
+    def _close_written(self):
+        for sock in self._outbound:
+            sock.close()
+        self._outbound = []
+        for index, fd in list(self.fds.items()):
+            if self.spec.channels[index].direction == 'w':
+                os.close(fd)
+                del self.fds[index]
 
     def _pending(self, index, relay, counted):
         read = counted.get(self.spec.channels[index].alias, 0)
@@ -579,12 +582,7 @@ class PipeSet:
         for relay in self.inbound.values():
             relay.stop()
         self.inbound = {}
-        for sock in self._outbound:
-            sock.close()
-        self._outbound = []
-        for index, fd in list(self.fds.items()):
-            if self.spec.channels[index].direction == 'w':
-                os.close(fd)
+        self._close_written()
         self.fds = {}
         for listener in (self._tcp, self._unix):
             if listener is not None:

@@ -260,7 +260,11 @@ def test_missing_exec_is_404_naming_it(swift):
     assert not servers.sent
 
 
-def test_missing_local_input_is_404(swift):
+@pytest.mark.parametrize('policy', [0, 1])
+def test_missing_local_input_is_404(swift, erasure_coded, policy):
+    # Of a replicated container (checked with a HEAD), or of an erasure
+    # coded one (fetched by the proxy).
+    swift.containers['/v1/AUTH_test/data']['policy'] = policy
     app, servers = make(swift)
     resp, body = call(app, job_request([group('g', devices=[
         {'name': 'stdin', 'path': 'swift://~/data/nope'}])]))
@@ -406,16 +410,6 @@ def test_erasure_coded_attach_in_the_dry_run_plan(swift, erasure_coded):
     assert [n['attach'] for n in nodes] == [None, None]
     # Spread over the servers, not on the EC object's fragment holders.
     assert len({json.dumps(n['candidates'][0]) for n in nodes}) == 2
-
-
-def test_missing_erasure_coded_input_is_404(swift, erasure_coded):
-    swift.containers['/v1/AUTH_test/data']['policy'] = 1
-    app, servers = make(swift)
-    resp, body = call(app, job_request([group('g', devices=[
-        {'name': 'stdin', 'path': 'swift://~/data/gone.txt'}])]))
-    assert resp.status_int == 404
-    assert b'swift://AUTH_test/data/gone.txt' in body
-    assert not servers.sent
 
 
 # --- failover -------------------------------------------------------------
