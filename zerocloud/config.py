@@ -103,6 +103,8 @@ Each section below holds one concern: its documented defaults, then its
 dataclass with a ``from_conf(conf)`` classmethod.
 """
 import dataclasses
+import ipaddress
+import os
 import re
 
 from zerocloud.exceptions import ConfigError
@@ -131,43 +133,87 @@ __all__ = ['DEFAULT_MAX_JOB_BYTES', 'DEFAULT_MAX_NODES',
 _NAME_RE = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.-]*')
 
 
-def positive_int(conf, key, default):
-    """Return ``conf[key]`` as an int >= 1, or ``default`` when absent.
+#: Upper bounds of options whose absurd values would break something
+#: later (threads started per sandbox slot, numbers the sandbox's manifest
+#: cannot hold): a week of CPU or wall time, a TiB of memory.
+MAX_SECONDS = 7 * 24 * 3600
+MAX_MEMORY_BYTES = 1 << 40
+MAX_SLOTS = 1024
 
-    :raises ConfigError: naming the option when the value is not a positive
-        integer.
-    """
+
+def _int_option(conf, key, default, minimum, maximum):
     value = conf.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
-    if isinstance(value, bool):
-        raise ConfigError('%s must be a positive integer, not %r'
-                          % (key, value))
+    kind = 'a positive integer' if minimum == 1 \
+        else 'an integer >= %d' % minimum
     try:
+        if isinstance(value, bool):
+            raise ValueError(value)
         number = int(str(value).strip(), 10)
     except ValueError:
-        raise ConfigError('%s must be a positive integer, not %r'
-                          % (key, value)) from None
-    if number < 1:
-        raise ConfigError('%s must be a positive integer, not %r'
-                          % (key, value))
+        raise ConfigError('%s must be %s, not %r' % (key, kind, value)) \
+            from None
+    if number < minimum:
+        raise ConfigError('%s must be %s, not %r' % (key, kind, value))
+    if maximum is not None and number > maximum:
+        raise ConfigError('%s must be at most %d, not %r'
+                          % (key, maximum, value))
     return number
 
 
-def non_negative_int(conf, key, default):
+def positive_int(conf, key, default, maximum=None):
+    """Return ``conf[key]`` as an int >= 1 (and at most ``maximum``), or
+    ``default`` when absent.
+
+    :raises ConfigError: naming the option when the value is not a positive
+        integer, or is above ``maximum``.
+    """
+    return _int_option(conf, key, default, 1, maximum)
+
+
+def non_negative_int(conf, key, default, maximum=None):
     """Return ``conf[key]`` as an int >= 0 (0 meaning none, or no limit),
     or ``default`` when absent.
 
     :raises ConfigError: naming the option on anything else.
     """
-    value = conf.get(key)
-    if value is not None and str(value).strip() == '0':
-        return 0
+    return _int_option(conf, key, default, 0, maximum)
+
+
+def ip_address(conf, key, default):
+    """Return ``conf[key]``, an IPv4 or IPv6 address, or ``default`` when
+    absent or empty.
+
+    :raises ConfigError: naming the option when it is not an address.
+    """
+    value = (conf.get(key) or '').strip()
+    if not value:
+        return default
     try:
-        return positive_int(conf, key, default)
-    except ConfigError:
-        raise ConfigError('%s must be an integer >= 0, not %r'
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigError('%s must be an IP address, not %r'
                           % (key, value)) from None
+    return value
+
+
+def directory(conf, key, default, writable=False):
+    """Return ``conf[key]``, an existing directory (that this process may
+    write in, with ``writable``), or ``default`` when absent or empty.
+
+    :raises ConfigError: naming the option.
+    """
+    value = (conf.get(key) or '').strip()
+    if not value:
+        return default
+    if not os.path.isdir(value):
+        raise ConfigError('%s must be an existing directory, not %r'
+                          % (key, value))
+    if writable and not os.access(value, os.W_OK | os.X_OK):
+        raise ConfigError('%s: %r is not writable by this process'
+                          % (key, value))
+    return value
 
 
 def name_list(conf, key, default):
@@ -195,16 +241,18 @@ def name_list(conf, key, default):
 
 
 def _account_name(conf, key):
-    """An account name option (empty: none); no ``/``."""
+    """An account name option (empty: none); no ``/``, whitespace or
+    control characters."""
     value = (conf.get(key) or '').strip()
-    if '/' in value:
-        raise ConfigError('%s must be an account name, without "/": %r'
-                          % (key, value))
+    if re.search(r'[/\s\x00-\x1f\x7f]', value):
+        raise ConfigError('%s must be an account name, without "/", '
+                          'spaces or control characters: %r' % (key, value))
     return value
 
 
-def positive_float(conf, key, default):
-    """Return ``conf[key]`` as a float > 0, or ``default`` when absent.
+def positive_float(conf, key, default, minimum=None, maximum=None):
+    """Return ``conf[key]`` as a float > 0 (at least ``minimum``, at most
+    ``maximum`` when given), or ``default`` when absent.
 
     :raises ConfigError: naming the option.
     """
@@ -221,6 +269,12 @@ def positive_float(conf, key, default):
     if not number > 0 or number == float('inf'):
         raise ConfigError('%s must be a positive number, not %r'
                           % (key, value))
+    if minimum is not None and number < minimum:
+        raise ConfigError('%s must be at least %g, not %r'
+                          % (key, minimum, value))
+    if maximum is not None and number > maximum:
+        raise ConfigError('%s must be at most %g, not %r'
+                          % (key, maximum, value))
     return number
 
 
@@ -318,6 +372,9 @@ DEFAULT_REPORT_STDERR_BYTES = 4096
 DEFAULT_NEXE_HEADER_BYTES = 12288
 MIN_NEXE_HEADER_BYTES = 4096
 DEFAULT_HEARTBEAT_INTERVAL = 10.0
+#: Below this, ``heartbeat_interval`` would have the proxy do little but
+#: send spaces.
+MIN_HEARTBEAT_INTERVAL = 0.01
 #: Most jobs one request may run through job chaining (a job's answer
 #: naming the next job).
 DEFAULT_MAX_CHAIN_LENGTH = 16
@@ -384,14 +441,16 @@ class ProxyConfig:
         :raises ConfigError: on a bad value, naming the option.
         """
         conf = conf or {}
-        temp_dir = (conf.get('temp_dir') or '').strip() or DEFAULT_TEMP_DIR
+        temp_dir = directory(conf, 'temp_dir', DEFAULT_TEMP_DIR,
+                             writable=True)
         node_timeout = positive_float(conf, 'node_timeout',
                                       DEFAULT_NODE_TIMEOUT)
         rendezvous_timeout = positive_float(
             conf, 'rendezvous_timeout', DEFAULT_RENDEZVOUS_TIMEOUT)
-        longest = min(positive_int(conf, 'node_wall', DEFAULT_NODE_WALL),
+        longest = min(positive_int(conf, 'node_wall', DEFAULT_NODE_WALL,
+                                   MAX_SECONDS),
                       positive_int(conf, 'max_job_wall',
-                                   DEFAULT_MAX_JOB_WALL)) \
+                                   DEFAULT_MAX_JOB_WALL, MAX_SECONDS)) \
             + rendezvous_timeout + NODE_TIMEOUT_MARGIN
         if node_timeout <= longest:
             # Else a long node's answer would look lost: it would be run
@@ -410,14 +469,17 @@ class ProxyConfig:
             limits=JobLimits.from_conf(conf),
             swift_dir=(conf.get('swift_dir') or '').strip() or '/etc/swift',
             dispatch_concurrency=positive_int(
-                conf, 'dispatch_concurrency', DEFAULT_DISPATCH_CONCURRENCY),
+                conf, 'dispatch_concurrency', DEFAULT_DISPATCH_CONCURRENCY,
+                MAX_SLOTS),
             conn_timeout=positive_float(conf, 'conn_timeout',
                                         DEFAULT_CONN_TIMEOUT),
             node_timeout=node_timeout,
             node_memory=positive_int(conf, 'node_memory',
-                                     DEFAULT_NODE_MEMORY),
-            node_cpu=positive_int(conf, 'node_cpu', DEFAULT_NODE_CPU),
-            node_wall=positive_int(conf, 'node_wall', DEFAULT_NODE_WALL),
+                                     DEFAULT_NODE_MEMORY, MAX_MEMORY_BYTES),
+            node_cpu=positive_int(conf, 'node_cpu', DEFAULT_NODE_CPU,
+                                  MAX_SECONDS),
+            node_wall=positive_int(conf, 'node_wall', DEFAULT_NODE_WALL,
+                                   MAX_SECONDS),
             node_max_output=positive_int(conf, 'node_max_output',
                                          DEFAULT_NODE_MAX_OUTPUT),
             max_fetch_bytes=positive_int(conf, 'max_fetch_bytes',
@@ -426,7 +488,8 @@ class ProxyConfig:
                 conf, 'report_stderr_bytes', DEFAULT_REPORT_STDERR_BYTES),
             nexe_header_bytes=header_bytes,
             heartbeat_interval=positive_float(
-                conf, 'heartbeat_interval', DEFAULT_HEARTBEAT_INTERVAL),
+                conf, 'heartbeat_interval', DEFAULT_HEARTBEAT_INTERVAL,
+                minimum=MIN_HEARTBEAT_INTERVAL),
             max_jobs_per_account=non_negative_int(
                 conf, 'max_jobs_per_account', 0),
             max_chain_length=positive_int(conf, 'max_chain_length',
@@ -444,11 +507,11 @@ class ProxyConfig:
             max_pipe_bytes=positive_int(conf, 'max_pipe_bytes',
                                         DEFAULT_MAX_PIPE_BYTES),
             max_job_wall=positive_int(conf, 'max_job_wall',
-                                      DEFAULT_MAX_JOB_WALL),
+                                      DEFAULT_MAX_JOB_WALL, MAX_SECONDS),
             rendezvous_timeout=rendezvous_timeout,
-            rendezvous_bind_ip=(conf.get('rendezvous_bind_ip') or '').strip()
-            or DEFAULT_RENDEZVOUS_BIND_IP,
-            rendezvous_ip=(conf.get('rendezvous_ip') or '').strip())
+            rendezvous_bind_ip=ip_address(conf, 'rendezvous_bind_ip',
+                                          DEFAULT_RENDEZVOUS_BIND_IP),
+            rendezvous_ip=ip_address(conf, 'rendezvous_ip', ''))
 
     @property
     def node_limits(self):
@@ -501,13 +564,6 @@ DEFAULT_TIME_SLICE_MS = 20
 MAX_TIME_SLICE_MS = 100
 
 
-def _is_zero(value):
-    try:
-        return int(str(value).strip(), 10) == 0
-    except ValueError:
-        return False
-
-
 @dataclasses.dataclass(frozen=True)
 class ObjectFilterConfig:
     """Options of the object filter, read once by its ``filter_factory``.
@@ -540,6 +596,12 @@ class ObjectFilterConfig:
 
     #: The options that may be 0.
     _MAY_BE_ZERO = ('max_queued', 'max_connected', 'time_slice_ms')
+    #: Upper bounds (each running or connected sandbox holds a thread).
+    _MAXIMA = {'max_running': MAX_SLOTS, 'max_connected': MAX_SLOTS,
+               'max_memory': MAX_MEMORY_BYTES, 'max_cpu': MAX_SECONDS,
+               'max_timeout': MAX_SECONDS, 'queue_timeout': MAX_SECONDS,
+               'pipe_setup_timeout': MAX_SECONDS,
+               'time_slice_ms': MAX_TIME_SLICE_MS}
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -551,10 +613,11 @@ class ObjectFilterConfig:
                     or value < low):
                 raise ConfigError('%s must be an integer >= %d, not %r'
                                   % (field.name, low, value))
-        if self.time_slice_ms > MAX_TIME_SLICE_MS:
-            raise ConfigError('time_slice_ms must be at most %d (the '
-                              'kernel clamps it), not %d'
-                              % (MAX_TIME_SLICE_MS, self.time_slice_ms))
+            high = self._MAXIMA.get(field.name)
+            if high is not None and value > high:
+                raise ConfigError('%s must be at most %d%s, not %d' % (
+                    field.name, high, ' (the kernel clamps it)'
+                    if field.name == 'time_slice_ms' else '', value))
 
     @classmethod
     def from_conf(cls, conf):
@@ -569,12 +632,11 @@ class ObjectFilterConfig:
         values = {}
         for field in dataclasses.fields(cls):
             if field.type is str:
-                values[field.name] = (conf.get(field.name) or '').strip()
                 continue
-            if field.name in cls._MAY_BE_ZERO and \
-                    _is_zero(conf.get(field.name)):
-                values[field.name] = 0
-                continue
-            values[field.name] = positive_int(conf, field.name,
-                                              field.default)
+            read = non_negative_int if field.name in cls._MAY_BE_ZERO \
+                else positive_int
+            values[field.name] = read(conf, field.name, field.default)
+        values['pipe_bind_ip'] = ip_address(conf, 'pipe_bind_ip', '')
+        values['system_images_dir'] = directory(conf, 'system_images_dir',
+                                                '')
         return cls(**values)

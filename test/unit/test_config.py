@@ -99,11 +99,11 @@ def test_proxy_config_reads_strings():
     from zerocloud.config import ProxyConfig
     conf = ProxyConfig.from_conf({
         'max_nodes': '5', 'conn_timeout': '1.5', 'node_timeout': '95',
-        'temp_dir': ' /var/tmp ', 'swift_dir': '/srv/swift',
+        'temp_dir': ' /tmp ', 'swift_dir': '/srv/swift',
         'node_cpu': '2'})
     assert conf.limits.max_nodes == 5
     assert conf.conn_timeout == 1.5 and conf.node_timeout == 95.0
-    assert conf.temp_dir == '/var/tmp' and conf.swift_dir == '/srv/swift'
+    assert conf.temp_dir == '/tmp' and conf.swift_dir == '/srv/swift'
     assert conf.node_limits['cpu'] == 2
     assert conf.nexe_header_bytes == 12288
     assert ProxyConfig.from_conf(
@@ -120,7 +120,16 @@ def test_proxy_config_reads_strings():
     ('node_memory', 'lots'), ('report_stderr_bytes', '-5'),
     ('nexe_header_bytes', '4095'), ('nexe_header_bytes', 'big'),
     ('heartbeat_interval', '0'), ('heartbeat_interval', 'often'),
-    ('max_chain_length', '0'), ('accounting_account', 'AUTH_a/c')])
+    ('max_chain_length', '0'), ('accounting_account', 'AUTH_a/c'),
+    # Refused when the filter is built, not at the first job (found by a
+    # review: a 507 or 500 for every job, or a thread per slot).
+    ('temp_dir', '/nonexistent/dir'), ('temp_dir', '/etc/passwd'),
+    ('rendezvous_bind_ip', 'not-an-ip'), ('rendezvous_bind_ip', '999.1.1.1'),
+    ('rendezvous_ip', 'bogus host!'), ('accounting_account', 'AUTH x'),
+    ('accounting_account', 'AUTH_\x01x'), ('heartbeat_interval', '1e-7'),
+    ('dispatch_concurrency', '100000000'), ('node_cpu', '10' * 15),
+    ('node_wall', '1' + '0' * 30), ('node_memory', str(1 << 41)),
+    ('max_job_wall', '99999999'), ('max_jobs_per_account', '-1')])
 def test_proxy_config_bad_values_name_the_option(key, value):
     from zerocloud.config import ProxyConfig
     with pytest.raises(ConfigError) as caught:
@@ -166,8 +175,35 @@ def test_object_filter_bad_values_name_the_option(key, value):
 
 def test_object_filter_max_queued_may_not_be_negative():
     from zerocloud.config import ObjectFilterConfig
-    with pytest.raises(ConfigError, match='max_queued'):
+    with pytest.raises(ConfigError, match='max_queued must be an integer '
+                       '>= 0'):
         ObjectFilterConfig.from_conf({'max_queued': '-1'})
+    assert ObjectFilterConfig.from_conf({'max_queued': '00'}).max_queued == 0
+
+
+@pytest.mark.parametrize('key, value', [
+    ('max_running', '100000000'), ('max_connected', '5000'),
+    ('max_cpu', '1' + '0' * 30), ('max_timeout', '1' + '0' * 30),
+    ('max_memory', str(1 << 41)), ('pipe_bind_ip', 'not-an-ip'),
+    ('system_images_dir', '/nonexistent'),
+    ('system_images_dir', '/etc/passwd')])
+def test_object_filter_refuses_what_would_break_later(key, value):
+    from zerocloud.config import ObjectFilterConfig
+    with pytest.raises(ConfigError, match=key):
+        ObjectFilterConfig.from_conf({key: value})
+
+
+def test_addresses_and_directories_that_are_fine(tmp_path):
+    from zerocloud.config import ObjectFilterConfig, ProxyConfig
+    conf = ProxyConfig.from_conf({'temp_dir': str(tmp_path),
+                                  'rendezvous_bind_ip': '::',
+                                  'rendezvous_ip': '10.0.0.1'})
+    assert (conf.temp_dir, conf.rendezvous_bind_ip, conf.rendezvous_ip) \
+        == (str(tmp_path), '::', '10.0.0.1')
+    conf = ObjectFilterConfig.from_conf({'pipe_bind_ip': '127.0.0.1',
+                                         'system_images_dir': str(tmp_path)})
+    assert (conf.pipe_bind_ip, conf.system_images_dir) == (
+        '127.0.0.1', str(tmp_path))
 
 
 def test_object_filter_time_slice():

@@ -76,7 +76,19 @@ class Stopped(Exception):
 class SpoolError(Exception):
     """The proxy could not write to its spool (``temp_dir``): disk full,
     quota, I/O error.  Not the object server's fault: the node is not
-    tried elsewhere, and the job answers ``507``."""
+    tried elsewhere, and the job answers ``507``.  Its text is for the
+    client and names no path of the proxy's; ``detail`` (for the log)
+    may."""
+
+    def __init__(self, message, detail=None):
+        super().__init__(message)
+        self.detail = detail or message
+
+
+def _spool_failure(what, err):
+    """A SpoolError for an OSError while ``what``."""
+    return SpoolError('%s: %s' % (what, err.strerror or err),
+                      '%s: %s' % (what, err))
 
 
 def open_spool_file(path, spool=None):
@@ -88,7 +100,7 @@ def open_spool_file(path, spool=None):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC
                      | os.O_CLOEXEC, 0o600)
     except OSError as err:
-        raise SpoolError('cannot create %s: %s' % (path, err)) from None
+        raise _spool_failure('cannot create a spool file', err) from None
     return _SpoolFile(fd, spool)
 
 
@@ -105,7 +117,8 @@ class _SpoolFile:
             try:
                 done = os.write(self._fd, view)
             except OSError as err:
-                raise SpoolError(str(err)) from None
+                raise _spool_failure('cannot write a spool file', err) \
+                    from None
             view = view[done:]
         return len(data)
 
@@ -212,8 +225,7 @@ class Spool:
         try:
             self.path = tempfile.mkdtemp(prefix='zerocloud-', dir=temp_dir)
         except OSError as err:
-            raise SpoolError('cannot create a spool directory in %s: %s'
-                             % (temp_dir or tempfile.gettempdir(), err)) \
+            raise _spool_failure('cannot create a spool directory', err) \
                 from None
         self._count = 0
         self.budget = budget or None
@@ -257,7 +269,8 @@ def copy_bounded(src, dst, limit, what):
         try:
             dst.write(chunk)
         except OSError as err:
-            raise SpoolError(str(err)) from None
+            raise _spool_failure('cannot write a spool file', err) \
+                from None
 
 
 # --- the node request -----------------------------------------------------
@@ -733,7 +746,7 @@ class Dispatcher:
             outcome.status = 507
             outcome.error = 'the proxy has no room for the answer of node ' \
                 '%s: %s' % (json.dumps(node.name), err)
-            self.logger.error('%s', outcome.error)
+            self.logger.error('node %s: %s', node.name, err.detail)
             return True
         outcome.ran = True
         return True

@@ -65,7 +65,7 @@ server)::
     [filter:zerocloud_object]
     use = egg:zerocloud#object
     # Sandboxes running at once on this server; one per CPU core is sane.
-    # At most 20 unless EVENTLET_THREADPOOL_SIZE is raised.
+    # At most 1024; the filter starts a worker thread for each.
     # max_running = 4
     # Admitted requests waiting for a sandbox (0: none wait); beyond
     # max_running + max_queued the filter answers 503 at once.

@@ -1199,6 +1199,7 @@ class ProxyFilter:
         try:
             spool = Spool(self.conf.temp_dir, self.conf.max_job_spool_bytes)
         except SpoolError as err:
+            self.logger.error('no spool for a job: %s', err.detail)
             raise http_error(507, 'the proxy has no room for the job: %s'
                              % err) from None
         gang = self.gang(plan)
@@ -1415,6 +1416,7 @@ class ProxyFilter:
         try:
             spool = Spool(self.conf.temp_dir, self.conf.max_job_spool_bytes)
         except SpoolError as err:
+            self.logger.error('no spool for a %s: %s', what, err.detail)
             raise http_error(507, 'the proxy has no room for the %s: %s'
                              % (what, err)) from None
         try:
@@ -1430,6 +1432,7 @@ class ProxyFilter:
                              % (what, limit)) from None
         except SpoolError as err:
             spool.cleanup()
+            self.logger.error('no spool for a %s: %s', what, err.detail)
             raise http_error(507, 'the proxy has no room for the %s: %s'
                              % (what, err)) from None
         except BaseException:
