@@ -333,7 +333,7 @@ def _add_result(sub):
         'and print it as submit would: the stdout body, or the node table '
         'of its report; exits 1 when the job failed or its answer is not '
         'there.')
-    p.add_argument('url', metavar='swift://ACCOUNT/.zvm/job-ID',
+    p.add_argument('url', metavar='swift://ACCOUNT/.zvm-deferred/job-ID',
                    help='what submit --deferred printed')
     p.add_argument('--wait', type=float, default=0.0, metavar='SECONDS',
                    help='wait this long for the job to end (default: do '

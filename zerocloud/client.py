@@ -129,6 +129,11 @@ def deferred_answer(storage_url, token, url, wait=0.0, poll=0.5):
         stored = json.loads(head)
         code, _sp, reason = stored['status'].partition(' ')
         headers = {k.lower(): v for k, v in stored['headers'].items()}
+        if stored.get('answer_stored') is False:
+            # The job ended, but Swift refused its answer (a quota...).
+            return Answer(int(code), reason, dict(
+                headers, **{'content-type': 'text/plain'}),
+                stored['message'].encode('utf-8') + b'\n')
         _h, body = swiftclient.get_object(account_url, token, container,
                                           obj)
         return Answer(int(code), reason, headers, body)

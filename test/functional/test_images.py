@@ -357,6 +357,13 @@ def test_a_job_chain_reads_what_the_job_before_wrote(env):
     assert float(answer.headers['x-chain-total-time']) > 0
     assert answer.headers['x-nexe-system'] == 'second'
     assert _get(env, env['out'], 'chained.count') == _count(CORPUS['a.txt'])
+    # The second job's input is missing (it looks in the data container):
+    # refused as the chain's job 2, not as if the request had asked it.
+    job[0]['exec']['args'] = '/dev/script %s %s' % (env['exec'], env['data'])
+    answer = _post(env, job, json_report=False)
+    assert answer.status == 404, answer.body
+    assert answer.body.startswith(b'job 2 of the chain: object swift://')
+    assert answer.headers['x-zerocloud-chain-length'] == '2'
 
 
 def test_a_cgi_output_object_sets_its_own_type_and_metadata(env):

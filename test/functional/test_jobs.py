@@ -138,7 +138,7 @@ def test_a_deferred_job_stores_its_answer_for_later(
     assert cli.main(['submit', '--deferred', 'always', path]) == 0
     out, _ = capfd.readouterr()
     account = env['url'].rsplit('/', 1)[1]
-    prefix = 'swift://%s/.zvm/job-' % account
+    prefix = 'swift://%s/.zvm-deferred/job-' % account
     assert out.startswith(prefix) and out.endswith('\n')
     # zerocloud result waits for it and prints it as submit would have.
     assert cli.main(['result', '--wait', '30', out.strip()]) == 0
@@ -146,7 +146,7 @@ def test_a_deferred_job_stores_its_answer_for_later(
     expected = b''.join(_count(CORPUS[n])
                         for n in ('a.txt', 'b.txt', 'c.txt'))
     assert printed.encode() == expected
-    name = '.zvm/' + out.strip()[len(prefix) - len('job-'):]
+    name = '.zvm-deferred/' + out.strip()[len(prefix) - len('job-'):]
     container, obj = name.split('/', 1)
     _, head = swiftclient.get_object(env['url'], env['token'], container,
                                      obj + '.headers')
@@ -160,6 +160,25 @@ def test_a_deferred_job_stores_its_answer_for_later(
     # An answer that is not there (yet).
     assert cli.main(['result', prefix + 'unknown']) == 1
     assert 'no answer yet' in capfd.readouterr()[1]
+    # An answer Swift refuses (the container's quota): .headers says so.
+    used = int(swiftclient.head_container(env['url'], env['token'], container)
+               ['x-container-bytes-used'])
+    swiftclient.post_container(env['url'], env['token'], container, {
+        'X-Container-Meta-Quota-Bytes': str(used + 10000)})
+    with open(path, 'w') as f:
+        json.dump([{'name': 'big', 'exec': {
+            'path': 'swift://~/%s/limits' % env['exec'],
+            'args': 'write 100000'}, 'devices': [{'name': 'stdout'}]}], f)
+    try:
+        assert cli.main(['submit', '--deferred', 'always', path]) == 0
+        out, _ = capfd.readouterr()
+        assert cli.main(['result', '--wait', '30', out.strip()]) == 1
+        printed, err = capfd.readouterr()
+        assert 'its answer could not be stored: 413' in printed + err
+    finally:
+        swiftclient.post_container(env['url'], env['token'], container,
+                                   {'X-Remove-Container-Meta-Quota-Bytes':
+                                    'x'})
 
 
 def test_programs_uploaded_for_validation_get_a_verdict(env):

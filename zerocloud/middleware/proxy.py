@@ -361,8 +361,12 @@ VALIDATION_ERROR_HEADER = 'X-Zerovm-Validation-Error'
 #: after ``deferred_timeout`` seconds if the job is still running; the
 #: answer is then stored in Swift (:meth:`ProxyFilter.deferred`).
 DEFERRED_HEADER = 'X-Zerovm-Deferred'
-#: Where deferred answers go: ``<account>/.zvm/job-<trans_id>``.
-DEFERRED_CONTAINER = '.zvm'
+#: Where deferred answers go: ``<account>/.zvm-deferred/job-<trans_id>``;
+#: not ``.zvm``, which opening objects for anonymous clients makes public.
+DEFERRED_CONTAINER = '.zvm-deferred'
+#: In a deferred answer's ``.headers`` when the answer itself could not be
+#: stored: the status the job ended with.
+JOB_STATUS_HEADER = 'X-Zerocloud-Job-Status'
 #: The answer of a deferred job: where its answer will be.
 DEFERRED_RESULT_HEADER = 'X-Zerocloud-Deferred-Result'
 #: Set on a request whose job must not stop when its client leaves.
@@ -989,11 +993,11 @@ class ProxyFilter:
     def deferred(self, req, caller, plan, timeout):
         """ZeroCloud's deferred job: run it without the client.  Its
         answer (body, and status and headers in ``<name>.headers``, JSON)
-        is stored as the caller in ``.zvm/job-<trans_id>``, whose URL the
-        client gets at once (``202``, ``always``) or once ``timeout``
-        seconds passed with the job still running (``auto``; a job done
-        sooner is answered as usual).  The client leaving does not stop
-        it."""
+        is stored as the caller in ``.zvm-deferred/job-<trans_id>``, whose
+        URL the client gets at once (``202``, ``always``) or once
+        ``timeout`` seconds passed with the job still running (``auto``; a
+        job done sooner is answered as usual).  The client leaving does not
+        stop it."""
         trans_id = req.environ.get('swift.trans_id') or uuid.uuid4().hex
         result = SwiftPath(plan.account, DEFERRED_CONTAINER,
                            'job-%s' % trans_id.replace('/', '-'))
@@ -1047,7 +1051,10 @@ class ProxyFilter:
         caller.authorize(result, 'PUT')
 
     def store_answer(self, caller, result, resp):
-        """PUT a deferred job's answer, then ``<name>.headers``."""
+        """PUT a deferred job's answer, then ``<name>.headers``: the
+        answer's status and headers, or, when Swift refused the answer (a
+        quota, a container deleted meanwhile), the status of that refusal
+        and a message saying so, with ``"answer_stored": false``."""
         expiry = {'X-Delete-After': str(self.conf.deferred_expire_after)} \
             if self.conf.deferred_expire_after else {}
         try:
@@ -1071,8 +1078,16 @@ class ProxyFilter:
                 close = getattr(original, 'close', None)
                 if close is not None:
                     close()
-            text = json.dumps({'status': resp.status, 'headers': headers},
-                              indent=1, sort_keys=True).encode() + b'\n'
+            stored = {'status': resp.status, 'headers': headers}
+            if not put.is_success:
+                code = put.status_int if 400 <= put.status_int < 500 \
+                    else 503
+                stored = {'status': reason_phrase(code), 'headers': {
+                    JOB_STATUS_HEADER: resp.status}, 'answer_stored': False,
+                    'message': 'the job ended %s, but its answer could not '
+                    'be stored: %s' % (resp.status, put.status)}
+            text = json.dumps(stored, indent=1, sort_keys=True).encode() \
+                + b'\n'
             put_headers = caller.put(
                 SwiftPath(result.account, result.container,
                           result.obj + '.headers'),
@@ -1132,7 +1147,15 @@ class ProxyFilter:
         started = time.time()
         count = 1
         while True:
-            resp = self.run(req, caller, plan, self.answer)
+            try:
+                resp = self.run(req, caller, plan, self.answer)
+            except swob.HTTPException as err:
+                if count == 1:
+                    raise
+                # Refused before its nodes ran (a missing input, busy
+                # servers): still this chain's job N.
+                resp = self.chain_error(err, count)
+                break
             text = req.environ.pop(CHAIN_ENV, None)
             if text is None:
                 break
@@ -1153,14 +1176,20 @@ class ProxyFilter:
                 plan = self.prepare(req, caller, self.expand(
                     job, caller.list if needs_listing(job) else None))
             except swob.HTTPException as err:
-                resp = http_error(err.status_int, 'job %d of the chain: %s'
-                                  % (count, err.body.decode(
-                                      'utf-8', 'replace').strip()))
+                resp = self.chain_error(err, count)
                 break
         if count > 1:
             resp.headers[CHAIN_LENGTH_HEADER] = str(count)
             resp.headers[CHAIN_TIME_HEADER] = '%.3f' % (time.time() - started)
         return resp
+
+    @staticmethod
+    def chain_error(err, count):
+        """The answer of job ``count`` of a chain that could not run."""
+        headers = {k: v for k, v in err.headers.items()
+                   if k.lower() == 'retry-after'}
+        return http_error(err.status_int, 'job %d of the chain: %s' % (
+            count, err.body.decode('utf-8', 'replace').strip()), **headers)
 
     def run(self, req, caller, plan, answer, control=None):
         """Fetch, dispatch, report, commit; returns what
@@ -1370,6 +1399,7 @@ class ProxyFilter:
 
         def body():
             try:
+                yield b' '      # the 202 goes out now, not at the first beat
                 while done.wait(self.conf.heartbeat_interval) is None:
                     yield b' '
                 _status, text = done.wait()
@@ -1387,6 +1417,9 @@ class ProxyFilter:
                     # left; its report is dropped.
                     if upload is not None and thread.dead:
                         upload.cleanup()    # killed before it could
+        # eventlet's server holds back body chunks until 4 KiB have built
+        # up; a space would reach the client with the report, at the end.
+        req.environ['eventlet.minimum_write_chunk_size'] = 0
         return swob.Response(status=202, app_iter=body(),
                              content_type='application/json')
 

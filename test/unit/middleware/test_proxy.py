@@ -2457,7 +2457,7 @@ def test_usage_is_stored_under_the_accounting_account(swift):
 
 # --- deferred jobs ---------------------------------------------------------
 
-RESULT = '/v1/AUTH_test/.zvm/job-tx-test'
+RESULT = '/v1/AUTH_test/.zvm-deferred/job-tx-test'
 
 
 def stored(swift, path, wait=5.0):
@@ -2471,7 +2471,7 @@ def stored(swift, path, wait=5.0):
 
 def test_a_deferred_job_answers_at_once_and_stores_its_answer(
         swift, spool_dir):
-    swift.containers['/v1/AUTH_test/.zvm'] = {}
+    swift.containers['/v1/AUTH_test/.zvm-deferred'] = {}
     app, servers = make(swift, FakeObjectServers(
         lambda spec, members: (0, {'/dev/stdout': b'late'})),
         spool_dir=spool_dir)
@@ -2479,7 +2479,7 @@ def test_a_deferred_job_answers_at_once_and_stores_its_answer(
         [group(devices=[{'name': 'stdout'}])],
         headers={'X-Zerovm-Deferred': 'always'}))
     assert resp.status_int == 202
-    assert body == b'swift://AUTH_test/.zvm/job-tx-test\n'
+    assert body == b'swift://AUTH_test/.zvm-deferred/job-tx-test\n'
     assert resp.headers['Location'] == 'http://localhost' + RESULT
     assert stored(swift, RESULT) == b'late'
     head = json.loads(stored(swift, RESULT + '.headers'))
@@ -2491,7 +2491,7 @@ def test_a_deferred_job_answers_at_once_and_stores_its_answer(
 
 
 def test_a_deferred_failure_stores_the_report(swift):
-    swift.containers['/v1/AUTH_test/.zvm'] = {}
+    swift.containers['/v1/AUTH_test/.zvm-deferred'] = {}
     app, servers = make(swift, FakeObjectServers(
         lambda spec, members: (3, {'/dev/stdout': b'x'})),
         deferred_expire_after='86400')
@@ -2510,7 +2510,7 @@ def test_a_deferred_failure_stores_the_report(swift):
 
 def test_auto_answers_a_quick_job_as_usual_and_defers_a_slow_one(swift):
     import eventlet
-    swift.containers['/v1/AUTH_test/.zvm'] = {}
+    swift.containers['/v1/AUTH_test/.zvm-deferred'] = {}
 
     def program(spec, members):
         eventlet.sleep(float(spec['argv'][1]))
@@ -2538,7 +2538,7 @@ def test_auto_answers_a_quick_job_as_usual_and_defers_a_slow_one(swift):
      b'X-Zerovm-Deferred are two ways to run a long job: give one'),
 ])
 def test_deferred_jobs_that_are_refused(swift, headers, query, text):
-    swift.containers['/v1/AUTH_test/.zvm'] = {}
+    swift.containers['/v1/AUTH_test/.zvm-deferred'] = {}
     app, servers = make(swift)
     resp, body = call(app, job_request(
         [group(devices=[{'name': 'stdout', 'path': 'swift://~/out/o'}])],
@@ -2549,14 +2549,14 @@ def test_deferred_jobs_that_are_refused(swift, headers, query, text):
 
 
 def test_a_deferred_answer_needs_write_access(swift):
-    swift.containers['/v1/AUTH_test/.zvm'] = {'write': ''}
+    swift.containers['/v1/AUTH_test/.zvm-deferred'] = {'write': ''}
     swift.containers['/v1/AUTH_test/exec']['read'] = 'AUTH_other'
     app, servers = make(swift)
     resp, body = call(app, job_request(
         [group(devices=[{'name': 'stdout'}])], user='AUTH_other',
         headers={'X-Zerovm-Deferred': 'always'}))
     assert resp.status_int == 403
-    assert b'.zvm/job-tx-test' in body
+    assert b'.zvm-deferred/job-tx-test' in body
     assert not servers.sent
 
 
@@ -2626,7 +2626,7 @@ def test_a_usage_record_that_cannot_be_stored_is_counted(swift, monkeypatch):
 def test_a_deferred_answer_that_cannot_be_stored_is_counted(
         swift, spool_dir, monkeypatch):
     import eventlet
-    swift.containers['/v1/AUTH_test/.zvm'] = {}
+    swift.containers['/v1/AUTH_test/.zvm-deferred'] = {}
     app, servers = make(swift, FakeObjectServers(
         lambda spec, members: (0, {'/dev/stdout': b'late'})),
         spool_dir=spool_dir)
@@ -2636,7 +2636,7 @@ def test_a_deferred_answer_that_cannot_be_stored_is_counted(
     real_put = swift.handle
 
     def refusing(req, body):
-        if req.method == 'PUT' and '/.zvm/' in req.path:
+        if req.method == 'PUT' and '/.zvm-deferred/' in req.path:
             return swob.HTTPForbidden()
         return real_put(req, body)
     monkeypatch.setattr(swift, 'handle', refusing)
@@ -2656,3 +2656,31 @@ def test_a_deferred_answer_that_cannot_be_stored_is_counted(
             break
         eventlet.sleep(0.01)
     assert os.listdir(spool_dir) == []
+
+
+def test_a_deferred_answer_refused_by_swift_is_said_in_its_headers(
+        swift, spool_dir, monkeypatch):
+    # The .headers object is what clients poll: it must not say 200 for an
+    # answer that is not there.
+    swift.containers['/v1/AUTH_test/.zvm-deferred'] = {}
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'late'})),
+        spool_dir=spool_dir)
+    real = swift.handle
+
+    def over_quota(req, body):
+        if req.method == 'PUT' and req.path == RESULT:
+            return swob.HTTPRequestEntityTooLarge()
+        return real(req, body)
+    monkeypatch.setattr(swift, 'handle', over_quota)
+    resp, body = call(app, job_request(
+        [group(devices=[{'name': 'stdout'}])],
+        headers={'X-Zerovm-Deferred': 'always'}))
+    assert resp.status_int == 202
+    head = json.loads(stored(swift, RESULT + '.headers'))
+    assert head == {
+        'status': '413 Request Entity Too Large', 'answer_stored': False,
+        'headers': {'X-Zerocloud-Job-Status': '200 OK'},
+        'message': 'the job ended 200 OK, but its answer could not be '
+        'stored: 413 Request Entity Too Large'}
+    assert RESULT not in swift.objects
