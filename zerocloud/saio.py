@@ -255,6 +255,12 @@ def _host_main(argv):
         sock = socket.socket(fileno=int(fd))
         servers.append((name, app, conf, sock))
     _route_swift_logs(sys.stderr)
+    # As Swift's run_server: a green thread's exception is printed only
+    # with eventlet_debug (the exception still reaches whoever waits).
+    import eventlet.debug
+    eventlet.debug.hub_exceptions(any(
+        utils.config_true_value(conf.get('eventlet_debug', 'no'))
+        for _name, _app, conf, _sock in servers))
 
     for name, app, conf, sock in servers:
         eventlet.spawn(
@@ -304,7 +310,8 @@ class Cluster:
     :param start_timeout: seconds :meth:`start` waits for the servers.
     :param system_images_dir: the object servers' ``system_images_dir``
         (``NAME.tar`` per system image, e.g. ``zerocloud image python``'s);
-        ``None`` keeps the sample's.
+        the proxy's ``system_images`` (on ``/info``) are the names found
+        there, none without it.
 
     Usable as a context manager (``start`` on entry, ``stop`` on exit).
     Object servers are addressed by index, 0 to ``object_servers - 1``.
@@ -322,6 +329,9 @@ class Cluster:
         self._n_objects = object_servers
         self._sample_dir = sample_dir or SAMPLE_DIR
         self._start_timeout = start_timeout
+        if system_images_dir and not os.path.isdir(system_images_dir):
+            raise ClusterError('system images: %s is not a directory'
+                               % system_images_dir)
         self._system_images_dir = system_images_dir
         self._sockets = {}      # server name -> listening socket not handed
         self._ports = {}        # server name -> port
@@ -485,6 +495,9 @@ class Cluster:
                           swift_dir=etc),
             PROXY_REPLACED_SECTIONS)
         resolve_own_eggs(proxy)
+        # The images jobs may name are those the object servers have.
+        proxy['filter:zerocloud_proxy']['system_images'] = ' '.join(
+            self.system_images())
         _write_config(proxy, os.path.join(etc, 'proxy-server.conf'), sample)
 
         core_servers = [('proxy-server',
@@ -527,6 +540,16 @@ class Cluster:
         if self._n_objects >= EC_SERVERS:
             build_ring(os.path.join(etc, 'object-1.ring.gz'), EC_SERVERS,
                        [(o.ip, o.port, o.device) for o in self._object_info])
+
+    def system_images(self):
+        """Names of the system images the object servers offer (their
+        ``NAME.tar`` files), sorted."""
+        where = self._system_images_dir
+        if not where:
+            return []
+        return sorted(name[:-len('.tar')] for name in os.listdir(where)
+                      if name.endswith('.tar') and len(name) > len('.tar')
+                      and os.path.isfile(os.path.join(where, name)))
 
     def _device_dir(self, server, device):
         devices = os.path.join(self._run_dir, 'srv', server)

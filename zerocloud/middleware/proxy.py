@@ -1557,8 +1557,18 @@ class ProxyFilter:
                     and not node.listed:
                 paths.append(node.attach)
         pool = eventlet.GreenPool(self.conf.dispatch_concurrency)
-        for _ in pool.imap(caller.check_exists, paths):
-            pass
+
+        def check(path):
+            # Returned, not raised: an exception leaving a pool's green
+            # thread is also printed to stderr by eventlet.
+            try:
+                caller.check_exists(path)
+            except swob.HTTPException as err:
+                return err
+            return None
+        for refused in pool.imap(check, paths):
+            if refused is not None:
+                raise refused
 
     def node_requests(self, caller, plan, spool, gang=None,
                       request_body=None):
