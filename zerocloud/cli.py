@@ -162,6 +162,28 @@ def _cmd_plan(args):
 # --- saio (embedded Swift cluster) ----------------------------------------
 
 
+def _port(text):
+    try:
+        port = int(text, 10)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError('%r is not a port (0 to 65535)'
+                                         % text)
+    return port
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float('inf'):
+        raise argparse.ArgumentTypeError('%r is not a number of seconds '
+                                         '(0 or more)' % text)
+    return value
+
+
 def _add_saio(sub):
     p = sub.add_parser(
         'saio', help='run a Swift all-in-one on 127.0.0.1 (foreground)',
@@ -174,7 +196,7 @@ def _add_saio(sub):
                    help='run directory (configs, rings, devices, logs), '
                    'created if missing and kept; default: a temporary '
                    'directory removed on exit')
-    p.add_argument('--port', metavar='N', type=int, default=8080,
+    p.add_argument('--port', metavar='N', type=_port, default=8080,
                    help='proxy port; 0 picks a free one (default: 8080)')
     p.add_argument('--images', metavar='DIR',
                    help='the object servers\' system_images_dir: NAME.tar '
@@ -189,9 +211,10 @@ def _cmd_saio(args):
     stopping = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stopping.set())
                 for signum in (signal.SIGINT, signal.SIGTERM)}
-    cluster = saio.Cluster(run_dir=args.dir, port=args.port,
-                           system_images_dir=args.images)
+    cluster = None
     try:
+        cluster = saio.Cluster(run_dir=args.dir, port=args.port,
+                               system_images_dir=args.images)
         cluster.start()
         if not stopping.is_set():
             sys.stdout.write('ready %s\n' % cluster.auth_url)
@@ -207,8 +230,14 @@ def _cmd_saio(args):
     except saio.ClusterError as e:
         _err(str(e))
         return 1
+    except OSError as e:
+        # An unusable --dir (not a directory, no permission, ...).
+        _err('cannot run the cluster in %s: %s'
+             % (args.dir or 'a temporary directory', e))
+        return 1
     finally:
-        cluster.stop()
+        if cluster is not None:
+            cluster.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
@@ -306,6 +335,17 @@ def _show_answer(answer, raw, as_json, out):
     """Print a job's answer as ``submit`` does; the exit status."""
     from zerocloud import client
     report = answer.report()
+    if not answer.ok and report is None and answer.streamed is None \
+            and not any(k.startswith('x-nexe-') for k in answer.headers):
+        # Refused before anything ran: the proxy's reason, not a job's
+        # output (a CGI program's own 404 page comes with X-Nexe-*).
+        _err('job failed: %d %s' % (answer.status, answer.reason))
+        sys.stderr.write(answer.body.decode('utf-8', 'replace').rstrip('\n')
+                         + '\n')
+        retry = answer.headers.get('retry-after')
+        if retry:
+            _err('try again in %s s (Retry-After)' % retry)
+        return 1
     if raw or report is None:
         if answer.streamed is None:     # else written as it came
             out.write(answer.body)
@@ -335,7 +375,7 @@ def _add_result(sub):
         'there.')
     p.add_argument('url', metavar='swift://ACCOUNT/.zvm-deferred/job-ID',
                    help='what submit --deferred printed')
-    p.add_argument('--wait', type=float, default=0.0, metavar='SECONDS',
+    p.add_argument('--wait', type=_seconds, default=0.0, metavar='SECONDS',
                    help='wait this long for the job to end (default: do '
                    'not wait)')
     p.add_argument('--json', action='store_true',

@@ -21,7 +21,8 @@ Job limits (proxy filter, ``[filter:zerocloud_proxy]``)::
     # ``file://IMAGE:PATH`` executable paths (space or comma separated);
     # every object server must have them (NAME.tar in its
     # system_images_dir; build them with ``zerocloud image lua|python``),
-    # or a job naming one gets 501.  Empty: none.
+    # or a job naming one fails (500, its node refused with 501).  Empty:
+    # none.
     # system_images = lua python
 
 Proxy filter (``[filter:zerocloud_proxy]``, :class:`ProxyConfig`; it also

@@ -113,8 +113,11 @@ def test_refused_jobs_and_bad_credentials(env, credentials, cluster,
                                           tmp_path, capfd, monkeypatch):
     code, out, err = submit(tmp_path, capfd, '[{"name": ')
     assert code == 1
-    assert 'not valid JSON' in out
-    assert 'job failed: 422' in err
+    # The reason on stderr, as --help says; nothing on stdout.
+    assert out == ''
+    assert err.splitlines()[0] == 'zerocloud: job failed: 422 ' \
+        'Unprocessable Entity'
+    assert 'not valid JSON' in err.splitlines()[1]
     # Flags instead of the environment; a wrong key is refused.
     monkeypatch.delenv('ST_KEY')
     code, out, err = submit(tmp_path, capfd, wordcount(env, False),
@@ -145,5 +148,5 @@ def test_heartbeat_gives_the_same_table_and_status(env, credentials,
     code, out, err = submit(tmp_path, capfd, wordcount(env, False),
                             '--heartbeat')
     assert code == 1
-    assert 'give stdout a path' in out
+    assert 'give stdout a path' in err and out == ''
     assert 'job failed: 400' in err

@@ -230,7 +230,10 @@ def _own(parser, section):
 
 
 @pytest.mark.parametrize('generated, sample, overrides, replaced', [
-    ('proxy-server.conf', 'proxy-server.conf-sample', saio.PROXY_OVERRIDES,
+    # The proxy's system_images: those the object servers have.
+    ('proxy-server.conf', 'proxy-server.conf-sample',
+     dict(saio.PROXY_OVERRIDES,
+          **{'filter:zerocloud_proxy': {'system_images': None}}),
      saio.PROXY_REPLACED_SECTIONS),
     # The session's cluster also has the tests' system images.
     ('object-server-1.conf', 'object-server.conf-sample',
@@ -243,6 +246,9 @@ def test_running_configs_are_the_samples_but_for_overrides(
     if generated.startswith('object'):
         assert conf['filter:zerocloud_object']['system_images_dir'] == \
             images_dir[0]
+    else:
+        assert conf['filter:zerocloud_proxy']['system_images'] == ' '.join(
+            sorted(n[:-4] for n in os.listdir(images_dir[0])))
     original = _read(os.path.join(ROOT, 'etc', sample))
     assert set(conf.sections()) == set(original.sections())
     for section in ['DEFAULT'] + original.sections():

@@ -196,6 +196,44 @@ def test_cluster_refuses_a_bad_object_server_count():
         saio.Cluster(object_servers=9)
 
 
+def test_system_images_are_those_of_the_directory(tmp_path):
+    with pytest.raises(saio.ClusterError, match='not a directory'):
+        saio.Cluster(system_images_dir=str(tmp_path / 'none'))
+    for name in ('python.tar', 'lua.tar', 'notes.txt', '.tar'):
+        (tmp_path / name).write_bytes(b'')
+    (tmp_path / 'dir.tar').mkdir()
+    assert saio.Cluster(system_images_dir=str(tmp_path)).system_images() \
+        == ['lua', 'python']
+    assert saio.Cluster().system_images() == []
+
+
+@pytest.mark.parametrize('argv', [
+    ['saio', '--port', '99999'], ['saio', '--port', '-1'],
+    ['saio', '--port', 'x'], ['result', '--wait', 'nan', 'swift://a/c/o'],
+    ['result', '--wait', '-5', 'swift://a/c/o'],
+    ['result', '--wait', 'inf', 'swift://a/c/o']])
+def test_cli_numbers_out_of_range_are_usage_errors(argv, capsys):
+    from zerocloud import cli
+    with pytest.raises(SystemExit) as caught:
+        cli.main(argv)
+    assert caught.value.code == 2
+    assert 'zerocloud' in capsys.readouterr().err
+
+
+def test_saio_in_an_unusable_directory_is_one_line(tmp_path, capsys):
+    from zerocloud import cli
+    blocker = tmp_path / 'file'
+    blocker.write_text('x')
+    assert cli.main(['saio', '--port', '0', '--dir',
+                     str(blocker / 'run')]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('zerocloud: cannot run the cluster in ')
+    assert len(err.splitlines()) == 1
+    assert cli.main(['saio', '--port', '0', '--images',
+                     str(tmp_path / 'none')]) == 1
+    assert 'not a directory' in capsys.readouterr().err
+
+
 def test_object_servers_cannot_be_driven_before_start():
     cluster = saio.Cluster()
     with pytest.raises(saio.ClusterError):

@@ -115,8 +115,8 @@ server)::
     # Directory of the system images this server offers to jobs: NAME.tar for
     # each image a job may name as a device or in file://NAME:PATH (build
     # lua.tar and python.tar with `zerocloud image lua|python`); the
-    # proxy's system_images lists the same names.  Empty: none (a job
-    # naming one gets 501).
+    # proxy's system_images lists the same names.  Empty: none (a node
+    # naming one is refused with 501, and its job fails with 500).
     # system_images_dir =
     # Swift's logging and StatsD options (log_name, log_level,
     # log_statsd_host, ...) apply; the log route and the metrics' prefix
