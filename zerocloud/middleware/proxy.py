@@ -1231,7 +1231,16 @@ class ProxyFilter:
             self.logger.error('no spool for a job: %s', err.detail)
             raise http_error(507, 'the proxy has no room for the job: %s'
                              % err) from None
-        gang = self.gang(plan)
+        try:
+            gang = self.gang(plan)
+        except BaseException as err:
+            spool.cleanup()     # (its directory was left behind)
+            if not isinstance(err, OSError):
+                raise
+            self.logger.error('no rendezvous for a job: %s', err)
+            raise http_error(503, 'the proxy cannot listen for the job\'s '
+                             'rendezvous now: %s' % (err.strerror or err),
+                             **{'Retry-After': str(RETRY_AFTER)}) from None
         handed_over = False
         try:
             # The inputs' existence is checked while the programs are

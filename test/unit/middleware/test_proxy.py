@@ -1989,6 +1989,24 @@ def test_a_stored_archive_runs_with_the_body_as_stdin(swift):
         'swift://AUTH_test/apps/app.zapp'
 
 
+def test_no_rendezvous_socket_is_503_and_leaves_no_spool(
+        swift, spool_dir, monkeypatch):
+    # Out of fds or ports: the job's spool directory was left behind.
+    from zerocloud.middleware import rendezvous
+
+    def no_socket(self):
+        raise OSError(24, 'Too many open files')
+    monkeypatch.setattr(rendezvous.Rendezvous, 'listen', no_socket)
+    app, servers = make(swift, spool_dir=spool_dir)
+    resp, body = call(app, job_request([
+        group('a', connect=['b']), group('b')]))
+    assert resp.status_int == 503
+    assert body == b"the proxy cannot listen for the job's rendezvous " \
+        b"now: Too many open files\n"
+    assert resp.headers['Retry-After']
+    assert os.listdir(spool_dir) == [] and not servers.sent
+
+
 def test_a_stdin_a_pipe_feeds_is_left_to_the_pipe(swift):
     job = [{'name': 'a', 'exec': {'path': 'swift://~/exec/prog'},
             'devices': [{'name': 'stdin'},
