@@ -2641,26 +2641,35 @@ def test_a_usage_record_that_cannot_be_stored_is_counted(swift, monkeypatch):
     assert not [p for p in swift.objects if p.startswith('/v1/AUTH_usage')]
 
 
-def test_a_deferred_answer_that_cannot_be_stored_is_counted(
-        swift, spool_dir, monkeypatch):
-    import eventlet
+def deferred_with_refused_puts(swift, spool_dir, monkeypatch, refused,
+                               answer):
+    """A deferred job (stdout "late") whose PUTs to a path that
+    ``refused(path)`` accepts Swift answers with ``answer``."""
     swift.containers['/v1/AUTH_test/.zvm-deferred'] = {}
     app, servers = make(swift, FakeObjectServers(
         lambda spec, members: (0, {'/dev/stdout': b'late'})),
         spool_dir=spool_dir)
-    counted = []
-    monkeypatch.setattr(app.logger, 'increment', counted.append)
-    # The container goes away while the job runs (quota, deletion...).
-    real_put = swift.handle
+    real = swift.handle
 
     def refusing(req, body):
-        if req.method == 'PUT' and '/.zvm-deferred/' in req.path:
-            return swob.HTTPForbidden()
-        return real_put(req, body)
+        if req.method == 'PUT' and refused(req.path):
+            return answer()
+        return real(req, body)
     monkeypatch.setattr(swift, 'handle', refusing)
-    resp, body = call(app, job_request(
-        [group(devices=[{'name': 'stdout'}])],
-        headers={'X-Zerovm-Deferred': 'always'}))
+    return app, job_request([group(devices=[{'name': 'stdout'}])],
+                            headers={'X-Zerovm-Deferred': 'always'})
+
+
+def test_a_deferred_answer_that_cannot_be_stored_is_counted(
+        swift, spool_dir, monkeypatch):
+    import eventlet
+    # The container goes away while the job runs (quota, deletion...).
+    app, req = deferred_with_refused_puts(
+        swift, spool_dir, monkeypatch,
+        lambda path: '/.zvm-deferred/' in path, swob.HTTPForbidden)
+    counted = []
+    monkeypatch.setattr(app.logger, 'increment', counted.append)
+    resp, body = call(app, req)
     assert resp.status_int == 202
     for _ in range(200):
         if counted:
@@ -2680,20 +2689,10 @@ def test_a_deferred_answer_refused_by_swift_is_said_in_its_headers(
         swift, spool_dir, monkeypatch):
     # The .headers object is what clients poll: it must not say 200 for an
     # answer that is not there.
-    swift.containers['/v1/AUTH_test/.zvm-deferred'] = {}
-    app, servers = make(swift, FakeObjectServers(
-        lambda spec, members: (0, {'/dev/stdout': b'late'})),
-        spool_dir=spool_dir)
-    real = swift.handle
-
-    def over_quota(req, body):
-        if req.method == 'PUT' and req.path == RESULT:
-            return swob.HTTPRequestEntityTooLarge()
-        return real(req, body)
-    monkeypatch.setattr(swift, 'handle', over_quota)
-    resp, body = call(app, job_request(
-        [group(devices=[{'name': 'stdout'}])],
-        headers={'X-Zerovm-Deferred': 'always'}))
+    app, req = deferred_with_refused_puts(
+        swift, spool_dir, monkeypatch, lambda path: path == RESULT,
+        swob.HTTPRequestEntityTooLarge)
+    resp, body = call(app, req)
     assert resp.status_int == 202
     head = json.loads(stored(swift, RESULT + '.headers'))
     assert head == {
