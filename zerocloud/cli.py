@@ -13,6 +13,7 @@ for ``run`` the ones documented in :mod:`zerocloud.sandbox.runner`.
 import argparse
 import os
 import sys
+import warnings
 
 from zerocloud import __version__
 
@@ -509,6 +510,9 @@ COMMANDS = {
 
 
 def main(argv=None):
+    # Swift imports dnspython, whose import warns (to stderr, on every
+    # command) when cryptography is newer than it: not the user's concern.
+    warnings.filterwarnings('ignore', module=r'dns\.')
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
