@@ -23,12 +23,12 @@ import dataclasses
 import fcntl
 import os
 import posixpath
-import tarfile
 import threading
 
 from zerocloud.exceptions import ManifestError
 
-__all__ = ['Entry', 'Index', 'ImageError', 'index_tar', 'index_file',
+__all__ = ['Entry', 'Index', 'ImageError', 'TarError', 'index_tar',
+           'tar_members', 'index_file',
            'index_fd',
            'merge', 'extract', 'MAX_ENTRIES', 'MAX_PATH']
 
@@ -86,21 +86,178 @@ def _normal(name):
     return '/'.join(parts)
 
 
+_BLOCK = 512
+#: Most bytes of one PAX extended header or GNU long name / link name.
+MAX_EXTENDED_HEADER = 64 * 1024
+_REGULAR, _HARD, _SYMBOLIC, _DIRECTORY = (b'0', b'\0', b'7'), b'1', b'2', b'5'
+#: Types whose members carry no data (links, directories, devices, FIFOs);
+#: a member of a type unknown here is skipped over its data, as tarfile
+#: does.
+_NO_DATA = (_HARD, _SYMBOLIC, _DIRECTORY, b'3', b'4', b'6')
+
+
+@dataclasses.dataclass
+class _Member:
+    """One member of an image's tar, as :func:`_members` reads it."""
+    name: str
+    kind: bytes         #: the ustar type flag
+    mode: int
+    linkname: str
+    size: int
+    offset_data: int
+
+    def isdir(self):
+        return self.kind == _DIRECTORY
+
+    def isreg(self):
+        return self.kind in _REGULAR
+
+    def islnk(self):
+        return self.kind == _HARD
+
+    def issym(self):
+        return self.kind == _SYMBOLIC
+
+
+class TarError(ImageError):
+    """Why the bytes are not a tar this reader takes."""
+
+
+def _number(field):
+    if field[:1] and field[0] & 0x80:           # GNU base-256
+        if field[0] & 0x40:
+            raise TarError('a negative number')
+        return int.from_bytes(bytes([field[0] & 0x7f]) + field[1:], 'big')
+    text = field.split(b'\0', 1)[0].strip(b' ')
+    try:
+        return int(text or b'0', 8)
+    except ValueError:
+        raise TarError('a bad number field') from None
+
+
+def _pax_records(data):
+    """``{keyword: value}`` of a PAX extended header, read in one pass
+    (Python 3.11.7's tarfile takes quadratic time on some: CVE-2024-6232).
+    """
+    records, pos = {}, 0
+    while pos < len(data):
+        space = data.find(b' ', pos, pos + 20)
+        if space < 0 or not data[pos:space].isdigit():
+            raise TarError('a malformed PAX header')
+        length = int(data[pos:space])
+        record = data[space + 1:pos + length]
+        if length <= space - pos or pos + length > len(data) \
+                or not record.endswith(b'\n') or b'=' not in record:
+            raise TarError('a malformed PAX header')
+        key, value = record[:-1].split(b'=', 1)
+        records[key.decode('utf-8', 'replace')] = value
+        pos += length
+    return records
+
+
+def tar_members(fileobj):
+    """The members of the tar ``fileobj`` (seekable), in order: ustar,
+    GNU long names and PAX headers, in one pass whose work is linear in
+    the size of the headers.  Sparse members are refused (an image's file
+    is a run of the tar's bytes).
+
+    :raises TarError: not a tar this reader takes.
+    """
+    def read(n):
+        data = fileobj.read(n)
+        if len(data) != n:
+            raise TarError('it ends in the middle of a member')
+        return data
+
+    def extended(size):
+        if size > MAX_EXTENDED_HEADER:
+            raise TarError('an extended header of %d bytes (at most %d)'
+                           % (size, MAX_EXTENDED_HEADER))
+        data = read(size)
+        fileobj.seek(-size % _BLOCK, os.SEEK_CUR)
+        return data
+
+    start = fileobj.tell()
+    total = fileobj.seek(0, os.SEEK_END)
+    fileobj.seek(start)
+    pax, long_name, long_link = {}, None, None
+    first = True
+    while True:
+        block = fileobj.read(_BLOCK)
+        if not block or block == b'\0' * _BLOCK:
+            if first and not block:
+                raise TarError('it is empty')
+            return
+        if len(block) < _BLOCK:
+            raise TarError('it ends in the middle of a header')
+        first = False
+        if _number(block[148:156]) != \
+                sum(block[:148]) + 8 * 32 + sum(block[156:]):
+            raise TarError('a header checksum does not match')
+        kind = block[156:157]
+        size = _number(block[124:136])
+        if kind == b'x':
+            pax = _pax_records(extended(size))
+            continue
+        if kind == b'g':
+            extended(size)      # global: nothing an image needs
+            continue
+        if kind in (b'L', b'K'):
+            text = extended(size).split(b'\0', 1)[0].decode(
+                'utf-8', 'surrogateescape')
+            if kind == b'L':
+                long_name = text
+            else:
+                long_link = text
+            continue
+        if kind == b'S' or any(k.startswith('GNU.sparse.') for k in pax):
+            raise TarError('a sparse member')
+        name = block[0:100].split(b'\0', 1)[0]
+        prefix = block[345:500].split(b'\0', 1)[0]
+        if block[257:262] == b'ustar' and prefix:
+            name = prefix + b'/' + name
+        name = name.decode('utf-8', 'surrogateescape')
+        link = block[157:257].split(b'\0', 1)[0].decode(
+            'utf-8', 'surrogateescape')
+        if long_name is not None:
+            name = long_name
+        if long_link is not None:
+            link = long_link
+        if 'path' in pax:
+            name = pax['path'].decode('utf-8', 'surrogateescape')
+        if 'linkpath' in pax:
+            link = pax['linkpath'].decode('utf-8', 'surrogateescape')
+        if 'size' in pax:
+            if not pax['size'].isdigit():
+                raise TarError('a bad PAX size')
+            size = int(pax['size'])
+        if kind == _DIRECTORY:
+            name = name.rstrip('/')
+        if kind in _NO_DATA:
+            size = 0
+        offset = fileobj.tell()
+        if offset + size > total:
+            raise TarError('it ends in the middle of a member')
+        yield _Member(name, kind, _number(block[100:108]), link, size, offset)
+        fileobj.seek(offset + size + (-size % _BLOCK))
+        pax, long_name, long_link = {}, None, None
+
+
 def index_tar(fileobj, what='image'):
     """Index an uncompressed tar read from a seekable binary file.
 
     :raises ImageError: not an uncompressed tar, or a member the guest
-        cannot be given (``..``, ``/dev``, a name too long).
+        cannot be given (``..``, ``/dev``, a name too long, a sparse
+        file).
     """
     members = []
     try:
-        tar = tarfile.open(fileobj=fileobj, mode='r:')
-        for m in tar:
+        for m in tar_members(fileobj):
             members.append(m)
             if len(members) > MAX_ENTRIES:
                 raise ImageError('%s has more than %d members'
                                  % (what, MAX_ENTRIES))
-    except (tarfile.TarError, EOFError) as exc:
+    except TarError as exc:
         raise ImageError('%s is not an uncompressed tar archive (%s)'
                          % (what, exc)) from None
     files = {}      # name -> (offset, size, perm)

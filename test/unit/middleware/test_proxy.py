@@ -1426,9 +1426,23 @@ def test_an_archive_s_cluster_map_comes_before_its_system_map(swift):
     assert got.startswith(b'boot/cluster.map is not valid JSON')
 
 
+def _pax_block(records):
+    """A PAX header holding ``records`` as they are (not well-formed)."""
+    block = bytearray(512)
+    block[0:9], block[124:136] = b'PaxHeader', b'%011o\0' % len(records)
+    block[156:157], block[257:265] = b'x', b'ustar\x0000'
+    block[148:156] = b' ' * 8
+    block[148:156] = b'%06o\0 ' % sum(block)
+    return bytes(block) + records + b'\0' * (-len(records) % 512)
+
+
 @pytest.mark.parametrize('body, status, text', [
     (b'not a tar' * 100, 400, b'the application archive is not an '
      b'uncompressed tar'),
+    # Seconds of the proxy's CPU in Python 3.11.7's tarfile (its hub
+    # blocked meanwhile): CVE-2024-6232.
+    (_pax_block(b'1' * 60000) + archive([('boot/system.map', b'[]')]), 400,
+     b'uncompressed tar: a malformed PAX header'),
     (archive([('bin/tool', b'x')]), 400, b'has no boot/system.map'),
     (archive([('boot/system.map', b'[{')]), 422, b'boot/system.map is not '
      b'valid JSON'),

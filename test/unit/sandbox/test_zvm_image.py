@@ -378,3 +378,90 @@ def test_any_tree_is_walked_back_as_it_was_packed(programs, tmp_path, tree):
     assert out.splitlines() == ['/%s %d' % (p, len(files[p]))
                                 for p in sorted(files, key=lambda p: [
                                     s for s in ('/' + p).split('/')])]
+
+
+# --- the tar reader (no tarfile: CVE-2024-6232 in Python 3.11.7's) ----------
+
+def _reference(blob):
+    """What tarfile itself reads: {name: (kind, size, offset, link)}."""
+    got = {}
+    with tarfile.open(fileobj=io.BytesIO(blob), mode='r:') as tar:
+        for m in tar:
+            got[m.name] = (m.type, m.size if m.isreg() else 0,
+                           m.offset_data, m.linkname)
+    return got
+
+
+@pytest.mark.parametrize('fmt', [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT,
+                                 tarfile.PAX_FORMAT])
+def test_members_are_read_as_tarfile_reads_them(fmt):
+    long = 'long/' + 'x' * 120 + '/f'   # past ustar's 100 (and 155) bytes
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w', format=fmt) as t:
+        for name, kind, data, link in [
+                ('bin', tarfile.DIRTYPE, None, ''),
+                ('bin/tool', tarfile.REGTYPE, b'\x7fELF' * 300, ''),
+                ('bin/alias', tarfile.SYMTYPE, None, 'tool'),
+                ('bin/hard', tarfile.LNKTYPE, None, 'bin/tool'),
+                ('empty', tarfile.REGTYPE, b'', ''),
+                ('fifo', tarfile.FIFOTYPE, None, ''),
+                (long if fmt != tarfile.USTAR_FORMAT else 'short/f',
+                 tarfile.REGTYPE, b'deep', '')]:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname, info.mode = kind, link, 0o751
+            if data is not None:
+                info.size = len(data)
+            t.addfile(info, io.BytesIO(data) if data else None)
+    blob = buf.getvalue()
+    ours = {m.name: (m.kind, m.size, m.offset_data, m.linkname)
+            for m in image.tar_members(io.BytesIO(blob))}
+    assert ours == _reference(blob)
+    idx = image.index_tar(io.BytesIO(blob))
+    tool = idx.find('bin/tool')
+    assert blob[tool.offset:tool.offset + tool.size] == b'\x7fELF' * 300
+    assert tool.perm == 0o751 and idx.find('bin/alias') is not None
+
+
+def _header(name, size, kind=b'0'):
+    block = bytearray(512)
+    block[0:len(name)] = name
+    block[100:108] = b'0000644\0'
+    block[124:136] = b'%011o\0' % size
+    block[156:157] = kind
+    block[257:265] = b'ustar\x0000'
+    block[148:156] = b' ' * 8
+    block[148:156] = b'%06o\0 ' % sum(block)
+    return bytes(block)
+
+
+def _pax(records):
+    return _header(b'PaxHeader', len(records), b'x') + records + \
+        b'\0' * (-len(records) % 512)
+
+
+_FILE = _header(b'f', 2) + b'hi' + b'\0' * 510 + b'\0' * 1024
+
+
+@pytest.mark.parametrize('blob, why', [
+    # Seconds to minutes in Python 3.11.7's tarfile (quadratic regexes).
+    (_pax(b'1' * 60000) + _FILE, 'a malformed PAX header'),
+    (_pax(b'20 GNU.sparse.size=1\n' + b'1' * 60000) + _FILE,
+     'a malformed PAX header'),
+    # ValueError from tarfile (a 500); sparse files cannot be mapped.
+    (_pax(b'25 GNU.sparse.map=1,x,3\n') + _FILE, 'a malformed PAX header'),
+    (_pax(b'22 GNU.sparse.major=1\n22 GNU.sparse.minor=0\n') + _FILE,
+     'a sparse member'),
+    (_header(b'f', 0, b'S') + b'\0' * 1024, 'a sparse member'),
+    # Accepted by tarfile as a file of -10 bytes.
+    (_pax(b'12 size=-10\n') + _FILE, 'a bad PAX size'),
+    (_header(b'PaxHeader', 8 ** 11 - 1, b'x') + b'\0' * 1024,
+     'an extended header of 8589934591 bytes'),
+    (_header(b'f', 5000) + b'x' * 512, 'it ends in the middle of a member'),
+    (_header(b'f', 0)[:300], 'it ends in the middle of a header'),
+    (b'', 'it is empty'),
+])
+def test_hostile_tars_are_refused_at_once(blob, why):
+    with pytest.raises(image.ImageError) as caught:
+        image.index_tar(io.BytesIO(blob), 'device /dev/image')
+    assert str(caught.value).startswith(
+        'device /dev/image is not an uncompressed tar archive (%s' % why)
