@@ -41,8 +41,9 @@ import eventlet.event
 import eventlet.queue
 from eventlet import hubs
 
-from zerocloud.middleware.rendezvous import (ProtocolError, read_line,
-                                             send_line)
+from zerocloud.middleware.rendezvous import (HELLO_TIMEOUT, MAX_PENDING,
+                                             ProtocolError, accept,
+                                             read_line, send_line)
 
 __all__ = ['PipeSet', 'PipeError', 'Aborted', 'Inbound', 'host_key']
 
@@ -437,9 +438,15 @@ class PipeSet:
     def _accept(self, listener, expected, accepted, threads):
         while True:
             try:
-                sock, _addr = listener.accept()
+                sock = accept(listener)
             except OSError:
                 return
+            if sock is None:
+                continue
+            if sum(not t.dead for t in threads) > \
+                    MAX_PENDING + len(expected) + 2:     # 2: the acceptors
+                sock.close()    # anyone may connect: bound the handshakes
+                continue
             threads.append(eventlet.spawn(self._handshake, sock, expected,
                                           accepted))
 
@@ -447,7 +454,7 @@ class PipeSet:
         data = b''
         ok = False
         try:
-            with eventlet.Timeout(self.setup_timeout):
+            with eventlet.Timeout(min(HELLO_TIMEOUT, self.setup_timeout)):
                 while b'\n' not in data and len(data) <= _HANDSHAKE:
                     got = sock.recv(_HANDSHAKE)
                     if not got:
@@ -461,7 +468,8 @@ class PipeSet:
                   and hmac.compare_digest(hello['token'], self.rdv['token'])
                   and hello.get('reader') == self.spec.node
                   and key in expected and key not in accepted)
-        except (OSError, ValueError, KeyError, TypeError, eventlet.Timeout):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError,
+                eventlet.Timeout):
             ok = False
         finally:
             if not ok:

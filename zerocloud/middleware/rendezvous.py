@@ -32,6 +32,7 @@ connection; :meth:`Rendezvous.close` ends them all.  Order of use:
 :meth:`listen` (the port goes into the specs), :meth:`arm` when the
 requests are sent, :meth:`close` when the job is answered.
 """
+import errno
 import hmac
 import json
 import secrets
@@ -47,6 +48,18 @@ __all__ = ['Rendezvous', 'send_line', 'read_line', 'ProtocolError',
 #: Longest protocol line (a ``go`` for a node with many pipes is the
 #: largest).
 MAX_LINE = 1 << 20
+#: Seconds a peer has to send its hello line once connected.
+HELLO_TIMEOUT = 5.0
+#: Connections that have not said hello yet, at most, per listener, besides
+#: one per node expected: more are closed at once (the port is reachable
+#: by anyone on the network; without a bound idle ones would take the
+#: process's fds).
+MAX_PENDING = 64
+#: accept() failures that pass (out of fds or memory for now): the loop
+#: waits this long and goes on instead of ending.
+ACCEPT_BACKOFF = 0.1
+_TRANSIENT = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
+              errno.ECONNABORTED)
 
 
 class ProtocolError(Exception):
@@ -56,6 +69,21 @@ class ProtocolError(Exception):
 def send_line(sock, obj):
     """Send one JSON object as a line (green-safe)."""
     sock.sendall(json.dumps(obj, sort_keys=True).encode('utf-8') + b'\n')
+
+
+def accept(listener):
+    """The next connection on ``listener``, or None after a failure that
+    passes (out of fds: it waited :data:`ACCEPT_BACKOFF` first).
+
+    :raises OSError: the listener is closed or broken.
+    """
+    try:
+        return listener.accept()[0]
+    except OSError as err:
+        if err.errno not in _TRANSIENT:
+            raise
+    eventlet.sleep(ACCEPT_BACKOFF)
+    return None
 
 
 def read_line(reader, limit=MAX_LINE):
@@ -72,6 +100,8 @@ def read_line(reader, limit=MAX_LINE):
         obj = json.loads(line)
     except ValueError:
         raise ProtocolError('not JSON') from None
+    except RecursionError:
+        raise ProtocolError('JSON nested too deeply') from None
     if not isinstance(obj, dict):
         raise ProtocolError('not a JSON object')
     return obj
@@ -120,6 +150,7 @@ class Rendezvous:
         self._threads = []
         self._timer = None
         self._since = None          # listening or armed: for the metric
+        self._pending = 0           # connections not past their hello
 
     # --- life cycle -------------------------------------------------------
 
@@ -238,16 +269,28 @@ class Rendezvous:
     def _accept_loop(self):
         while self._listener is not None:
             try:
-                sock, _addr = self._listener.accept()
+                sock = accept(self._listener)
             except OSError:
                 return
+            if sock is None:
+                continue
+            if self._pending >= MAX_PENDING + len(self.members):
+                sock.close()
+                continue
+            self._threads = [t for t in self._threads if not t.dead]
             self._threads.append(eventlet.spawn(self._serve, sock))
 
     def _serve(self, sock):
         member = None
         reader = sock.makefile('rb')
         try:
-            hello = read_line(reader, 4096)
+            self._pending += 1
+            try:
+                with eventlet.Timeout(HELLO_TIMEOUT, ProtocolError(
+                        'no hello within %gs' % HELLO_TIMEOUT)):
+                    hello = read_line(reader, 4096)
+            finally:
+                self._pending -= 1
             member = self._register(sock, hello)
             if member is None:
                 sock.close()

@@ -70,9 +70,14 @@ def member_header(name, size):
 
 def _number(field):
     if field[:1] and field[0] & 0x80:       # GNU base-256
-        value = int.from_bytes(field[1:], 'big')
-        return value
+        if field[0] & 0x40:
+            raise SpecError('tar: negative number field')
+        return int.from_bytes(field[1:], 'big')
     text = field.split(b'\0', 1)[0].strip(b' ')
+    if not text.isdigit() and text:
+        # int() would take "-10" (and "+1", " 1_0"): a negative size then
+        # read the rest of the stream at once.
+        raise SpecError('tar: bad number field %r' % field)
     try:
         return int(text or b'0', 8)
     except ValueError:

@@ -260,11 +260,14 @@ def test_bad_handshakes_are_refused(make_job):
     for bad in [dict(good, token='f' * 32),             # wrong token
                 dict(good, writer_alias='/dev/out/c'),   # unexpected pipe
                 dict(good, reader='c'),                  # not for b
-                None]:                                   # not JSON
+                None,                                    # not JSON
+                '[' * 3000]:        # RecursionError: once a traceback
         with eventlet.Timeout(LIMIT):
             rogue = eventlet.connect(tuple(endpoint['tcp']))
             if bad is None:
                 rogue.sendall(b'let me in\n')
+            elif isinstance(bad, str):
+                rogue.sendall(bad.encode() + b'\n')
             else:
                 send_line(rogue, bad)
             assert rogue.recv(3) == b''     # closed, no "ok"
@@ -276,7 +279,7 @@ def test_bad_handshakes_are_refused(make_job):
     write_all(job.fd('a', '/dev/out/b'), b'real')
     end_write(job.fd('a', '/dev/out/b'))
     assert read_fd(job.fd('b', '/dev/in/a')) == b'real'
-    assert sum('refused a pipe' in line for line in job.logger.lines) == 4
+    assert sum('refused a pipe' in line for line in job.logger.lines) == 5
 
 
 def test_writer_refused_by_a_stranger_is_a_pipe_error(make_job):

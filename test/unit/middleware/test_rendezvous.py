@@ -11,6 +11,7 @@ import pytest
 
 from zerocloud.job import parse_job
 from zerocloud.middleware.planner import expand
+from zerocloud.middleware import rendezvous
 from zerocloud.middleware.rendezvous import Rendezvous, read_line, send_line
 
 #: Bound on every wait: a bug fails the test instead of hanging it.
@@ -199,6 +200,57 @@ def test_garbage_hello_is_refused(gang):
     peer.sock.sendall(b'hello there\n')
     assert peer.read() is None
     assert g.rdv.failure is None
+
+
+def test_nested_json_is_refused_not_a_traceback(gang):
+    g = gang()
+    peer = g.node('a-1')
+    peer.sock.sendall(b'[' * 3000 + b'\n')
+    assert peer.read() is None
+    fakes = g.all_hello()
+    assert all('go' in f.read() for f in fakes)
+
+
+def test_a_silent_peer_is_dropped_after_the_hello_timeout(gang, monkeypatch):
+    monkeypatch.setattr(rendezvous, 'HELLO_TIMEOUT', 0.05)
+    g = gang()
+    silent = g.node('a-1')
+    assert silent.read() is None        # closed by the rendezvous
+    assert g.rdv._pending == 0
+    fakes = g.all_hello()
+    assert all('go' in f.read() for f in fakes)
+
+
+def test_connections_past_the_pending_bound_are_closed(gang, monkeypatch):
+    # Anyone may connect: idle peers must not take every fd the proxy has.
+    monkeypatch.setattr(rendezvous, 'MAX_PENDING', 2)
+    g = gang()      # 3 nodes: 5 peers may wait for their hello at once
+    idle = [g.node('x%d' % i) for i in range(5)]
+    wait_for(lambda: g.rdv._pending == 5)
+    sixth = g.node('z')
+    assert sixth.read() is None
+    for peer in idle:
+        peer.close()
+    wait_for(lambda: g.rdv._pending == 0)
+    fakes = g.all_hello()
+    assert all('go' in f.read() for f in fakes)
+
+
+def test_the_accept_loop_outlives_running_out_of_fds(gang, monkeypatch):
+    import errno
+    g = gang()
+    real = type(g.rdv._listener).accept
+    failures = [OSError(errno.EMFILE, 'Too many open files')] * 3
+
+    def accept(listener):
+        if failures:
+            raise failures.pop()
+        return real(listener)
+    monkeypatch.setattr(type(g.rdv._listener), 'accept', accept)
+    monkeypatch.setattr(rendezvous, 'ACCEPT_BACKOFF', 0.01)
+    fakes = g.all_hello()
+    assert all('go' in f.read() for f in fakes)
+    assert not failures
 
 
 def test_duplicate_hello_is_refused(gang):

@@ -95,6 +95,25 @@ def test_truncated_and_corrupt_archives(cut):
         read_all(data[:cut])
 
 
+def test_a_negative_size_is_refused_before_any_read():
+    # Once read(-8): the whole rest of the stream in memory at once.
+    reads = []
+
+    class Recording(io.BytesIO):
+        def read(self, n=-1):
+            reads.append(n)
+            return super().read(n)
+    block = bytearray(512)
+    block[0:9], block[124:136] = b'PaxHeader', b'-10'.ljust(11) + b'\0'
+    block[156:157], block[257:265] = b'x', b'ustar\x0000'
+    block[148:156] = b' ' * 8
+    block[148:156] = b'%06o\0 ' % sum(block)
+    reader = tarstream.TarReader(Recording(bytes(block) + b'\0' * 50000))
+    with pytest.raises(SpecError, match='bad number'):
+        reader.next()
+    assert all(n >= 0 for n in reads)
+
+
 def test_bad_checksum_and_non_files():
     data = bytearray(archive([('a', b'1')]))
     data[0] ^= 1
