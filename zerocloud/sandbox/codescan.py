@@ -35,6 +35,14 @@ MAX_SYMBOLS = 1 << 20
 #: Code is decoded at most this far before and after a forbidden encoding
 #: (x86 decoding resynchronizes within a few instructions).
 MAX_DECODE = 4096
+#: Encodings of forbidden instructions a program may hold, at most (real
+#: programs: glibc's hello 4, the python image's interpreter 19): each
+#: costs milliseconds to judge, so a program crafted to hold thousands
+#: would tie up a validator for minutes.
+MAX_FORBIDDEN_ENCODINGS = 1024
+#: Bytes of data segments searched, at most, for stored addresses of
+#: hidden encodings (each search is one ``bytes.find``).
+MAX_DATA_SEARCH = 1 << 30
 
 #: Instructions refused wherever they can be executed, and why.
 FORBIDDEN = {
@@ -341,6 +349,12 @@ def _scan(data, loads, e_shoff, e_type, entry):
                     noted[mnemonic] += 1
             m = _PATTERN.search(img, i + 1)
     hidden = ()
+    if len(forbidden) > MAX_FORBIDDEN_ENCODINGS:
+        raise _error('too-many-hidden', '%d encodings of forbidden '
+                     'instructions (more than %d): too many to check that '
+                     'none of them can run' % (len(forbidden),
+                                               MAX_FORBIDDEN_ENCODINGS),
+                     count=len(forbidden))
     if forbidden:
         code = _Code(data, runs, loads, e_shoff, entry)
         hidden = _judge(code, forbidden, e_type)
@@ -378,6 +392,13 @@ def _judge(code, forbidden, e_type):
         hits.append((addr, starts))
     # Hidden, but its address is stored in a data segment (a function
     # pointer, a relocation addend).
+    data_bytes = sum(len(chunk) for _, chunk in code.data_segments)
+    searches = sum(len(starts) for _, starts in hits)
+    if data_bytes * searches > MAX_DATA_SEARCH:
+        raise _error('too-many-hidden', '%d encodings of forbidden '
+                     'instructions hidden in code beside %d bytes of data: '
+                     'too many to check that no stored address reaches one'
+                     % (len(hits), data_bytes), count=len(hits))
     for addr, starts in hits:
         for start in starts:
             needle = struct.pack('<Q', start)

@@ -61,7 +61,7 @@ __all__ = ['validate', 'validate_cached', 'ValidationResult', 'Segment',
 
 #: Bumped whenever a rule changes, so that on-disk cache entries written by
 #: an older validator are not trusted.
-VALIDATOR_VERSION = 1
+VALIDATOR_VERSION = 2
 
 #: Larger files are refused without being read.
 MAX_FILE_SIZE = 256 * 1024 * 1024
@@ -88,7 +88,8 @@ CHECKS = (
     'byte-order', 'elf-version', 'machine', 'elf-type', 'bad-header',
     'too-many-phdrs', 'no-segments', 'dynamic', 'segment-bounds',
     'segment-address', 'segment-alignment', 'wx-segment', 'exec-stack',
-    'segment-overlap', 'entry', 'instruction', 'malformed',
+    'segment-overlap', 'entry', 'instruction', 'too-many-hidden',
+    'malformed',
 )
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_TLS = 1, 2, 3, 7

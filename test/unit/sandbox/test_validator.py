@@ -373,6 +373,38 @@ def test_forbidden_instruction(progs, name, mnemonic, raw):
         assert ' in main+0x' in str(err)
 
 
+def test_thousands_of_hidden_encodings_are_refused_unjudged():
+    # mov eax, 0x90f0c70f: an rdrand hidden one byte in, never reached.
+    # Judging each took milliseconds: 13,000 of them held a validator
+    # (one at a time per object server) for half a minute.
+    from zerocloud.sandbox import codescan
+    hiding = b'\xb8\x0f\xc7\xf0\x90'
+    exit_0 = b'\x31\xff\xb8\x3c\x00\x00\x00\x0f\x05'
+    few = validate(tiny_elf(exit_0 + hiding * 50))
+    assert len(few.hidden) == 50
+    many = codescan.MAX_FORBIDDEN_ENCODINGS + 1
+    err = _refused(tiny_elf(exit_0 + hiding * many), 'too-many-hidden')
+    assert str(err).startswith('%d encodings of forbidden instructions '
+                               '(more than %d)' % (
+                                   many, codescan.MAX_FORBIDDEN_ENCODINGS))
+
+
+def test_the_stored_address_search_is_bounded(monkeypatch):
+    from zerocloud.sandbox import codescan
+    hiding = b'\xb8\x0f\xc7\xf0\x90'
+    exit_0 = b'\x31\xff\xb8\x3c\x00\x00\x00\x0f\x05'
+    code = exit_0 + hiding * 10
+    code += bytes(-len(code) % 0x1000)
+    data_off = 0x1000 + len(code)
+    blob = tiny_elf(code, extra_phdrs=[
+        (1, 6, data_off, 0x10000000 + data_off, 0x2000, 0x2000)])
+    blob += b'\x11' * 0x2000
+    assert len(validate(blob).hidden) == 10
+    monkeypatch.setattr(codescan, 'MAX_DATA_SEARCH', 0x2000 * 5)
+    err = _refused(blob, 'too-many-hidden')
+    assert 'beside 8192 bytes of data' in str(err)
+
+
 def test_hidden_encoding_reached_by_a_jump(progs):
     err = _refused(progs['hidden-direct'], 'instruction')
     assert err.mnemonic == 'rdrand'
