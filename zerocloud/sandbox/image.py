@@ -98,7 +98,7 @@ _NO_DATA = (_HARD, _SYMBOLIC, _DIRECTORY, b'3', b'4', b'6')
 
 @dataclasses.dataclass
 class _Member:
-    """One member of an image's tar, as :func:`_members` reads it."""
+    """One member of an image's tar, as :func:`tar_members` reads it."""
     name: str
     kind: bytes         #: the ustar type flag
     mode: int
@@ -129,6 +129,10 @@ def _number(field):
             raise TarError('a negative number')
         return int.from_bytes(bytes([field[0] & 0x7f]) + field[1:], 'big')
     text = field.split(b'\0', 1)[0].strip(b' ')
+    if text and not text.isdigit():
+        # int() takes "-10": a negative size would seek backwards, to the
+        # same header, forever.
+        raise TarError('a bad number field')
     try:
         return int(text or b'0', 8)
     except ValueError:

@@ -426,7 +426,7 @@ def _header(name, size, kind=b'0'):
     block = bytearray(512)
     block[0:len(name)] = name
     block[100:108] = b'0000644\0'
-    block[124:136] = b'%011o\0' % size
+    block[124:136] = b'%011o\0' % size if isinstance(size, int) else size
     block[156:157] = kind
     block[257:265] = b'ustar\x0000'
     block[148:156] = b' ' * 8
@@ -457,6 +457,9 @@ _FILE = _header(b'f', 2) + b'hi' + b'\0' * 510 + b'\0' * 1024
     (_header(b'PaxHeader', 8 ** 11 - 1, b'x') + b'\0' * 1024,
      'an extended header of 8589934591 bytes'),
     (_header(b'f', 5000) + b'x' * 512, 'it ends in the middle of a member'),
+    # A size of -512 once sought back to the same header, forever.
+    (_header(b'f', b'-1000'.ljust(11) + b'\0') + b'\0' * 1024,
+     'a bad number field'),
     (_header(b'f', 0)[:300], 'it ends in the middle of a header'),
     (b'', 'it is empty'),
 ])
