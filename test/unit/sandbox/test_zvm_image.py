@@ -457,7 +457,7 @@ _FILE = _header(b'f', 2) + b'hi' + b'\0' * 510 + b'\0' * 1024
     (_header(b'PaxHeader', 8 ** 11 - 1, b'x') + b'\0' * 1024,
      'an extended header of 8589934591 bytes'),
     (_header(b'f', 5000) + b'x' * 512, 'it ends in the middle of a member'),
-    # A size of -512 once sought back to the same header, forever.
+    # A negative size sought back onto its own header (65,536 times).
     (_header(b'f', b'-1000'.ljust(11) + b'\0') + b'\0' * 1024,
      'a bad number field'),
     (_header(b'f', 0)[:300], 'it ends in the middle of a header'),
