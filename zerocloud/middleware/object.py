@@ -734,7 +734,10 @@ class ObjectFilter:
             result = outcome.result
             counted = {c.path: c.bytes_read for c in result.channels}
             pipes.settle(counted, limits.timeout)
-            unread = pipes.unread(counted)
+            # A program that failed (a signal, an output's full device...)
+            # is reported for that: what it left unread follows from it.
+            unread = pipes.unread(counted) \
+                if result.ok and result.exit_code == 0 else []
             if unread:
                 outcome.unread.extend(
                     {'alias': a, 'peer': p, 'sent': s, 'read': r}
@@ -922,6 +925,9 @@ def _aborted(spec, message):
 
 
 def _done_message(result, unread):
+    if not (result.ok and result.exit_code == 0):
+        return result.message or '%s (exit code %s)' % (
+            result.reason.value, result.exit_code)
     if unread:
         alias, peer, sent, read = unread[0]
         if sent == read:
@@ -929,10 +935,7 @@ def _done_message(result, unread):
                 alias, json.dumps(peer))
         return 'left %d of the %d bytes of %s (from node %s) unread' % (
             sent - read, sent, alias, json.dumps(peer))
-    if result.ok and result.exit_code == 0:
-        return ''
-    return result.message or '%s (exit code %s)' % (result.reason.value,
-                                                    result.exit_code)
+    return ''
 
 
 def filter_factory(global_conf, **local_conf):

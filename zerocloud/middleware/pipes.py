@@ -88,6 +88,17 @@ def host_key():
 MEMORY_BUFFER = 256 * 1024
 
 
+def _pwrite_all(fd, data, offset):
+    """pwrite every byte of ``data`` at ``offset`` (a short write is
+    retried; one that writes nothing is ENOSPC)."""
+    view = memoryview(data)
+    while view:
+        done = os.pwrite(fd, view, offset)
+        if done <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view, offset = view[done:], offset + done
+
+
 class Inbound:
     """Relay of one read pipe: socket -> buffer -> local pipe.  The buffer
     is memory up to :data:`MEMORY_BUFFER` unfed bytes, then a spool file.
@@ -158,18 +169,37 @@ class Inbound:
                 len(self._mem) + len(data) <= MEMORY_BUFFER:
             self._mem += data
         else:
-            if self._spool is None:
-                # Spill: the unfed bytes first, then everything after.
-                self._spool = os.open(self._spool_path, os.O_RDWR
-                                      | os.O_CREAT | os.O_EXCL
-                                      | os.O_CLOEXEC, 0o600)
-                os.unlink(self._spool_path)  # it lives as long as its fd
-                self._file_base = self.fed
-                os.pwrite(self._spool, bytes(self._mem), 0)
-                self._mem = bytearray()
-            os.pwrite(self._spool, data, self.received - self._file_base)
+            try:
+                self._spill(data)
+            except OSError as err:
+                # A full device: the reader cannot get these bytes.  (The
+                # state is as before the call: nothing half counted.)
+                self._fail('%s: no room to keep its bytes: %s'
+                           % (self.label, err.strerror or err))
+                return False
         self.received += len(data)
         return True
+
+    def _spill(self, data):
+        """Write ``data`` to the spool file, made (with the unfed bytes
+        first) when it is the first spill."""
+        if self._spool is None:
+            fd = os.open(self._spool_path, os.O_RDWR | os.O_CREAT
+                         | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            os.unlink(self._spool_path)     # it lives as long as its fd
+            try:
+                _pwrite_all(fd, bytes(self._mem), 0)
+            except OSError:
+                os.close(fd)
+                raise
+            self._spool, self._file_base = fd, self.fed
+            self._mem = bytearray()
+        _pwrite_all(self._spool, data, self.received - self._file_base)
+
+    def _fail(self, message):
+        if self.error is None:
+            self.error = message
+            self.on_error(message)
 
     def _receive(self):
         try:
@@ -186,7 +216,7 @@ class Inbound:
                     elif self._wake.empty():
                         self._wake.put(None)    # the feeder may be waiting
         except OSError as err:
-            self.error = '%s broke: %s' % (self.label, err)
+            self._fail('%s broke: %s' % (self.label, err))
         finally:
             if self._feeding:
                 self._wake.put(None)
@@ -209,6 +239,12 @@ class Inbound:
                             self._spool,
                             min(_CHUNK, self.received - self.fed),
                             self.fed - self._file_base)
+                        if not chunk:
+                            # Never without a bug: an empty write would
+                            # loop here forever, without yielding.
+                            self._fail('%s: its spool file ended early'
+                                       % self.label)
+                            break
                     try:
                         written = os.write(self._write_fd, chunk)
                     except BlockingIOError:
@@ -222,8 +258,8 @@ class Inbound:
                     break
                 self._wake.get()
         except OSError as err:
-            if err.errno != errno.EPIPE:
-                raise
+            if err.errno != errno.EPIPE:    # (the reader left)
+                self._fail('%s broke: %s' % (self.label, err))
         finally:
             os.close(self._write_fd)
             self._write_fd = None
@@ -570,11 +606,17 @@ class PipeSet:
     def unread(self, counted):
         """Read pipes whose writer sent more than the program read, or
         that had not ended when :meth:`settle` stopped waiting (unless the
-        job was aborted: its writer failed, not this program):
+        job was aborted: its writer failed, not this program); not those
+        that failed themselves (no room, over their limit), which the node
+        reports instead:
         ``[(alias, peer, sent, read)]``.  ``counted`` maps a channel alias
         to the bytes the program read from it."""
         out = []
         for index, relay in sorted(self.inbound.items()):
+            if relay.error is not None:
+                # It failed (no room, over its limit): the node reports
+                # that, not the bytes it could not read.
+                continue
             chan = self.spec.channels[index]
             read = counted.get(chan.alias, 0)
             if relay.received > read or (

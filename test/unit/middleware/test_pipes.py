@@ -249,6 +249,40 @@ def test_pipe_limit_cancels_the_reader(make_job):
     assert len(read_fd(job.fd('b', '/dev/in/a'))) <= 1000
 
 
+@pytest.mark.parametrize('short', [False, True])
+def test_a_full_device_while_spilling_cancels_the_reader(
+        make_job, monkeypatch, short):
+    # Once: the spill failed half-way, the feeder read past the spool's
+    # end and wrote b'' forever without yielding: the object server hung.
+    import errno
+    real = os.pwrite
+    fills = []
+
+    def full(fd, data, offset):
+        if short and not fills:
+            fills.append(fd)
+            return real(fd, bytes(data)[:100], offset)    # then nothing
+        if short:
+            return 0
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(pipes.os, 'pwrite', full)
+    job = make_job()
+    job.start()
+    cancelled = []
+    job.sets['b'].watch(cancelled.append)
+    big = pattern(pipes.MEMORY_BUFFER * 3, 7)
+    writer = eventlet.spawn(write_all, job.fd('a', '/dev/out/b'), big)
+    wait_for(lambda: cancelled)
+    assert cancelled == ['pipe /dev/in/a from node a: no room to keep its '
+                         'bytes: No space left on device']
+    relay = job.relay('b', '/dev/in/a')
+    assert relay.error == cancelled[0]
+    # The server goes on: what was kept can be read, then the end.
+    got = read_fd(job.fd('b', '/dev/in/a'))
+    assert big.startswith(got) and len(got) <= relay.received
+    writer.kill()
+
+
 def test_bad_handshakes_are_refused(make_job):
     job = make_job()
     peers = job.register()
