@@ -5,11 +5,13 @@
  * sort.c -- print the lines of stdin sorted by their bytes, as
  * "LC_ALL=C sort" does: unsigned byte order, a line that is a prefix of
  * another comes first.  A last line without "\n" is printed with one.
- * Reads everything into memory.  Exit status 1 on a read or write error or
- * when memory runs out, 2 on arguments (there are none).
+ * Reads everything into memory; the one optional argument, BYTES, is how
+ * much input to expect (the first buffer's size, as ZeroCloud's sort
+ * example was given its input size).  Exit status 1 on a read or write
+ * error or when memory runs out, 2 on bad arguments.
  *
  *   gcc -static -O2 -o sort examples/sort.c
- *   zerocloud run --stdin names.txt ./sort
+ *   zerocloud run --stdin names.txt ./sort [BYTES]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -42,10 +44,18 @@ int main(int argc, char **argv)
     struct line *lines = NULL;
     size_t size = 0, room = 0, n, count = 0, lroom = 0, i, start;
 
-    (void)argv;
     if (argc > 1) {
-        fputs("usage: sort < INPUT\n", stderr);
-        return 2;
+        char *end;
+        unsigned long long want = argc == 2 ? strtoull(argv[1], &end, 10) : 0;
+        if (argc > 2 || !want || *end || argv[1][0] == '-' ||
+                want > 1ULL << 30) {
+            fputs("usage: sort [BYTES] < INPUT  (BYTES: 1 to 1073741824)\n",
+                  stderr);
+            return 2;
+        }
+        room = (size_t)want;
+        if (!(data = malloc(room)))
+            fail("cannot hold stdin");
     }
     for (;;) {
         if (size == room) {

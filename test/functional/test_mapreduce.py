@@ -213,3 +213,25 @@ def test_three_stage_pipeline_equals_a_local_unix_pipeline(env, cluster):
         line.upper() + b'\n' for line in LOG.splitlines()
         if b'error' in line.lower()))
     assert_nothing_left(cluster)
+
+
+@pytest.mark.parametrize('name', ['sort.json', 'sort_zerocloud.json'])
+def test_the_sort_examples_run_as_written(env, name):
+    # Their sort gets its input size (ZeroCloud's example did); the
+    # program once refused any argument, so the documented job failed.
+    inputs = {'binary1.data': b'kiwi\nfig\n', 'binary2.data': b'b\na\n',
+              'binary_log_345.data': b'2\n10\n1\n'}
+    for obj, body in inputs.items():
+        swiftclient.put_object(env['url'], env['token'], env['logs'], obj,
+                               body)
+    with open(os.path.join(ROOT, 'examples', 'jobs', name)) as f:
+        text = f.read()
+    for account in ('~', '.'):      # ZeroCloud's spelling is swift://./
+        text = text.replace('%s/data/' % account, '~/%s/' % env['logs'])
+        text = text.replace('%s/exec/' % account, '~/%s/' % env['exec'])
+    answer = client.submit(env['url'], env['token'], text, json_report=True)
+    assert answer.status == 200, answer.body
+    for obj, body in inputs.items():
+        sorted_name = obj.replace('binary', 'sorted')
+        assert _get(env, env['logs'], sorted_name) == b''.join(
+            sorted(line + b'\n' for line in body.splitlines()))
