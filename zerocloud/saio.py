@@ -393,8 +393,8 @@ class Cluster:
 
     def start(self):
         """Prepare if needed, start every server and wait until they serve."""
-        if self._core is not None:
-            return
+        if self._core is not None and self._core.proc is not None:
+            return      # started (prepare() alone made the children)
         started = time.monotonic()
         self.prepare()
         try:

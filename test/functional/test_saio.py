@@ -213,6 +213,21 @@ def test_start_stop_leaks_nothing(tmp_path):
     assert set(os.listdir('/proc/self/fd')) - fds == set()
 
 
+def test_prepare_then_start_serves(tmp_path):
+    # As a test that edits the generated configuration would: start()
+    # after prepare() once answered at once, serving nothing.
+    cluster = saio.Cluster(run_dir=str(tmp_path / 'run'), object_servers=1)
+    try:
+        cluster.prepare()
+        cluster.start()
+        url, token = swiftclient.get_auth(cluster.auth_url, 'test:tester',
+                                          'testing', timeout=10)
+        assert url.endswith('/AUTH_test') and token
+        cluster.start()     # once running, nothing more
+    finally:
+        cluster.stop()
+
+
 # --- configuration comes from the samples ---------------------------------
 
 def _read(path):
