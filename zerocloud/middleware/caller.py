@@ -66,6 +66,11 @@ def _drain(resp):
         _close(resp)
 
 
+#: Why a large object cannot be read whole.
+BROKEN = ('a segment of the large object is missing, changed, or not '
+          'readable by the caller')
+
+
 class IterFile:
     """A file-like ``read`` over a WSGI body iterator."""
 
@@ -276,12 +281,22 @@ class Caller:
             if resp.status_int in (401, 403):
                 raise http_error(resp.status_int, 'not allowed to read %s'
                                  % path.url)
+            if resp.status_int == 409:  # Swift's answer for a large object
+                raise http_error(409, 'object %s cannot be read whole: %s '
+                                 '(%s)' % (path.url, resp.status, BROKEN))
             if not resp.is_success:
                 raise http_error(503, 'could not read %s: %s'
                                  % (path.url, resp.status))
             with open_spool_file(dest, spool) as dst:
                 size, md5, sha = copy_bounded(IterFile(resp.app_iter), dst,
                                               limit, path.url)
+            if resp.content_length is not None and \
+                    size != resp.content_length:
+                # A large object whose segment went away is cut short
+                # after its 200.
+                raise http_error(409, 'object %s ended after %d of its %d '
+                                 'bytes (%s)' % (path.url, size,
+                                                 resp.content_length, BROKEN))
         except AnswerError:
             raise http_error(413, 'object %s is larger than the limit of %d '
                              'bytes' % (path.url, limit)) from None

@@ -45,12 +45,18 @@ from zerocloud.middleware.placement import copy_candidates
 __all__ = ['Transport', 'HTTPTransport', 'Spool', 'NodeRequest',
            'NodeOutcome', 'Dispatcher', 'node_spec', 'RequestBody',
            'spec_request_tar', 'read_answer', 'AnswerError', 'SpoolError',
-           'open_spool_file', 'Stopped',
-           'RETRY_STATUSES', 'SPEC_VERSION', 'CONNECTED_HEADER']
+           'open_spool_file', 'Stopped', 'InputUnavailable',
+           'RETRY_STATUSES', 'SPEC_VERSION', 'CONNECTED_HEADER',
+           'NOT_LOCAL_HEADER']
 
 #: Marks the request of a node joined to others by pipes: the object
 #: server admits it against its connected-node slots, without waiting.
 CONNECTED_HEADER = 'X-Backend-Zerocloud-Connected'
+#: On an object server's ``409``: the node's object is there, but its
+#: data file is not the object's bytes (a large object's manifest, a
+#: symlink, encrypted); the value says which.  The proxy then reads the
+#: object through its pipeline, as the caller, and sends it with the node.
+NOT_LOCAL_HEADER = 'X-Backend-Zerocloud-Not-Local'
 #: Statuses that mean "this server could not run the node; try the next".
 RETRY_STATUSES = (404, 503, 507)
 #: ``version`` of the node spec.
@@ -475,6 +481,20 @@ class NodeRequest:
     with_program: Optional[Callable[[], str]] = None
     #: The program's sha256 (what object servers keep programs by).
     exec_sha256: Optional[str] = None
+    #: Makes (once) and returns this request with the node's object read
+    #: through the proxy and sent along, for a server that answered
+    #: ``409`` with :data:`NOT_LOCAL_HEADER`; raises
+    #: :class:`InputUnavailable`.  None: nothing to read in place.
+    not_local: Optional[Callable[[], 'NodeRequest']] = None
+
+
+class InputUnavailable(Exception):
+    """The proxy could not read a node's object for it (``status``:
+    401, 403, 404, 413, 503 or 507); ``str()`` is the client's message."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
 
 
 @dataclasses.dataclass
@@ -618,11 +638,19 @@ class Dispatcher:
                 break       # the gang started or was aborted: too late
             where = '%s/%s' % (server.address, server.device)
             try:
-                resp = self._send(request, server, request.body)
-                if resp.status == 428 and request.with_program:
-                    # The server does not have the program yet.
+                resp = self._send_node(request, server)
+                if resp.status == 409 and request.not_local and \
+                        resp.getheader(NOT_LOCAL_HEADER):
+                    # The object is there, but not as its bytes.
+                    self.logger.info('node %s: the object on %s is %s; '
+                                     'sending its bytes', node.name, where,
+                                     resp.getheader(NOT_LOCAL_HEADER))
                     resp.close()
-                    resp = self._after_428(request, server)
+                    try:
+                        request = request.not_local()
+                    except InputUnavailable as err:
+                        return self._unreadable(outcome, err)
+                    resp = self._send_node(request, server)
             except _connection_errors() as err:
                 self.logger.warning('node %s: %s unreachable: %s',
                                     node.name, where, err or 'timeout')
@@ -663,6 +691,22 @@ class Dispatcher:
         self.logger.error('%s', outcome.error)
         if in_gang:
             self.gang.node_failed(node.name, 503, outcome.error)
+        return outcome
+
+    def _send_node(self, request, server):
+        resp = self._send(request, server, request.body)
+        if resp.status == 428 and request.with_program:
+            # The server does not have the program yet.
+            resp.close()
+            resp = self._after_428(request, server)
+        return resp
+
+    def _unreadable(self, outcome, err):
+        """The node cannot run: the proxy could not read its object."""
+        outcome.status, outcome.error = err.status, str(err)
+        self.logger.warning('node %s: %s', outcome.node.name, err)
+        if self._in_gang(outcome.node):
+            self.gang.node_failed(outcome.node.name, err.status, str(err))
         return outcome
 
     def _after_428(self, request, server):

@@ -29,6 +29,10 @@ What it does with a ``POST /<device>/<partition>/<account>/<container>/
 3. opens the object's data file read-only when the node reads it
    (``404`` when this server has no copy, ``507`` when the device is
    missing or unmounted) -- the sandbox reads it in place, no copy --
+   unless that file is not the object's bytes: a large object's
+   manifest, a symlink or an encrypted object is answered ``409`` (with
+   ``X-Backend-Zerocloud-Not-Local``), and the proxy sends the bytes,
+   read through its pipeline as the caller;
    and the node's images: system images from ``system_images_dir``
    (``501`` for one this server does not have), indexed once per file,
    and its ``image`` device (``415`` when either is not a usable tar); a
@@ -163,7 +167,7 @@ from zerocloud.executor.pool import Pool, PoolFull
 from zerocloud.executor.result import Reason, RunResult
 from zerocloud.executor.sandbox import SandboxExecutor
 from zerocloud.middleware import tarstream
-from zerocloud.middleware.dispatch import CONNECTED_HEADER
+from zerocloud.middleware.dispatch import CONNECTED_HEADER, NOT_LOCAL_HEADER
 from zerocloud.middleware.pipes import Aborted, PipeError, PipeSet
 from zerocloud.sandbox import image
 from zerocloud.sandbox import launcher
@@ -207,6 +211,24 @@ class _Input:
             return self._f.read(n)
         except (OSError, ValueError) as exc:     # timeouts, bad chunks
             raise _ClientDisconnect(str(exc) or exc.__class__.__name__)
+
+
+def not_its_bytes(metadata):
+    """What the stored object is when its data file is not the bytes a
+    ``GET`` through the proxy gives (None when it is): a static or a
+    dynamic large object's manifest, a symlink (object versioning makes
+    every version one), or an object the proxy's ``encryption`` filter
+    encrypted.  A node must not read those in place."""
+    keys = {k.lower(): v for k, v in metadata.items()}
+    if config_true_value(keys.get('x-static-large-object')):
+        return 'a static large object\'s manifest'
+    if 'x-object-manifest' in keys:
+        return 'a dynamic large object\'s manifest'
+    if 'x-object-sysmeta-symlink-target' in keys:
+        return 'a symlink'
+    if any(k.startswith('x-object-sysmeta-crypto-') for k in keys):
+        return 'encrypted'
+    return None
 
 
 class _Work:
@@ -527,6 +549,14 @@ class ObjectFilter:
             df = manager.get_diskfile(device, partition, account, container,
                                       obj, policy=policy)
             with df.open():
+                unlike = not_its_bytes(df.get_metadata())
+                if unlike:
+                    self.logger.info('%s is %s: not read in place',
+                                     req.path, unlike)
+                    raise swob.HTTPConflict(
+                        body='zerocloud: the object here is %s, not its '
+                        'bytes' % unlike, request=req,
+                        headers={NOT_LOCAL_HEADER: unlike})
                 datadir = storage_directory(
                     get_data_dir(policy), partition,
                     hash_path(account, container, obj))

@@ -223,7 +223,9 @@ and between reads: more than ``node_wall`` plus ``rendezvous_timeout`` plus
 ``node_memory`` (bytes), ``node_cpu`` (seconds), ``node_wall`` (seconds),
 ``node_max_output`` (bytes over all outputs, also what the proxy spools of
 a node's answer): every node's sandbox limits.
-``max_fetch_bytes``: largest executable or input the proxy fetches.
+``max_fetch_bytes``: largest executable or input the proxy fetches (inputs
+not read in place: other objects than the node's own, erasure-coded ones,
+large objects and symlinks' targets).
 ``report_stderr_bytes``: stderr kept per node in the report.
 ``nexe_header_bytes``: most bytes of the X-Nexe-* headers together (at
 least 4096): they describe the first nodes that fit, and
@@ -276,6 +278,7 @@ pipes, all under ``zerocloud-proxy.`` (``doc/operator.rst``).
 import collections
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -310,7 +313,8 @@ from zerocloud.middleware.cgiheader import (CHAIN_HEADER, HEAD_LIMIT,
                                             is_cgi, parse_head)
 from zerocloud.middleware.cors import answer_headers, preflight_headers
 from zerocloud.middleware.dispatch import (AnswerError, Dispatcher, Fetched,
-                                           HTTPTransport, NodeRequest,
+                                           HTTPTransport, InputUnavailable,
+                                           NodeRequest,
                                            RequestBody, Spool, SpoolError,
                                            Stopped, copy_bounded, node_spec,
                                            open_spool_file, spec_request_tar)
@@ -1615,24 +1619,54 @@ class ProxyFilter:
                 gang.port, self.conf.rendezvous_ip,
                 self.conf.max_pipe_bytes) \
                 if gang and gang.in_gang(node.name) else None
-            spec, members = node_spec(node, plan.account,
-                                      self.conf.node_limits, exe, rendezvous)
-            inputs = [(name, fetch(path).path) for name, path in members]
-            # First without the program: object servers keep programs by
-            # sha256 and answer 428 when they need it (doc/internals.rst).
-            # Inputs are streamed from their spool files, not copied.
-            body = RequestBody(spec, None, inputs) if inputs \
-                else spec_request_tar(spec)     # ~10 KiB, in memory
-            with_program = _lazy_body(
-                spec, lambda p=node.exec: fetch(p).path, inputs) \
-                if exe else None
             index = caller.policy_index(target)
-            requests.append(NodeRequest(
-                self._with_partitions(node, target, index),
-                '/%s/%s/%s' % (target.account, target.container,
-                               target.obj), index, body, with_program,
-                exe.sha256 if exe else None))
+            node = self._with_partitions(node, target, index)
+
+            def request(node, target=target, index=index, exe=exe,
+                        rendezvous=rendezvous):
+                spec, members = node_spec(
+                    node, plan.account, self.conf.node_limits, exe,
+                    rendezvous)
+                inputs = [(name, fetch(path).path) for name, path in members]
+                # First without the program: object servers keep programs
+                # by sha256 and answer 428 when they need it
+                # (doc/internals.rst).  Inputs are streamed from their
+                # spool files, not copied.
+                body = RequestBody(spec, None, inputs) if inputs \
+                    else spec_request_tar(spec)     # ~10 KiB, in memory
+                with_program = _lazy_body(
+                    spec, lambda p=node.exec: fetch(p).path, inputs) \
+                    if exe else None
+                return NodeRequest(
+                    node, '/%s/%s/%s' % (target.account, target.container,
+                                         target.obj), index, body,
+                    with_program, exe.sha256 if exe else None)
+            first = request(node)
+            if node.attach is not None and any(
+                    c.kind == 'object' and c.direction == 'r'
+                    and c.path == node.attach for c in node.channels):
+                first.not_local = _once(functools.partial(
+                    self._not_local, node, request, fetch))
+            requests.append(first)
         return requests
+
+    @staticmethod
+    def _not_local(node, request, fetch):
+        """The request of ``node`` with its object read through the
+        pipeline, as the caller (a large object's segments joined, a
+        symlink followed, decrypted), and sent with it: its object
+        server holds the object, but not as its bytes.  The node still
+        runs there."""
+        try:
+            fetch(node.attach)
+        except swob.HTTPException as err:
+            message = err.body.decode('utf-8', 'replace').strip()
+            raise InputUnavailable(err.status_int, '%s; read through the '
+                                   'proxy for node %s' % (message, json.dumps(
+                                       node.name))) from None
+        unlocal = request(dataclasses.replace(node, attach=None))
+        unlocal.node = node     # the report's node: placed by its object
+        return unlocal
 
     def program(self, caller, path, fetch):
         """The program's etag and sha256, for the spec.  A program this
@@ -1905,6 +1939,26 @@ def _error_report(status, message):
     return json.dumps({'status': status, 'ok': False,
                        'message': message.strip(), 'outputs': [],
                        'nodes': []}, indent=1, sort_keys=True) + '\n'
+
+
+def _once(make):
+    """``make`` called at most once, whichever greenthreads ask (a
+    replicated node's copies); an exception is raised to each caller."""
+    lock = eventlet.semaphore.Semaphore()
+    made = []
+
+    def call():
+        with lock:
+            if not made:
+                try:
+                    made.append((make(), None))
+                except InputUnavailable as err:
+                    made.append((None, err))
+            result, err = made[0]
+        if err is not None:
+            raise err
+        return result
+    return call
 
 
 def _lazy_body(spec, program, inputs):

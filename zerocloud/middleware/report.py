@@ -14,10 +14,23 @@ of the most serious failure, in this order (the first that applies wins):
 503   Service Unavailable     a node could not be run anywhere: every
                               candidate object server was unreachable,
                               busy (503), missing the object (404) or
-                              unmounted (507).  Retry later.
+                              unmounted (507), or the proxy could not read
+                              the node's large object.  Retry later.
 404   Not Found               a node's object is on none of its object
                               servers (every candidate answered 404: it
-                              was deleted after the listing matched it).
+                              was deleted after the listing matched it),
+                              or the object a large object's manifest or
+                              a symlink names does not exist.
+403   Forbidden               the caller may not read what a node's large
+                              object or symlink names (its segments, its
+                              target).
+409   Conflict                a node's large object cannot be read whole
+                              (a segment is missing, changed or not
+                              readable by the caller).
+413   Request Entity Too      a node's object that is not read in place
+      Large                   (a large object, a symlink's target) is
+                              larger than ``max_fetch_bytes``, or an
+                              input than an object server takes.
 500   Internal Server Error   the sandbox or an object server failed
                               (``launcher-error``, a malformed answer, an
                               unexpected backend status, an
@@ -67,7 +80,8 @@ __all__ = ['JobReport', 'build_report', 'header_value', 'node_failure',
 
 #: Failure kinds with their job status, most serious first.
 STATUS_ORDER = (('disagreement', 502), ('unavailable', 503),
-                ('missing', 404),
+                ('missing', 404), ('forbidden', 403), ('broken', 409),
+                ('too-large', 413),
                 ('server-error', 500), ('proxy-storage', 507),
                 ('invalid-binary', 422), ('invalid-image', 415),
                 ('timeout', 504),
@@ -75,7 +89,10 @@ STATUS_ORDER = (('disagreement', 502), ('unavailable', 503),
 #: How the job's message says each failure kind, before the nodes' names.
 KIND_WORDS = {'disagreement': 'copies disagree',
               'unavailable': 'no object server could run',
-              'missing': 'object missing', 'server-error': 'server error',
+              'missing': 'object missing',
+              'forbidden': 'object not readable',
+              'broken': 'large object broken',
+              'too-large': 'object too large', 'server-error': 'server error',
               'proxy-storage': 'no room on the proxy',
               'invalid-binary': 'invalid program',
               'invalid-image': 'unusable image',
@@ -147,6 +164,14 @@ def node_failure(outcome, result):
             return 'unavailable'
         if outcome.status == 404 and not outcome.ran:
             return 'missing'
+        if outcome.status == 503:   # the proxy could not read its object
+            return 'unavailable'
+        if outcome.status in (401, 403):
+            return 'forbidden'
+        if outcome.status == 409:
+            return 'broken'
+        if outcome.status == 413:
+            return 'too-large'
         if outcome.status == 422:
             return 'invalid-binary'
         if outcome.status == 415:

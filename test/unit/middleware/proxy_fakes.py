@@ -10,6 +10,8 @@ import zlib
 
 from swift.common import swob
 
+from zerocloud.middleware.dispatch import NOT_LOCAL_HEADER
+
 ACCOUNT = 'AUTH_test'
 DEVICES = [{'id': i, 'ip': '10.0.0.%d' % (i + 1), 'port': 6200,
             'device': 'sd' + 'bcd'[i], 'weight': 1} for i in range(3)]
@@ -31,6 +33,10 @@ class FakeSwift:
         self.containers = {}
         self.calls = []
         self.page_size = page_size
+        # path -> status a GET answers instead of the object's bytes, or
+        # (status, declared length): a 200 cut short, as Swift's large
+        # objects whose segment went away.
+        self.broken = {}
 
     def add(self, path, data=b'', content_type=None, **container):
         account_container = '/'.join(path.split('/', 4)[:4])
@@ -88,6 +94,14 @@ class FakeSwift:
             return swob.HTTPCreated()
         if path not in self.objects:
             return swob.HTTPNotFound()
+        broken = self.broken.get(path) if req.method == 'GET' else None
+        if isinstance(broken, int):
+            return swob.Response(status=broken)
+        if broken is not None:
+            resp = swob.Response(status=broken[0],
+                                 app_iter=[self.objects[path]])
+            resp.content_length = broken[1]
+            return resp
         return swob.Response(body=self.objects[path], headers={
             'Content-Type': self.types.get(path, 'application/x-elf'),
             'ETag': hashlib.md5(self.objects[path]).hexdigest()})
@@ -198,6 +212,10 @@ class FakeObjectServers:
         self.program = program or (lambda spec, members: (0, {}))
         self.behave = behave or (lambda device, spec: None)
         self.sent = []
+        # swift:// url -> what its data file is when that is not the
+        # object's bytes (a large object's manifest, a symlink): a node
+        # reading it in place is answered 409.
+        self.not_bytes = {}
         # Servers keep programs by sha256; warm ones have every program
         # already, cold ones answer 428 until it is sent.
         self.warm = warm
@@ -216,6 +234,11 @@ class FakeObjectServers:
             raise status
         if status is not None:
             return FakeResponse(status, b'busy')
+        for chan in spec['channels']:
+            if chan.get('local') and chan['path'] in self.not_bytes:
+                what = self.not_bytes[chan['path']]
+                return FakeResponse(409, b'not its bytes', {
+                    NOT_LOCAL_HEADER: what})
         key = (server.device, spec['exec'].get('sha256'))
         if 'exec' in members:
             self.cached.add(key)

@@ -32,6 +32,7 @@ from zerocloud.executor.base import Executor, NodeResult
 from zerocloud.executor.cache import ExecCache
 from zerocloud.executor.result import Reason, RunResult
 from zerocloud.middleware import object as objfilter
+from zerocloud.middleware.dispatch import NOT_LOCAL_HEADER
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -53,7 +54,7 @@ def devices(tmp_path):
     return str(path)
 
 
-def put_object(devices, data=DATA, path=PATH):
+def put_object(devices, data=DATA, path=PATH, metadata=None):
     from swift.common.utils import get_logger
     _, dev, part, acct, cont, obj = path.split('/', 5)
     router = DiskFileRouter({'devices': devices, 'mount_check': 'false'},
@@ -67,7 +68,7 @@ def put_object(devices, data=DATA, path=PATH):
                     hashlib.md5(data).hexdigest(),
                     'Content-Length': str(len(data)),
                     'Content-Type': 'text/plain', 'name': '/%s/%s/%s' % (
-                        acct, cont, obj)})
+                        acct, cont, obj), **(metadata or {})})
         writer.commit(ts)
 
 
@@ -282,6 +283,41 @@ def test_missing_local_object_is_404(devices, program):
     assert resp.status_int == 404
     assert not filt.executor.jobs
     assert tmp_entries(devices) == []
+
+
+@pytest.mark.parametrize('metadata, what', [
+    ({'X-Static-Large-Object': 'True'}, "a static large object's manifest"),
+    ({'X-Object-Manifest': 'segments/alice-'},
+     "a dynamic large object's manifest"),
+    ({'X-Object-Sysmeta-Symlink-Target': 'books/bob.txt'}, 'a symlink'),
+    ({'X-Object-Sysmeta-Crypto-Body-Meta': '{"iv": "x"}'}, 'encrypted'),
+])
+def test_an_object_not_stored_as_its_bytes_is_409(devices, program,
+                                                  metadata, what):
+    # Its data file is not what a GET gives: the proxy must send the
+    # bytes instead (doc/internals.rst).
+    put_object(devices, metadata=metadata)
+    filt, _ = app_and_filter(devices)
+    fds = fd_count()
+    resp = post(filt, request_body(program))
+    assert resp.status_int == 409
+    assert resp.headers[NOT_LOCAL_HEADER] == what
+    assert resp.body.decode() == \
+        'zerocloud: the object here is %s, not its bytes' % what
+    assert not filt.executor.jobs
+    assert tmp_entries(devices) == []
+    assert fd_count() == fds
+
+
+@pytest.mark.parametrize('metadata', [
+    {'X-Static-Large-Object': 'False'}, {'X-Object-Meta-Manifest': 'x'},
+    {'X-Object-Sysmeta-Slo-Etag': 'abc'}])
+def test_objects_stored_as_their_bytes_run_in_place(devices, program,
+                                                    metadata):
+    put_object(devices, metadata=metadata)
+    filt, _ = app_and_filter(devices)
+    resp = post(filt, request_body(program))
+    assert resp.status_int == 200, resp.body
 
 
 def test_missing_device_is_507(devices, program):

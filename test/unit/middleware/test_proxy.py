@@ -412,6 +412,119 @@ def test_erasure_coded_attach_in_the_dry_run_plan(swift, erasure_coded):
     assert len({json.dumps(n['candidates'][0]) for n in nodes}) == 2
 
 
+# --- objects not stored as their bytes ------------------------------------
+
+def _not_bytes(swift, warm=True, **conf):
+    """Servers on which data/a.txt is a large object's manifest."""
+    servers = FakeObjectServers(program=lambda spec, members: (0, {
+        '/dev/stdout': b''.join(v for k, v in sorted(members.items())
+                                if k.startswith('in/'))}), warm=warm)
+    servers.not_bytes['swift://AUTH_test/data/a.txt'] = \
+        "a static large object's manifest"
+    return make(swift, servers, **conf)
+
+
+def _stdin_job(name='g', path='swift://~/data/a.txt', **extra):
+    return [group(name, devices=[{'name': 'stdin', 'path': path},
+                                 {'name': 'stdout'}], **extra)]
+
+
+@pytest.mark.parametrize('warm', [True, False])
+def test_an_object_not_stored_as_its_bytes_is_sent(swift, warm):
+    # Its server holds a manifest (or a symlink, or ciphertext): the
+    # proxy reads the object through the pipeline as the caller, and the
+    # node runs on the same server with the bytes sent along.  A cold
+    # server then asks for the program too (428).
+    app, servers = _not_bytes(swift, warm=warm)
+    resp, body = call(app, job_request(_stdin_job()))
+    assert resp.status_int == 200, body
+    assert body == b'alpha'
+    first, second = servers.sent[0], servers.sent[1]
+    assert first['spec']['channels'][0]['local'] is True
+    stdin = second['spec']['channels'][0]
+    assert stdin['local'] is False
+    assert second['members'][stdin['member']] == b'alpha'
+    assert {s['device'] for s in servers.sent} == {first['device']}
+    assert {s['path'] for s in servers.sent} == {'/AUTH_test/data/a.txt'}
+    if not warm:
+        assert [s['members'].keys() >= {'exec'}
+                for s in servers.sent] == [False, False, True]
+    else:
+        assert len(servers.sent) == 2
+    gets = [c for c in swift.requests('GET') if c[1].endswith('/a.txt')]
+    assert len(gets) == 1
+    assert gets[0][3].get('X-Auth-Token') is None   # the caller's env
+
+
+def test_copies_of_a_node_read_such_an_object_once(swift):
+    app, servers = _not_bytes(swift)
+    resp, body = call(app, job_request(_stdin_job(replicate=2),
+                                       headers={'Accept':
+                                                'application/json'}))
+    assert resp.status_int == 200, body
+    gets = [c for c in swift.requests('GET') if c[1].endswith('/a.txt')]
+    assert len(gets) == 1
+    assert len(servers.sent) == 4
+
+
+def test_objects_stored_as_their_bytes_are_read_in_place(swift):
+    app, servers = _not_bytes(swift)
+    resp, body = call(app, job_request(_stdin_job(
+        path='swift://~/data/b.txt')))
+    assert resp.status_int == 200, body
+    assert len(servers.sent) == 1
+    assert servers.sent[0]['spec']['channels'][0]['local'] is True
+    assert not [c for c in swift.requests('GET') if 'data/' in c[1]]
+
+
+@pytest.mark.parametrize('broken, status, words', [
+    (403, 403, 'not allowed to read swift://AUTH_test/data/a.txt'),
+    (404, 404, 'object swift://AUTH_test/data/a.txt does not exist'),
+    (409, 409, 'cannot be read whole: 409 Conflict (a segment of the '
+     'large object is missing'),
+    ((200, 9), 409, 'ended after 5 of its 9 bytes'),
+    (500, 503, 'could not read swift://AUTH_test/data/a.txt: 500'),
+])
+def test_an_object_the_proxy_cannot_read_for_a_node(swift, broken, status,
+                                                    words):
+    swift.broken['/v1/AUTH_test/data/a.txt'] = broken
+    app, servers = _not_bytes(swift)
+    resp, body = call(app, job_request(_stdin_job(), headers={
+        'Accept': 'application/json'}))
+    assert resp.status_int == status, body
+    report = json.loads(body)
+    error = report['nodes'][0]['error']
+    assert words in error
+    assert error.endswith('; read through the proxy for node "g"')
+    assert len(servers.sent) == 1       # never sent without its bytes
+    assert resp.headers['X-Nexe-Status'] == 'not-run'
+
+
+def test_an_object_over_max_fetch_bytes_is_413(swift):
+    swift.add('/v1/AUTH_test/data/a.txt', b'x' * 100)
+    app, servers = _not_bytes(swift, max_fetch_bytes=50)
+    resp, body = call(app, job_request(_stdin_job(), headers={
+        'Accept': 'application/json'}))
+    assert resp.status_int == 413, body
+    report = json.loads(body)
+    assert report['message'] == 'object too large: node "g"'
+    assert 'larger than the limit of 50 bytes' in \
+        report['nodes'][0]['error']
+
+
+def test_a_truncated_input_is_never_run(swift):
+    # Not only the node's own object: any input the proxy fetches.
+    swift.add('/v1/AUTH_test/data/big', b'12345')
+    swift.broken['/v1/AUTH_test/data/big'] = (200, 50)
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+        {'name': 'input', 'path': 'swift://~/data/big'}])]))
+    assert resp.status_int == 409, body
+    assert b'ended after 5 of its 50 bytes' in body
+    assert not servers.sent
+
+
 # --- failover -------------------------------------------------------------
 
 def test_failover_503_then_second_candidate(swift):
