@@ -1,0 +1,120 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""Jobs on a cluster whose proxy also encrypts objects at rest (Swift's
+``keymaster`` and ``encryption``) and versions them (``versioned_writes``
+with ``allow_object_versioning``): its own cluster, built from samples
+edited as an operator would.  The object servers hold ciphertext, and a
+versioned container's objects are symlinks to their current version: a
+node must never read either in place, but what a GET gives the caller."""
+import base64
+import os
+import shutil
+import subprocess
+
+import pytest
+import swiftclient
+
+from zerocloud import client, saio
+
+from .leaks import assert_spools_back, proxy_spools
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+SECRET = b'words only the owner may read, never stored as such\n' * 40
+
+
+def _edited_samples(where):
+    shutil.copytree(os.path.join(ROOT, 'etc'), where)
+    sample = os.path.join(where, 'proxy-server.conf-sample')
+    with open(sample) as f:
+        text = f.read()
+    pipeline = next(line for line in text.splitlines()
+                    if line.startswith('pipeline = '))
+    assert pipeline.endswith(' proxy-logging proxy-server')
+    text = text.replace(pipeline, pipeline.replace(
+        ' proxy-logging proxy-server',
+        ' keymaster encryption proxy-logging proxy-server'))
+    text = text.replace('[filter:versioned_writes]\n',
+                        '[filter:versioned_writes]\n'
+                        'allow_object_versioning = true\n')
+    text += ('\n[filter:keymaster]\nuse = egg:swift#keymaster\n'
+             'encryption_root_secret = %s\n\n'
+             '[filter:encryption]\nuse = egg:swift#encryption\n'
+             % base64.b64encode(os.urandom(32)).decode())
+    with open(sample, 'w') as f:
+        f.write(text)
+
+
+@pytest.fixture(scope='module')
+def env(tmp_path_factory, programs):
+    where = tmp_path_factory.mktemp('encrypted')
+    _edited_samples(str(where / 'etc'))
+    with saio.Cluster(run_dir=str(where / 'run'),
+                      sample_dir=str(where / 'etc')) as cluster:
+        url, token = swiftclient.get_auth(cluster.auth_url, 'test:tester',
+                                          'testing')
+        for name in ('exec', 'data', 'out'):
+            swiftclient.put_container(url, token, name)
+        swiftclient.put_container(url, token, 'versioned', headers={
+            'X-Versions-Enabled': 'true'})
+        built = programs.build('wordcount')
+        with open(built, 'rb') as f:
+            swiftclient.put_object(url, token, 'exec', 'wordcount', f)
+        swiftclient.put_object(url, token, 'data', 'secret.txt', SECRET)
+        yield {'cluster': cluster, 'url': url, 'token': token,
+               'built': built}
+
+
+def _native(env, data):
+    return subprocess.run([env['built']], input=data, capture_output=True,
+                          check=True).stdout
+
+
+def _count(path, out=None):
+    return [{'name': 'wc', 'exec': {'path': 'swift://~/exec/wordcount'},
+             'devices': [{'name': 'stdin', 'path': 'swift://~/' + path},
+                         {'name': 'stdout'} if out is None else
+                         {'name': 'stdout', 'path': 'swift://~/' + out}]}]
+
+
+def _data_files(cluster):
+    found = []
+    for top, _dirs, files in os.walk(os.path.join(cluster.run_dir, 'srv')):
+        found += [os.path.join(top, f) for f in files if f.endswith('.data')]
+    return found
+
+
+def test_objects_are_encrypted_at_rest(env):
+    for path in _data_files(env['cluster']):
+        with open(path, 'rb') as f:
+            assert SECRET[:30] not in f.read()
+
+
+def test_a_node_reads_an_encrypted_object_as_plain_text(env):
+    before = proxy_spools()
+    answer = client.submit(env['url'], env['token'], _count(
+        'data/secret.txt'))
+    assert answer.status == 200, answer.body
+    assert answer.body == _native(env, SECRET)
+    answer = client.submit(env['url'], env['token'], _count(
+        'data/secret.txt', 'out/secret.count'))
+    assert answer.status == 200, answer.body
+    stored = swiftclient.get_object(env['url'], env['token'], 'out',
+                                    'secret.count')[1]
+    assert stored == _native(env, SECRET)
+    # The output went through the encryption filter too.
+    for path in _data_files(env['cluster']):
+        with open(path, 'rb') as f:
+            assert stored not in f.read()
+    assert_spools_back(before)
+
+
+def test_a_node_reads_the_current_version_of_a_versioned_object(env):
+    url, token = env['url'], env['token']
+    old, new = b'first version words\n' * 5, b'second version\n' * 7
+    swiftclient.put_object(url, token, 'versioned', 'doc.txt', old)
+    swiftclient.put_object(url, token, 'versioned', 'doc.txt', new)
+    for path in ('versioned/doc.txt', 'versioned/*.txt'):
+        answer = client.submit(url, token, _count(path))
+        assert answer.status == 200, answer.body
+        assert answer.body == _native(env, new)
