@@ -646,10 +646,15 @@ class Dispatcher:
                                      'sending its bytes', node.name, where,
                                      resp.getheader(NOT_LOCAL_HEADER))
                     resp.close()
+                    if in_gang:
+                        self.gang.fetching.add(node.name)
                     try:
                         request = request.not_local()
                     except InputUnavailable as err:
                         return self._unreadable(outcome, err)
+                    finally:
+                        if in_gang:
+                            self.gang.fetching.discard(node.name)
                     resp = self._send_node(request, server)
             except _connection_errors() as err:
                 self.logger.warning('node %s: %s unreachable: %s',

@@ -151,6 +151,9 @@ class Rendezvous:
         self._timer = None
         self._since = None          # listening or armed: for the metric
         self._pending = 0           # connections not past their hello
+        #: Nodes whose object the proxy is reading for them (not stored
+        #: as its bytes): named when the registration expires.
+        self.fetching = set()
 
     # --- life cycle -------------------------------------------------------
 
@@ -252,12 +255,17 @@ class Rendezvous:
             return
         missing = sorted(n for n, m in self.members.items()
                          if m.endpoint is None)
+        fetching = self.fetching & set(missing)
         self.abort('connected nodes could not all be admitted within %ss '
-                   '(waiting for %s)' % (
+                   '(waiting for %s)%s' % (
                        self.register_timeout, ', '.join(
                            json.dumps(n) for n in missing[:5]) +
                        (' and %d more' % (len(missing) - 5)
-                        if len(missing) > 5 else '')),
+                        if len(missing) > 5 else ''),
+                       '; the proxy was still reading the large objects '
+                       '(or symlinks\' targets) of %d of them: the '
+                       'operator\'s rendezvous_timeout bounds that too'
+                       % len(fetching) if fetching else ''),
                    None, 503)
 
     def _wall_expired(self):

@@ -289,6 +289,20 @@ def test_registration_deadline(gang):
     assert late.quiet()
 
 
+def test_the_deadline_names_nodes_whose_objects_were_being_read(gang):
+    g = gang(register_timeout=0.05)
+    g.rdv.fetching.update(['a-2', 'a-1'])
+    a1 = g.node('a-1')
+    a1.hello()
+    wait_for(lambda: g.rdv.members['a-1'].endpoint is not None)
+    g.rdv.arm()
+    message = a1.read()['abort']
+    assert message.endswith('(waiting for "a-2", "b"); the proxy was still '
+                            'reading the large objects (or symlinks\' '
+                            'targets) of 1 of them: the operator\'s '
+                            'rendezvous_timeout bounds that too')
+
+
 def test_deadline_is_not_armed_before_arm(gang):
     g = gang(register_timeout=0.01)
     eventlet.sleep(0.05)
