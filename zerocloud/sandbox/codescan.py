@@ -401,15 +401,29 @@ def _judge(code, forbidden, e_type):
                      % (len(hits), data_bytes), count=len(hits))
     for addr, starts in hits:
         for start in starts:
-            needle = struct.pack('<Q', start)
-            for offset, chunk in code.data_segments:
-                found = chunk.find(needle)
-                if found >= 0:
-                    raise _refusal(code, addr, start, ', hidden%s, whose '
-                                   'address is stored at file offset %#x' % (
-                                       _covering(code, start),
-                                       offset + found))
+            found = _stored(code.data_segments, struct.pack('<Q', start))
+            if found is not None:
+                raise _refusal(code, addr, start, ', hidden%s, whose '
+                               'address is stored at file offset %#x' % (
+                                   _covering(code, start), found))
     return tuple(_describe(code, addr) for addr, _ in hits)
+
+
+def _stored(segments, needle):
+    """File offset of the first 8-byte aligned copy of ``needle`` in the
+    data segments, or None.  Pointers are stored aligned (data, GOT,
+    init arrays, relocation addends); unaligned, the same eight bytes turn
+    up by chance in other data: glibc 2.36's static programs without stdio
+    have a hidden ``lsl`` whose address is also two ``.eh_frame`` fields'
+    bytes side by side.  A segment's file offset and address agree modulo
+    the page size, so aligned offsets are aligned addresses."""
+    for offset, chunk in segments:
+        found = chunk.find(needle, -offset % 8)
+        while found >= 0:
+            if (offset + found) % 8 == 0:
+                return offset + found
+            found = chunk.find(needle, found + 1)
+    return None
 
 
 def _describe(code, addr):

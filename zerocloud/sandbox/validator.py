@@ -61,7 +61,7 @@ __all__ = ['validate', 'validate_cached', 'ValidationResult', 'Segment',
 
 #: Bumped whenever a rule changes, so that on-disk cache entries written by
 #: an older validator are not trusted.
-VALIDATOR_VERSION = 2
+VALIDATOR_VERSION = 3
 
 #: Larger files are refused without being read.
 MAX_FILE_SIZE = 256 * 1024 * 1024
