@@ -15,6 +15,7 @@ message names the object.
 """
 import io
 import json
+import re
 
 from swift.common import swob
 from swift.common.utils import quote
@@ -57,13 +58,29 @@ def _close(resp):
         close()
 
 
-def _drain(resp):
-    """Read and close a subrequest's body."""
+def _drain(resp, keep=0):
+    """Read and close a subrequest's body; returns its first ``keep``
+    bytes."""
+    kept = b''
     try:
-        for _chunk in resp.app_iter:
-            pass
+        for chunk in resp.app_iter:
+            if len(kept) < keep:
+                kept += chunk[:keep - len(kept)]
     finally:
         _close(resp)
+    return kept
+
+
+#: Bytes of a refused write's body kept for the job's message.
+REASON_BYTES = 512
+
+
+def refusal_reason(body):
+    """What a Swift error body says, as one short line without HTML
+    tags (``Upload exceeds quota.``)."""
+    text = re.sub(r'<[^>]*>', ' ', body.decode('utf-8', 'replace'))
+    text = ''.join(c if c.isprintable() else ' ' for c in text)
+    return ' '.join(text.split())[:200]
 
 
 #: Why a large object cannot be read whole.
@@ -307,10 +324,45 @@ class Caller:
             _close(resp)
         return Fetched(dest, size, md5, sha)
 
-    def delete(self, path):
-        """DELETE the object ``path`` as the caller; the response status."""
+    def delete(self, path, version=None):
+        """DELETE the object ``path`` as the caller -- only its version
+        ``version`` when given (a container with object versioning); the
+        response status."""
         sub = self._subrequest('DELETE', quote(
-            '/v1/%s/%s/%s' % (path.account, path.container, path.obj)))
+            '/v1/%s/%s/%s' % (path.account, path.container, path.obj)) + (
+                '?version-id=%s' % quote(version, safe='') if version
+                else ''))
+        resp = sub.get_response(self.app)
+        _drain(resp)
+        return resp.status_int
+
+    def restore_version(self, path):
+        """In a container with object versioning, once the current
+        version of ``path`` was deleted by its version id: make the newest
+        version left current again, unless it is a delete marker or there
+        is none.  Returns the status of what it did (None: nothing)."""
+        sub = self._subrequest('GET', '%s?versions&format=json&limit=1'
+                               '&prefix=%s' % (
+                                   _wsgi_path(path.account, path.container),
+                                   quote(path.obj, safe='')))
+        resp = sub.get_response(self.app)
+        body = resp.body
+        if not resp.is_success:
+            return resp.status_int
+        # Sorted by name, newest version first: a name sorts before the
+        # longer ones it begins, so the first entry is this object's
+        # newest version, if it has any.
+        entries = json.loads(body or b'[]') if resp.status_int == 200 \
+            else []
+        if not entries or entries[0].get('name') != path.obj or \
+                entries[0].get('content_type', '').startswith(
+                    'application/x-deleted'):
+            return None
+        sub = self._subrequest('PUT', quote(
+            '/v1/%s/%s/%s' % (path.account, path.container, path.obj)) +
+            '?version-id=%s' % quote(entries[0]['version_id'], safe=''),
+            headers={'Content-Length': '0'})
+        sub.environ['wsgi.input'] = io.BytesIO()
         resp = sub.get_response(self.app)
         _drain(resp)
         return resp.status_int
@@ -327,14 +379,15 @@ class Caller:
             sub.environ['wsgi.input'] = source
             sub.content_length = size
             resp = sub.get_response(self.app)
-            _drain(resp)
-            return resp
-        with open(source, 'rb') as src:
-            src.seek(offset)
-            sub.environ['wsgi.input'] = src
-            sub.content_length = size
-            resp = sub.get_response(self.app)
-            _drain(resp)
+        else:
+            with open(source, 'rb') as src:
+                src.seek(offset)
+                sub.environ['wsgi.input'] = src
+                sub.content_length = size
+                resp = sub.get_response(self.app)
+        #: Why Swift refused it (e.g. "Upload exceeds quota."), or ''.
+        resp.zerocloud_reason = refusal_reason(_drain(
+            resp, 0 if resp.is_success else REASON_BYTES))
         return resp
 
     def put_container(self, path):

@@ -1796,10 +1796,12 @@ class ProxyFilter:
         if failed:
             chan, resp = failed[0]
             code = resp.status_int if 400 <= resp.status_int < 500 else 503
-            report.fail(code, 'could not write %s: %s' % (
-                chan.path.url, resp.status))
+            reason = getattr(resp, 'zerocloud_reason', '')
+            report.fail(code, 'could not write %s: %s%s' % (
+                chan.path.url, resp.status,
+                ' (%s)' % reason if reason else ''))
             self.logger.error('commit failed: %s', report.message)
-            self.roll_back(caller, [c.path for (c, *_), r
+            self.roll_back(caller, [(c.path, r) for (c, *_), r
                                     in zip(outputs, results)
                                     if r.is_success])
             report.outputs[:] = []
@@ -1814,14 +1816,28 @@ class ProxyFilter:
                           headers, offset)
 
     def roll_back(self, caller, written):
-        """A commit failed half-way: delete what it wrote, so that no
-        partial set of outputs stays visible.  Swift has no transactions:
-        an object that a written output replaced cannot be restored."""
-        for path in written:
-            status = caller.delete(path)
+        """A commit failed half-way: delete what it wrote (``[(path,
+        its PUT's response)]``), so that no partial set of outputs stays
+        visible.  Swift has no transactions: an object that a written
+        output replaced cannot be restored -- but for versions.  In a
+        container with object versioning, the version the job wrote is
+        deleted and the one it replaced made current again; with
+        ``X-Versions-Location`` Swift's delete does the same."""
+        for path, resp in written:
+            version = resp.headers.get('X-Object-Version-Id')
+            if version == 'null':
+                version = None
+            status = caller.delete(path, version)
             if status >= 300 and status != 404:
                 self.logger.error('roll-back could not delete %s: %s',
                                   path.url, status)
+                continue
+            if version:
+                status = caller.restore_version(path)
+                if status is not None and status >= 300:
+                    self.logger.error('roll-back could not make the older '
+                                      'version of %s current: %s',
+                                      path.url, status)
 
     def answer(self, req, report, spool):
         """``(response, True when the response now owns the spool)``."""

@@ -725,7 +725,9 @@ def test_failed_commit_is_reported(swift):
 
     def handle(req, body):
         if req.method == 'PUT':
-            return swob.HTTPRequestEntityTooLarge()
+            # As Swift's container_quotas says it.
+            return swob.HTTPRequestEntityTooLarge(
+                body='Upload exceeds quota.')
         return original(req, body)
     swift.handle = handle
     app, _ = make(swift, FakeObjectServers(
@@ -733,7 +735,18 @@ def test_failed_commit_is_reported(swift):
     resp, body = call(app, job_request([group('g', devices=[
         {'name': 'stdout', 'path': 'swift://~/out/x'}])]))
     assert resp.status_int == 413
-    assert b'could not write swift://AUTH_test/out/x' in body
+    assert json.loads(body)['message'] == (
+        'could not write swift://AUTH_test/out/x: 413 Request Entity Too '
+        'Large (Upload exceeds quota.)')
+
+
+def test_a_refused_writes_html_body_is_one_line():
+    from zerocloud.middleware.caller import refusal_reason
+    assert refusal_reason(b'<html><h1>Not Found</h1><p>The resource could '
+                          b'not be found.</p></html>') == \
+        'Not Found The resource could not be found.'
+    assert refusal_reason(b'Slow down\r\n\x1b[31m' + b'x' * 300) == \
+        'Slow down [31m' + 'x' * 186
 
 
 def test_half_failed_commit_rolls_back_what_it_wrote(swift):
