@@ -31,11 +31,12 @@ __all__ = ['Caller', 'http_error', 'SWIFT_SOURCE']
 SWIFT_SOURCE = 'ZC'
 #: User-Agent of the subrequests: the caller's, plus this.
 _AGENT = '%(orig)s zerocloud'
-_EXTRA_REASONS = {424: 'Failed Dependency', 429: 'Too Many Requests'}
+_EXTRA_REASONS = {424: 'Failed Dependency', 429: 'Too Many Requests',
+                  498: 'Rate Limited'}     # Swift's ratelimit
 
 
 def reason_phrase(code):
-    """``'404 Not Found'``: swob's reasons plus 424 and 429."""
+    """``'404 Not Found'``: swob's reasons plus 424, 429 and 498."""
     reason = swob.RESPONSE_REASONS.get(code)
     return '%d %s' % (code, reason[0] if reason else
                       _EXTRA_REASONS.get(code, 'Error'))
@@ -158,8 +159,9 @@ class Caller:
         if resp.status_int == 204:
             return []
         if not resp.is_success:
-            raise http_error(503, 'could not list %s: %s'
-                             % (where, resp.status))
+            # Swift's ratelimit's 498 as it is, to be retried later.
+            raise http_error(498 if resp.status_int == 498 else 503,
+                             'could not list %s: %s' % (where, resp.status))
         try:
             page = json.loads(body)
         except ValueError:

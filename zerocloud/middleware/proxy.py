@@ -174,14 +174,14 @@ Configuration
 
 Put the filter right after the auth filter: it needs ``swift.authorize``
 and the caller's identity, and its subrequests must meet the filters after
-it (quotas, slo, dlo, versioned_writes, symlink) as the caller's own
-requests would (at the very end of the pipeline, output writes would
-bypass quotas)::
+it (ratelimit, quotas, slo, dlo, versioned_writes, symlink) as the
+caller's own requests would (at the very end of the pipeline, output
+writes would bypass quotas; before it, ratelimit never sees them)::
 
     [pipeline:main]
-    pipeline = catch_errors gatekeeper ... tempauth zerocloud_proxy copy
-        container-quotas account-quotas slo dlo versioned_writes symlink
-        proxy-logging proxy-server
+    pipeline = catch_errors gatekeeper ... tempauth zerocloud_proxy
+        ratelimit copy container-quotas account-quotas slo dlo
+        versioned_writes symlink proxy-logging proxy-server
 
     [filter:zerocloud_proxy]
     use = egg:zerocloud#proxy
@@ -349,6 +349,9 @@ API_VERSION = '1.0'
 #: Paths that open an object or call a REST endpoint, with or without
 #: the header.
 _OPEN_PATHS = ('/%s/' % OPEN_PREFIX, '/%s/' % ENDPOINT_PREFIX)
+#: Seconds a roll-back keeps asking Swift to delete a written output that
+#: it answered 498 (rate limited) or 503.
+ROLL_BACK_PATIENCE = 30
 #: ``X-Zerocloud-Dry-Run: 1`` answers the plan without running it.
 DRY_RUN_HEADER = 'X-Zerocloud-Dry-Run'
 #: A PUT with this header (any value), or of an ``application/x-nexe``,
@@ -1827,7 +1830,7 @@ class ProxyFilter:
             version = resp.headers.get('X-Object-Version-Id')
             if version == 'null':
                 version = None
-            status = caller.delete(path, version)
+            status = self._delete_persistently(caller, path, version)
             if status >= 300 and status != 404:
                 self.logger.error('roll-back could not delete %s: %s',
                                   path.url, status)
@@ -1838,6 +1841,21 @@ class ProxyFilter:
                     self.logger.error('roll-back could not make the older '
                                       'version of %s current: %s',
                                       path.url, status)
+
+    @staticmethod
+    def _delete_persistently(caller, path, version):
+        """DELETE for a roll-back, tried again while Swift answers
+        "later" (498: the rate limit that may just have refused the
+        commit; 503): a partial set of outputs must not stay for want of
+        patience.  At most :data:`ROLL_BACK_PATIENCE` seconds."""
+        delay, waited = 0.1, 0.0
+        while True:
+            status = caller.delete(path, version)
+            if status not in (498, 503) or waited >= ROLL_BACK_PATIENCE:
+                return status
+            eventlet.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 2.0)
 
     def answer(self, req, report, spool):
         """``(response, True when the response now owns the spool)``."""

@@ -769,6 +769,33 @@ def test_half_failed_commit_rolls_back_what_it_wrote(swift):
     assert json.loads(body)['outputs'] == []
 
 
+def test_a_roll_back_waits_out_the_rate_limit(swift, monkeypatch):
+    monkeypatch.setattr(proxy.eventlet, 'sleep', lambda s: None)
+    original = swift.handle
+    puts, deletes = [], []
+
+    def handle(req, body):
+        if req.method == 'PUT':
+            puts.append(req.path)
+            if len(puts) == 2:
+                return swob.Response(status='498 Rate Limited',
+                                     body='Slow down')
+        if req.method == 'DELETE':
+            deletes.append(req.path)
+            if len(deletes) < 3:
+                return swob.Response(status='498 Rate Limited')
+        return original(req, body)
+    swift.handle = handle
+    app, _ = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'ab'})))
+    resp, body = call(app, job_request([group('g', count=2, devices=[
+        {'name': 'stdout', 'path': 'swift://~/out/*'}])]))
+    assert resp.status == '498 Rate Limited'
+    assert json.loads(body)['message'].endswith(
+        ': 498 Rate Limited (Slow down)')
+    assert deletes == puts[:1] * 3     # twice 498, then deleted
+
+
 def test_unexpected_error_is_500_and_logged(swift, spool_dir):
     class Broken(FakeObjectServers):
         def request(self, *args):

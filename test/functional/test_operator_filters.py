@@ -1,11 +1,14 @@
 # Copyright (c) 2026 zerocloud developers
 # Licensed under the Apache License, Version 2.0
 """Jobs on a cluster whose proxy also encrypts objects at rest (Swift's
-``keymaster`` and ``encryption``) and versions them (``versioned_writes``
-with ``allow_object_versioning``): its own cluster, built from samples
-edited as an operator would.  The object servers hold ciphertext, and a
-versioned container's objects are symlinks to their current version: a
-node must never read either in place, but what a GET gives the caller."""
+``keymaster`` and ``encryption``), versions them (``versioned_writes``
+with ``allow_object_versioning`` and ``allow_versioned_writes``) and
+rate-limits writes to large containers: its own cluster, built from
+samples edited as an operator would.  The object servers hold ciphertext,
+and a versioned container's objects are symlinks to their current
+version: a node must never read either in place, but what a GET gives the
+caller.  A commit refused half-way (a quota, the rate limit) leaves no
+output behind, and restores what it replaced where versions allow."""
 import base64
 import os
 import shutil
@@ -38,6 +41,12 @@ def _edited_samples(where):
                         '[filter:versioned_writes]\n'
                         'allow_object_versioning = true\n'
                         'allow_versioned_writes = true\n')
+    # Writes to containers of 20 objects or more: 4 a second, refused
+    # (498) beyond 0.3 s of waiting.
+    text = text.replace('[filter:ratelimit]\n',
+                        '[filter:ratelimit]\n'
+                        'container_ratelimit_20 = 4\n'
+                        'max_sleep_time_seconds = 0.3\n')
     text += ('\n[filter:keymaster]\nuse = egg:swift#keymaster\n'
              'encryption_root_secret = %s\n\n'
              '[filter:encryption]\nuse = egg:swift#encryption\n'
@@ -182,3 +191,23 @@ def test_a_commit_refused_half_way_restores_versioned_objects(env, mode):
     else:
         assert swiftclient.get_container(
             url, token, headers['X-Versions-Location'])[1] == []
+
+
+def test_a_job_writes_at_the_callers_rate_limit_and_leaves_nothing(env):
+    url, token = env['url'], env['token']
+    swiftclient.put_container(url, token, 'limited')
+    for i in range(20):
+        swiftclient.put_object(url, token, 'limited', 'old-%02d' % i, b'x')
+    before = sorted(o['name'] for o in swiftclient.get_container(
+        url, token, 'limited')[1])
+    job = [{'name': 'w', 'count': 12, 'exec': {
+        'path': 'swift://~/exec/upper'},
+        'devices': [{'name': 'stdin', 'path': 'swift://~/data/secret.txt'},
+                    {'name': 'stdout', 'path': 'swift://~/limited/new-*'}]}]
+    answer = client.submit(url, token, job, json_report=True)
+    assert answer.status == 498, answer.body
+    message = answer.report()['message']
+    assert message.startswith('could not write swift://') and \
+        message.endswith(': 498 Rate Limited (Slow down)'), message
+    assert sorted(o['name'] for o in swiftclient.get_container(
+        url, token, 'limited')[1]) == before
