@@ -93,6 +93,21 @@ def test_requests_without_the_header_pass_through(swift):
     assert not servers.sent
 
 
+@pytest.mark.parametrize('method, path', [
+    ('PUT', '/v1/AUTH_test/out/s3put'), ('GET', EXEC),
+    ('POST', '/v1/AUTH_test')])
+def test_other_filters_requests_are_never_jobs(swift, method, path):
+    # s3api copies its client's headers onto the Swift requests it makes
+    # (swift.source S3); answering those as jobs made s3api fail with 500.
+    app, servers = make(swift)
+    req = job_request([group()], method=method, path=path)
+    req.environ['swift.source'] = 'S3'
+    resp, _ = call(app, req)
+    assert resp.status_int in (200, 201)
+    assert swift.calls[-1][:2] == (method, path)
+    assert not servers.sent
+
+
 def test_other_methods_are_405_with_allow(swift):
     app, _ = make(swift)
     resp, body = call(app, job_request([group()], method='GET'))
