@@ -47,7 +47,7 @@ __all__ = ['Transport', 'HTTPTransport', 'Spool', 'NodeRequest',
            'spec_request_tar', 'read_answer', 'AnswerError', 'SpoolError',
            'open_spool_file', 'Stopped', 'InputUnavailable',
            'RETRY_STATUSES', 'SPEC_VERSION', 'CONNECTED_HEADER',
-           'NOT_LOCAL_HEADER']
+           'NOT_LOCAL_HEADER', 'GONE_HEADER']
 
 #: Marks the request of a node joined to others by pipes: the object
 #: server admits it against its connected-node slots, without waiting.
@@ -57,6 +57,13 @@ CONNECTED_HEADER = 'X-Backend-Zerocloud-Connected'
 #: symlink, encrypted); the value says which.  The proxy then reads the
 #: object through its pipeline, as the caller, and sends it with the node.
 NOT_LOCAL_HEADER = 'X-Backend-Zerocloud-Not-Local'
+#: On an object server's ``404``: the object is gone, not just absent
+#: here: ``expired`` (its ``X-Delete-At`` passed) or ``deleted``.
+GONE_HEADER = 'X-Backend-Zerocloud-Gone'
+#: What a gone object's message says, by the header's value.
+GONE_WORDS = {'expired': 'expired (its X-Delete-At has passed; listings '
+                         'show it until the object expirer removes it)',
+              'deleted': 'was deleted after the listing matched it'}
 #: Statuses that mean "this server could not run the node; try the next".
 RETRY_STATUSES = (404, 503, 507)
 #: ``version`` of the node spec.
@@ -519,6 +526,10 @@ class NodeOutcome:
     copies: Optional[list] = None
     #: Why its copies disagree, when they do.
     disagreement: Optional[str] = None
+    #: ``expired`` or ``deleted``: a node of a wildcard, not run because
+    #: its object is gone since the listing (``error`` says so); not a
+    #: failure.
+    skipped: Optional[str] = None
 
 
 class Dispatcher:
@@ -632,6 +643,7 @@ class Dispatcher:
         if self._stopped:       # spawned while stop() freed its slot
             return outcome
         in_gang = self._in_gang(node)
+        gone = None     # what a server said of the object, if gone
         for server in candidates:
             if in_gang and outcome.tried and \
                     not self.gang.may_retry(node.name):
@@ -668,6 +680,9 @@ class Dispatcher:
                                      'next server', node.name, where,
                                      resp.status)
                     outcome.tried.append('%s (%d)' % (where, resp.status))
+                    if resp.status == 404 and \
+                            resp.getheader(GONE_HEADER) in GONE_WORDS:
+                        gone = resp.getheader(GONE_HEADER)
                     continue
                 outcome.server = server
                 outcome.status = resp.status
@@ -689,6 +704,16 @@ class Dispatcher:
             outcome.error = '%s is on none of its object servers (node %s)' \
                 % (node.attach.url if node.attach else 'the object',
                    json.dumps(node.name))
+            if gone:
+                outcome.error = '%s %s (node %s)' % (
+                    node.attach.url if node.attach else 'the object',
+                    GONE_WORDS[gone], json.dumps(node.name))
+                if node.listed and not in_gang and node.replicate == 1:
+                    # As if the listing had been made a moment later.
+                    outcome.status, outcome.skipped = None, gone
+                    self.logger.info('node %s skipped: %s', node.name,
+                                     outcome.error)
+                    return outcome
         if in_gang and self.gang.aborted and \
                 self.gang.failure[0] != node.name:
             outcome.error = 'node %s did not run: %s' % (

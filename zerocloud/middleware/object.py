@@ -27,7 +27,9 @@ What it does with a ``POST /<device>/<partition>/<account>/<container>/
    others at the job's rendezvous before it runs
    (:mod:`zerocloud.middleware.pipes`, ``doc/internals.rst``);
 3. opens the object's data file read-only when the node reads it
-   (``404`` when this server has no copy, ``507`` when the device is
+   (``404`` when this server has no copy -- with
+   ``X-Backend-Zerocloud-Gone: expired`` or ``deleted`` when it knows the
+   object is gone --, ``507`` when the device is
    missing or unmounted) -- the sandbox reads it in place, no copy --
    unless that file is not the object's bytes: a large object's
    manifest, a symlink or an encrypted object is answered ``409`` (with
@@ -150,8 +152,10 @@ import time
 import eventlet
 from eventlet import hubs, patcher, tpool
 from swift.common import swob
-from swift.common.exceptions import (DiskFileDeviceUnavailable,
-                                     DiskFileError, DiskFileNotExist)
+from swift.common.exceptions import (DiskFileDeleted,
+                                     DiskFileDeviceUnavailable,
+                                     DiskFileError, DiskFileExpired,
+                                     DiskFileNotExist)
 from swift.common.request_helpers import get_name_and_placement
 from swift.common.storage_policy import REPL_POLICY
 from swift.common.utils import (config_true_value, get_logger, hash_path,
@@ -167,7 +171,8 @@ from zerocloud.executor.pool import Pool, PoolFull
 from zerocloud.executor.result import Reason, RunResult
 from zerocloud.executor.sandbox import SandboxExecutor
 from zerocloud.middleware import tarstream
-from zerocloud.middleware.dispatch import CONNECTED_HEADER, NOT_LOCAL_HEADER
+from zerocloud.middleware.dispatch import (CONNECTED_HEADER, GONE_HEADER,
+                                           NOT_LOCAL_HEADER)
 from zerocloud.middleware.pipes import Aborted, PipeError, PipeSet
 from zerocloud.sandbox import image
 from zerocloud.sandbox import launcher
@@ -574,7 +579,11 @@ class ObjectFilter:
         except (DiskFileNotExist, DiskFileError) as exc:
             self.logger.info('no local object for %s: %s', req.path,
                              exc.__class__.__name__)
-            raise swob.HTTPNotFound(request=req)
+            # Expired or deleted here: a listing may still show it.
+            gone = 'expired' if isinstance(exc, DiskFileExpired) else \
+                'deleted' if isinstance(exc, DiskFileDeleted) else None
+            raise swob.HTTPNotFound(request=req, headers={
+                GONE_HEADER: gone} if gone else {})
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise

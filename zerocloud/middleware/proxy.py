@@ -1283,6 +1283,7 @@ class ProxyFilter:
                     control['committing'] = True
             if gang is not None:
                 gang.close()
+            unskip_whole_groups(outcomes)
             self.count_nodes(outcomes)
             report = build_report(plan, outcomes,
                                   self.conf.report_stderr_bytes,
@@ -1721,6 +1722,8 @@ class ProxyFilter:
         ``min_size``."""
         found = []
         for outcome in outcomes:
+            if outcome.skipped:     # its object went: nothing to write
+                continue
             name = json.dumps(outcome.node.name)
             for index, chan in enumerate(outcome.node.channels):
                 if chan.kind == 'response' and chan.min_size:
@@ -1978,6 +1981,19 @@ def _error_report(status, message):
     return json.dumps({'status': status, 'ok': False,
                        'message': message.strip(), 'outputs': [],
                        'nodes': []}, indent=1, sort_keys=True) + '\n'
+
+
+def unskip_whole_groups(outcomes):
+    """A wildcard's nodes whose objects went since the listing were
+    skipped; when that is all of a group's nodes, the job fails as if
+    none had matched: those nodes are ``404``, their objects missing."""
+    groups = {}
+    for outcome in outcomes:
+        groups.setdefault(outcome.node.group, []).append(outcome)
+    for members in groups.values():
+        if all(o.skipped for o in members):
+            for outcome in members:
+                outcome.skipped, outcome.status = None, 404
 
 
 def _once(make):

@@ -18,9 +18,12 @@ of the most serious failure, in this order (the first that applies wins):
                               the node's large object.  Retry later.
 404   Not Found               a node's object is on none of its object
                               servers (every candidate answered 404: it
-                              was deleted after the listing matched it),
-                              or the object a large object's manifest or
-                              a symlink names does not exist.
+                              was deleted or expired after the listing
+                              matched it -- a wildcard's node that runs
+                              alone is then ``skipped``, not a failure,
+                              unless its whole group is), or the object
+                              a large object's manifest or a symlink
+                              names does not exist.
 403   Forbidden               the caller may not read what a node's large
                               object or symlink names (its segments, its
                               target).
@@ -97,7 +100,8 @@ KIND_WORDS = {'disagreement': 'copies disagree',
               'invalid-binary': 'invalid program',
               'invalid-image': 'unusable image',
               'timeout': 'out of time', 'program': 'program failed',
-              'pipe': 'pipe failed', 'aborted': 'stopped'}
+              'pipe': 'pipe failed', 'aborted': 'stopped',
+              'skipped': 'skipped'}
 #: The per-node headers, in the order they are set.
 NEXE_HEADERS = ('X-Nexe-System', 'X-Nexe-Status', 'X-Nexe-Retcode',
                 'X-Nexe-Etag', 'X-Nexe-Validation', 'X-Nexe-Cdr-Line',
@@ -159,6 +163,8 @@ def node_failure(outcome, result):
     None when it exited 0."""
     if outcome.disagreement:
         return 'disagreement'
+    if outcome.skipped:
+        return None
     if result is None:
         if outcome.status is None:
             return 'unavailable'
@@ -274,6 +280,8 @@ def _node_entry(outcome, result, kind, stderr_bytes):
              'stderr': None}
     if outcome.copies is not None:
         entry['copies'] = outcome.copies
+    if outcome.skipped:
+        entry['skipped'] = outcome.skipped
     stderr = _response_path(node, outcome, '/dev/stderr')
     if stderr is not None:
         entry['stderr'] = _read_capped(stderr, stderr_bytes)
@@ -330,6 +338,7 @@ def _header_row(outcome, result, kind):
     report = outcome.report or {}
     if result is None:
         status, retcode = ('invalid-binary' if kind == 'invalid-binary'
+                           else 'skipped' if outcome.skipped
                            else 'not-run'), '-'
         validation = 'invalid' if kind == 'invalid-binary' else '-'
     else:
@@ -347,6 +356,15 @@ def _failed(kind, names):
     return '%s: node%s %s' % (KIND_WORDS[kind], 's' if len(names) > 1
                               else '', ', '.join(json.dumps(n)
                                                  for n in names))
+
+
+def _skipped(names):
+    """``'node "a" did not run: ...'`` for nodes whose objects went."""
+    return '%s %s not run: %s objects had expired or been deleted since ' \
+        'the listing' % (_failed('skipped', names[:5]) + (
+            ' and %d more' % (len(names) - 5) if len(names) > 5 else ''),
+            'were' if len(names) > 1 else 'was',
+            'their' if len(names) > 1 else 'its')
 
 
 def _nexe_headers(rows, budget, names=NEXE_HEADERS):
@@ -421,6 +439,9 @@ def build_report(plan, outcomes, stderr_bytes, gang_failure=None,
     headers = _nexe_headers(rows, float('inf') if header_bytes is None
                             else header_bytes, names)
     status, message = 200, 'every node exited 0'
+    skipped = [o.node.name for o in outcomes if o.skipped]
+    if skipped:
+        message = 'every node that ran exited 0; %s' % _skipped(skipped)
     for kind, code in STATUS_ORDER:
         failed = [name for k, name in kinds if k == kind]
         if failed:

@@ -10,7 +10,7 @@ import zlib
 
 from swift.common import swob
 
-from zerocloud.middleware.dispatch import NOT_LOCAL_HEADER
+from zerocloud.middleware.dispatch import GONE_HEADER, NOT_LOCAL_HEADER
 
 ACCOUNT = 'AUTH_test'
 DEVICES = [{'id': i, 'ip': '10.0.0.%d' % (i + 1), 'port': 6200,
@@ -216,6 +216,8 @@ class FakeObjectServers:
         # object's bytes (a large object's manifest, a symlink): a node
         # reading it in place is answered 409.
         self.not_bytes = {}
+        # swift:// url -> 'expired' or 'deleted': gone from every server.
+        self.gone = {}
         # Servers keep programs by sha256; warm ones have every program
         # already, cold ones answer 428 until it is sent.
         self.warm = warm
@@ -235,6 +237,9 @@ class FakeObjectServers:
         if status is not None:
             return FakeResponse(status, b'busy')
         for chan in spec['channels']:
+            if chan.get('local') and chan['path'] in self.gone:
+                return FakeResponse(404, b'', {
+                    GONE_HEADER: self.gone[chan['path']]})
             if chan.get('local') and chan['path'] in self.not_bytes:
                 what = self.not_bytes[chan['path']]
                 return FakeResponse(409, b'not its bytes', {

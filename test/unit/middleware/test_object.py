@@ -32,7 +32,7 @@ from zerocloud.executor.base import Executor, NodeResult
 from zerocloud.executor.cache import ExecCache
 from zerocloud.executor.result import Reason, RunResult
 from zerocloud.middleware import object as objfilter
-from zerocloud.middleware.dispatch import NOT_LOCAL_HEADER
+from zerocloud.middleware.dispatch import GONE_HEADER, NOT_LOCAL_HEADER
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -318,6 +318,37 @@ def test_objects_stored_as_their_bytes_run_in_place(devices, program,
     filt, _ = app_and_filter(devices)
     resp = post(filt, request_body(program))
     assert resp.status_int == 200, resp.body
+
+
+def test_an_expired_object_is_404_saying_so(devices, program):
+    put_object(devices, metadata={'X-Delete-At': str(int(time.time()) - 5)})
+    filt, _ = app_and_filter(devices)
+    resp = post(filt, request_body(program))
+    assert resp.status_int == 404
+    assert resp.headers[GONE_HEADER] == 'expired'
+    assert not filt.executor.jobs
+
+
+def test_a_deleted_object_is_404_saying_so(devices, program):
+    from swift.common.utils import get_logger
+    put_object(devices)
+    _, dev, part, acct, cont, obj = PATH.split('/', 5)
+    router = DiskFileRouter({'devices': devices, 'mount_check': 'false'},
+                            get_logger({}))
+    router[POLICIES[0]].get_diskfile(dev, part, acct, cont, obj,
+                                     policy=POLICIES[0]).delete(
+        Timestamp.now())
+    filt, _ = app_and_filter(devices)
+    resp = post(filt, request_body(program))
+    assert resp.status_int == 404
+    assert resp.headers[GONE_HEADER] == 'deleted'
+
+
+def test_a_never_stored_object_is_a_plain_404(devices, program):
+    filt, _ = app_and_filter(devices)
+    resp = post(filt, request_body(program))
+    assert resp.status_int == 404
+    assert GONE_HEADER not in resp.headers
 
 
 def test_missing_device_is_507(devices, program):

@@ -540,6 +540,81 @@ def test_a_truncated_input_is_never_run(swift):
     assert not servers.sent
 
 
+# --- objects gone since the listing ---------------------------------------
+
+def _map_job(**extra):
+    return [group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/*.txt'},
+        {'name': 'stdout', 'path': 'swift://~/out/*.count'}], **extra)]
+
+
+def _servers_where_gone(gone):
+    servers = FakeObjectServers(lambda spec, members: (0, {
+        '/dev/stdout': b'counted'}))
+    servers.gone.update(gone)
+    return servers
+
+
+@pytest.mark.parametrize('why, words', [
+    ('expired', 'expired (its X-Delete-At has passed; listings show it '
+     'until the object expirer removes it)'),
+    ('deleted', 'was deleted after the listing matched it')])
+def test_a_wildcards_object_gone_since_the_listing_is_skipped(swift, why,
+                                                              words):
+    app, servers = make(swift, _servers_where_gone(
+        {'swift://AUTH_test/data/a.txt': why}))
+    resp, body = call(app, job_request(_map_job(), headers={
+        'Accept': 'application/json'}))
+    assert resp.status_int == 200, body
+    report = json.loads(body)
+    assert report['message'] == (
+        'every node that ran exited 0; skipped: node "g-1" was not run: '
+        'its objects had expired or been deleted since the listing')
+    skipped, ran = report['nodes']
+    assert (skipped['skipped'], skipped['failure'], skipped['ran']) == \
+        (why, None, False)
+    assert skipped['error'] == \
+        'swift://AUTH_test/data/a.txt %s (node "g-1")' % words
+    assert ran['ran'] and 'skipped' not in ran
+    assert report['outputs'] == ['swift://AUTH_test/out/b.count']
+    assert '/v1/AUTH_test/out/a.count' not in swift.objects
+    assert resp.headers['X-Nexe-Status'] == 'skipped,ok'
+    # Both of its object servers were asked.
+    assert len([s for s in servers.sent if s['path'].endswith('a.txt')]) \
+        == 2
+
+
+def test_a_wildcard_whose_objects_are_all_gone_is_404(swift):
+    app, _ = make(swift, _servers_where_gone(
+        {'swift://AUTH_test/data/a.txt': 'expired',
+         'swift://AUTH_test/data/b.txt': 'deleted'}))
+    resp, body = call(app, job_request(_map_job(), headers={
+        'Accept': 'application/json'}))
+    assert resp.status_int == 404, body
+    report = json.loads(body)
+    assert report['message'] == 'object missing: nodes "g-1", "g-2"'
+    assert 'expired (its X-Delete-At' in report['nodes'][0]['error']
+    assert not swift.requests('PUT')
+
+
+@pytest.mark.parametrize('extra', [{}, {'replicate': 2}])
+def test_a_named_or_replicated_nodes_gone_object_is_404(swift, extra):
+    app, _ = make(swift, _servers_where_gone(
+        {'swift://AUTH_test/data/a.txt': 'expired'}))
+    job = _map_job(**extra) if extra else [group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/a.txt'},
+        {'name': 'stdout'}])]
+    if extra:
+        job.append(group('other', devices=[
+            {'name': 'stdin', 'path': 'swift://~/data/c.bin'}]))
+    resp, body = call(app, job_request(job, headers={
+        'Accept': 'application/json'}))
+    assert resp.status_int == 404, body
+    report = json.loads(body)
+    errors = [n['error'] for n in report['nodes'] if n['error']]
+    assert any('data/a.txt expired' in e for e in errors), errors
+
+
 # --- failover -------------------------------------------------------------
 
 def test_failover_503_then_second_candidate(swift):
