@@ -244,16 +244,21 @@ def _hang_up_while_running(env, cluster, job, sandboxes):
         sock.close()
 
 
-@pytest.mark.parametrize('gang', [False, True])
-def test_a_client_hanging_up_stops_its_nodes_at_once(env, cluster, gang):
+@pytest.mark.parametrize('kind', ['alone', 'many', 'gang'])
+def test_a_client_hanging_up_stops_its_nodes_at_once(env, cluster, kind):
+    # 'many': six nodes without pipes.  Killing the first of them once
+    # ended the request, and with it the green thread killing the rest:
+    # their sandboxes spun on.
     sockets = server_sockets()
-    if gang:
+    if kind == 'gang':
         job, running = _mesh(env, src_args='spin', prefix='hup-'), 5
     else:
-        job, running = [{'name': 'alone', 'exec': _exe(env, 'spin'),
+        count = 6 if kind == 'many' else 1
+        job, running = [{'name': kind, 'exec': _exe(env, 'spin'),
+                         'count': count,
                          'devices': [{'name': 'stdout',
-                                      'path': 'swift://~/%s/hup-alone.txt'
-                                      % env['out']}]}], 1
+                                      'path': 'swift://~/%s/hup-%s*.txt'
+                                      % (env['out'], kind)}]}], count
     _hang_up_while_running(env, cluster, job, running)
     # The spinning programs would run for node_wall (60 s) otherwise.
     assert_nothing_left(cluster, wait=10.0)

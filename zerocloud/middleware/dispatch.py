@@ -593,11 +593,13 @@ class Dispatcher:
         outcomes = []
         for request in requests:
             if self._stopped:
+                self._kill_all()
                 raise Stopped()
             try:
                 outcomes.append(threads[id(request)].wait())
             except GreenletExit:
                 if self._stopped:   # killed by stop()
+                    self._kill_all()
                     raise Stopped() from None
                 raise
         return outcomes
@@ -607,7 +609,14 @@ class Dispatcher:
         connection, and the object server stops the node); :meth:`run`
         sends no more and raises :class:`Stopped`."""
         self._stopped = True
-        for thread in self._threads:
+        self._kill_all()
+
+    def _kill_all(self):
+        # Each kill switches to the killed thread, and so to whoever waits
+        # for it: run() may see the first one dead and end the request,
+        # killing the green thread that called stop() before it killed
+        # the rest (their sandboxes then ran on).  So run() finishes it.
+        for thread in list(self._threads):
             thread.kill()
 
     def headers(self, request, length):
