@@ -341,8 +341,8 @@ def _show_answer(answer, raw, as_json, out):
         # Refused before anything ran: the proxy's reason, not a job's
         # output (a CGI program's own 404 page comes with X-Nexe-*).
         _err('job failed: %d %s' % (answer.status, answer.reason))
-        sys.stderr.write(answer.body.decode('utf-8', 'replace').rstrip('\n')
-                         + '\n')
+        sys.stderr.write(client.printable(answer.body.decode(
+            'utf-8', 'replace').rstrip('\n'), '\t\n') + '\n')
         retry = answer.headers.get('retry-after')
         if retry:
             _err('try again in %s s (Retry-After)' % retry)

@@ -10,13 +10,14 @@ import dataclasses
 import http.client
 import json
 import os
+import re
 import time
 import urllib.parse
 
 from zerocloud.exceptions import ZeroCloudError
 
 __all__ = ['ClientError', 'Answer', 'authenticate', 'submit', 'body_type',
-           'object_url', 'format_nodes', 'format_failures']
+           'object_url', 'format_nodes', 'format_failures', 'printable']
 
 
 class ClientError(ZeroCloudError):
@@ -241,6 +242,17 @@ def _read(resp, storage_url, size=None):
                           % (storage_url, e))
 
 
+_CONTROL = re.compile('[\x00-\x1f\x7f-\x9f]')
+
+
+def printable(text, keep=''):
+    """``text`` with its control characters but those of ``keep`` shown
+    as ``\\xNN``: a job's stderr or names cannot move the cursor, change
+    colours or set the terminal's title."""
+    return _CONTROL.sub(lambda m: m.group() if m.group() in keep
+                        else '\\x%02x' % ord(m.group()), text)
+
+
 _COLUMNS = [('NODE', 'name'), ('SERVER', 'server'), ('STATUS', 'exit_code'),
             ('REASON', 'reason'), ('CPU MS', 'cpu_ms'),
             ('WALL MS', 'wall_ms'), ('MEM KB', 'max_rss_kb')]
@@ -267,7 +279,7 @@ def format_nodes(report):
         nodes = [dict(v, name=k) for k, v in nodes.items()]
     rows = [[h for h, _ in _COLUMNS]]
     for n in nodes:
-        rows.append([_cell(n, k) for _, k in _COLUMNS])
+        rows.append([printable(_cell(n, k)) for _, k in _COLUMNS])
     widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
     lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
              for r in rows]
@@ -304,6 +316,13 @@ def format_failures(report, stderr_lines=STDERR_LINES):
     lines = [report['message']] if report.get('message') else []
     for node in failed:
         lines.append('node %s: %s' % (node.get('name'), _why(node)))
-        tail = (node.get('stderr') or '').splitlines()[-stderr_lines:]
-        lines.extend('  stderr: ' + line for line in tail)
-    return ''.join(line + '\n' for line in lines)
+        lines.extend('  stderr: ' + line
+                     for line in _lines(node.get('stderr'))[-stderr_lines:])
+    return ''.join(printable(str(line), '\t\n') + '\n' for line in lines)
+
+
+def _lines(text):
+    """The lines of ``text``, split at newlines only (not at ``\\r``, as
+    ``splitlines`` does)."""
+    lines = (text or '').split('\n')
+    return lines[:-1] if lines[-1] == '' else lines

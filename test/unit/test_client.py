@@ -304,3 +304,23 @@ def test_submit_with_source_sends_the_header(monkeypatch):
 def test_a_deferred_answer_needs_a_swift_object_url(url):
     with pytest.raises(client.ClientError, match='not swift://ACCOUNT/'):
         client.deferred_answer('http://127.0.0.1:9/v1/AUTH_a', 't', url)
+
+
+def test_failures_escape_a_node_s_terminal_controls():
+    report = {'status': 424, 'ok': False, 'nodes': [
+        {'name': 'a\x1b[2J', 'failure': 'program', 'reason': 'exit',
+         'exit_code': 1,
+         'stderr': '\x1b[31mred\x1b[0m\tok\n\x1b]0;owned\x07\nend\rx\n'}]}
+    assert client.format_failures(report).split('\n') == [
+        'node a\\x1b[2J: exit code 1',
+        '  stderr: \\x1b[31mred\\x1b[0m\tok',
+        '  stderr: \\x1b]0;owned\\x07',
+        '  stderr: end\\x0dx', '']
+
+
+def test_the_node_table_escapes_terminal_controls():
+    table = client.format_nodes({'nodes': [
+        {'name': 'x\x1b[31m\n', 'reason': 'ok\x9b'}]})
+    assert '\x1b' not in table and '\x9b' not in table
+    assert table.splitlines()[1].split()[:4] == [
+        'x\\x1b[31m\\x0a', '-', '-', 'ok\\x9b']

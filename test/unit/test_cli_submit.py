@@ -1,0 +1,30 @@
+# Copyright (c) 2026 zerocloud developers
+# Licensed under the Apache License, Version 2.0
+"""``zerocloud submit`` and ``zerocloud result`` against fake answers:
+what they print, where, and their exit status."""
+import pytest
+
+from zerocloud import cli, client
+
+
+@pytest.fixture
+def answering(monkeypatch, tmp_path):
+    """``answering(answer)``: ``zerocloud submit`` of a job file gets
+    ``answer``; returns the job file's path."""
+    monkeypatch.setattr(client, 'authenticate',
+                        lambda *a: ('http://p/v1/AUTH_t', 't'))
+    job = tmp_path / 'job.json'
+    job.write_text('[]')
+
+    def answer_with(answer):
+        monkeypatch.setattr(client, 'submit', lambda *a, **k: answer)
+        return str(job)
+    return answer_with
+
+
+def test_a_refusal_escapes_terminal_controls(answering, capfd):
+    job = answering(client.Answer(400, 'Bad Request', {}, b'bad \x1b]0;x\x07'
+                                  b'\n\tname\n'))
+    assert cli.main(['submit', job]) == 1
+    assert capfd.readouterr().err == (
+        'zerocloud: job failed: 400 Bad Request\nbad \\x1b]0;x\\x07\n\tname\n')
