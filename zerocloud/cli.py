@@ -350,8 +350,8 @@ def _show_answer(answer, raw, as_json, out):
     if raw or report is None:
         if answer.streamed is None:     # else written as it came
             out.write(answer.body)
-        if out.tail not in (b'', b'\n'):
-            out.write(b'\n')
+        if out.tail not in (b'', b'\n') and sys.stdout.isatty():
+            out.write(b'\n')           # for the prompt; never in a file
         sys.stdout.buffer.flush()
     else:
         sys.stdout.write(client.format_nodes(report))

@@ -28,3 +28,20 @@ def test_a_refusal_escapes_terminal_controls(answering, capfd):
     assert cli.main(['submit', job]) == 1
     assert capfd.readouterr().err == (
         'zerocloud: job failed: 400 Bad Request\nbad \\x1b]0;x\\x07\n\tname\n')
+
+
+def test_a_stdout_body_is_printed_byte_for_byte(answering, capfdbinary):
+    body = bytes(range(256))
+    job = answering(client.Answer(200, 'OK', {'content-type': 'text/plain'},
+                                  body))
+    assert cli.main(['submit', job]) == 0
+    assert capfdbinary.readouterr().out == body
+
+
+def test_a_deferred_answer_is_printed_byte_for_byte(monkeypatch,
+                                                    capfdbinary):
+    monkeypatch.setattr(client, 'authenticate', lambda *a: ('u', 't'))
+    monkeypatch.setattr(client, 'deferred_answer', lambda *a, **k: (
+        client.Answer(200, 'OK', {'content-type': 'text/plain'}, b'\0no eol')))
+    assert cli.main(['result', 'swift://AUTH_t/.zvm-deferred/job-1']) == 0
+    assert capfdbinary.readouterr().out == b'\0no eol'
