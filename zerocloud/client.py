@@ -51,25 +51,36 @@ class Answer:
 
 def authenticate(auth_url=None, user=None, key=None, storage_url=None,
                  token=None):
-    """(storage_url, token) from arguments or the swift CLI's variables."""
-    storage_url = storage_url or os.environ.get('OS_STORAGE_URL')
-    token = token or os.environ.get('OS_AUTH_TOKEN')
-    if storage_url and token:
-        return storage_url, token
-    auth_url = auth_url or os.environ.get('ST_AUTH')
-    user = user or os.environ.get('ST_USER')
-    key = key or os.environ.get('ST_KEY')
+    """(storage_url, token) from arguments or the swift CLI's variables.
+
+    Arguments win over the environment: with any of ``auth_url``, ``user``
+    or ``key`` given, ``OS_AUTH_TOKEN`` (and the ``OS_STORAGE_URL`` set
+    with it) is not used.  A storage URL without a token is where to go
+    once authenticated, instead of the one the auth service answers.
+    """
+    env = os.environ
+    if token or not (auth_url or user or key):
+        ready = (storage_url or env.get('OS_STORAGE_URL'),
+                 token or env.get('OS_AUTH_TOKEN'))
+        if all(ready):
+            return ready
+    if not storage_url and not env.get('OS_AUTH_TOKEN'):
+        storage_url = env.get('OS_STORAGE_URL')
+    auth_url = auth_url or env.get('ST_AUTH')
+    user = user or env.get('ST_USER')
+    key = key or env.get('ST_KEY')
     if not (auth_url and user and key):
         raise ClientError('no credentials: give -A/-U/-K (or ST_AUTH, '
                           'ST_USER, ST_KEY; or OS_STORAGE_URL and '
                           'OS_AUTH_TOKEN)')
     import swiftclient
     try:
-        return swiftclient.get_auth(auth_url, user, key)
+        url, token = swiftclient.get_auth(auth_url, user, key)
     except swiftclient.ClientException as e:
         raise ClientError('authentication failed: %s' % e)
     except OSError as e:
         raise ClientError('cannot reach %s: %s' % (auth_url, e))
+    return storage_url or url, token
 
 
 #: Bytes read from the answer at a time when it is streamed.

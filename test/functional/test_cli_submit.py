@@ -150,3 +150,20 @@ def test_heartbeat_gives_the_same_table_and_status(env, credentials,
     assert code == 1
     assert 'give stdout a path' in err and out == ''
     assert 'job failed: 400' in err
+
+
+def test_explicit_credentials_win_over_the_environment(
+        env, cluster, tmp_path, capfd, monkeypatch):
+    for name in ('ST_AUTH', 'ST_USER', 'ST_KEY'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('OS_STORAGE_URL', env['url'])
+    monkeypatch.setenv('OS_AUTH_TOKEN', 'AUTH_tk_stale')
+    flags = ['-A', cluster.auth_url, '-U', 'test:tester', '-K', 'testing']
+    code, out, err = submit(tmp_path, capfd, wordcount(env, False), *flags)
+    assert (code, out, err) == (0, '2 two\n1 one\n1 three\n', '')
+    # A storage URL given with them is where the job goes.
+    elsewhere = 'http://127.0.0.1:9/v1/AUTH_test'
+    code, out, err = submit(tmp_path, capfd, wordcount(env, False), *flags,
+                            '--os-storage-url', elsewhere)
+    assert code == 1 and err.startswith('zerocloud: cannot reach %s'
+                                        % elsewhere)

@@ -18,6 +18,51 @@ def test_credentials_come_from_the_environment(monkeypatch):
     assert client.authenticate() == ('http://127.0.0.1:1/v1/AUTH_x', 'tok')
 
 
+@pytest.fixture
+def auth_calls(monkeypatch):
+    """A fake swiftclient.get_auth: the list of its calls' arguments; it
+    answers ``http://fresh/v1/AUTH_u`` and ``fresh``."""
+    import swiftclient
+    calls = []
+
+    def get_auth(*args, **kwargs):
+        calls.append(args)
+        return 'http://fresh/v1/AUTH_u', 'fresh'
+    monkeypatch.setattr(swiftclient, 'get_auth', get_auth)
+    for k in ('ST_AUTH', 'ST_USER', 'ST_KEY'):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv('OS_STORAGE_URL', 'http://stale/v1/AUTH_x')
+    monkeypatch.setenv('OS_AUTH_TOKEN', 'stale')
+    return calls
+
+
+def test_explicit_credentials_win_over_a_token_in_the_environment(
+        auth_calls):
+    assert client.authenticate('http://a/auth/v1.0', 'u:u', 'k') == (
+        'http://fresh/v1/AUTH_u', 'fresh')
+    assert auth_calls == [('http://a/auth/v1.0', 'u:u', 'k')]
+    # Without them, the environment's token is used as it is.
+    assert client.authenticate() == ('http://stale/v1/AUTH_x', 'stale')
+    assert client.authenticate(token='mine') == (
+        'http://stale/v1/AUTH_x', 'mine')
+    assert len(auth_calls) == 1
+
+
+def test_a_storage_url_without_a_token_is_used_after_authenticating(
+        auth_calls, monkeypatch):
+    assert client.authenticate('http://a/auth/v1.0', 'u:u', 'k',
+                               'http://other/v1/AUTH_y') == (
+        'http://other/v1/AUTH_y', 'fresh')
+    monkeypatch.delenv('OS_AUTH_TOKEN')
+    assert client.authenticate('http://a/auth/v1.0', 'u:u', 'k') == (
+        'http://stale/v1/AUTH_x', 'fresh')
+    monkeypatch.setenv('ST_AUTH', 'http://a/auth/v1.0')
+    monkeypatch.setenv('ST_USER', 'u:u')
+    monkeypatch.setenv('ST_KEY', 'k')
+    assert client.authenticate() == ('http://stale/v1/AUTH_x', 'fresh')
+    assert len(auth_calls) == 3
+
+
 def test_missing_credentials_say_what_to_give(monkeypatch):
     for k in ('OS_STORAGE_URL', 'OS_AUTH_TOKEN', 'ST_AUTH', 'ST_USER',
               'ST_KEY'):
