@@ -341,6 +341,10 @@ def _show_answer(answer, raw, as_json, out):
         # Refused before anything ran: the proxy's reason, not a job's
         # output (a CGI program's own 404 page comes with X-Nexe-*).
         _err('job failed: %d %s' % (answer.status, answer.reason))
+        if answer.status == 401:    # Swift's page says nothing more
+            _err('the token may have expired: authenticate again (-A/-U/-K '
+                 'or ST_AUTH/ST_USER/ST_KEY, without OS_AUTH_TOKEN)')
+            return 1
         sys.stderr.write(client.printable(answer.body.decode(
             'utf-8', 'replace').rstrip('\n'), '\t\n') + '\n')
         retry = answer.headers.get('retry-after')

@@ -73,14 +73,36 @@ def authenticate(auth_url=None, user=None, key=None, storage_url=None,
         raise ClientError('no credentials: give -A/-U/-K (or ST_AUTH, '
                           'ST_USER, ST_KEY; or OS_STORAGE_URL and '
                           'OS_AUTH_TOKEN)')
+    url, token = _get_auth(auth_url, user, key)
+    if not token or not (storage_url or url):
+        raise ClientError('authentication failed: %s answered without %s'
+                          % (auth_url, 'X-Auth-Token' if not token
+                             else 'X-Storage-Url'))
+    return storage_url or url, token
+
+
+def _get_auth(auth_url, user, key):
+    """swiftclient's v1 auth, its failures one line without the page."""
     import swiftclient
     try:
-        url, token = swiftclient.get_auth(auth_url, user, key)
+        return swiftclient.get_auth(auth_url, user, key)
     except swiftclient.ClientException as e:
-        raise ClientError('authentication failed: %s' % e)
+        raise ClientError('authentication failed: %s'
+                          % _auth_refusal(e, auth_url))
     except OSError as e:
         raise ClientError('cannot reach %s: %s' % (auth_url, e))
-    return storage_url or url, token
+
+
+def _auth_refusal(e, auth_url):
+    status = e.http_status
+    if status is None:
+        return e.msg
+    if 200 <= status < 300:     # a page, without X-Storage-Url
+        return '%s answered without X-Storage-Url' % auth_url
+    why = ('%d %s' % (status, e.http_reason or '')).strip()
+    if status in (401, 403):
+        why += ' (check -U/-K or ST_USER/ST_KEY)'
+    return why
 
 
 #: Bytes read from the answer at a time when it is streamed.

@@ -128,7 +128,8 @@ def test_refused_jobs_and_bad_credentials(env, credentials, cluster,
                             '-A', cluster.auth_url, '-U', 'test:tester',
                             '-K', 'wrong')
     assert code == 1 and out == ''
-    assert err.startswith('zerocloud: ') and '401' in err
+    assert err == ('zerocloud: authentication failed: 401 Unauthorized '
+                   '(check -U/-K or ST_USER/ST_KEY)\n')
 
 
 def test_heartbeat_gives_the_same_table_and_status(env, credentials,

@@ -45,3 +45,15 @@ def test_a_deferred_answer_is_printed_byte_for_byte(monkeypatch,
         client.Answer(200, 'OK', {'content-type': 'text/plain'}, b'\0no eol')))
     assert cli.main(['result', 'swift://AUTH_t/.zvm-deferred/job-1']) == 0
     assert capfdbinary.readouterr().out == b'\0no eol'
+
+
+def test_a_401_says_the_token_may_have_expired(answering, capfd):
+    job = answering(client.Answer(401, 'Unauthorized', {
+        'content-type': 'text/html'}, b'<html><h1>Unauthorized</h1></html>'))
+    assert cli.main(['submit', job]) == 1
+    out, err = capfd.readouterr()
+    assert out == '' and '<html>' not in err
+    assert err.splitlines() == [
+        'zerocloud: job failed: 401 Unauthorized',
+        'zerocloud: the token may have expired: authenticate again '
+        '(-A/-U/-K or ST_AUTH/ST_USER/ST_KEY, without OS_AUTH_TOKEN)']

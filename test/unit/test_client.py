@@ -369,3 +369,53 @@ def test_the_node_table_escapes_terminal_controls():
     assert '\x1b' not in table and '\x9b' not in table
     assert table.splitlines()[1].split()[:4] == [
         'x\\x1b[31m\\x0a', '-', '-', 'ok\\x9b']
+
+
+class _Auth(http.server.BaseHTTPRequestHandler):
+    """A v1 auth service answering every GET with ``status``, ``headers``
+    and ``body``."""
+    status, headers, body = 200, {}, b''
+
+    def do_GET(self):
+        self.send_response(self.status)
+        for name, value in self.headers_out.items():
+            self.send_header(name, value)
+        self.send_header('Content-Length', str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+def _authenticate_with(monkeypatch, **answer):
+    for k in ('OS_STORAGE_URL', 'OS_AUTH_TOKEN'):
+        monkeypatch.delenv(k, raising=False)
+    handler = type('Handler', (_Auth,), dict(
+        answer, headers_out=answer.pop('headers', {})))
+    server = http.server.HTTPServer(('127.0.0.1', 0), handler)
+    t = threading.Thread(target=server.serve_forever)
+    t.start()
+    try:
+        url = 'http://127.0.0.1:%d/auth/v1.0' % server.server_port
+        return client.authenticate(url, 'test:tester', 'wrong')
+    finally:
+        server.shutdown()
+        t.join()
+        server.server_close()
+
+
+def test_a_refused_authentication_is_one_clean_line(monkeypatch):
+    with pytest.raises(client.ClientError) as caught:
+        _authenticate_with(monkeypatch, status=401,
+                           body=b'<html><h1>Unauthorized</h1>' + b'x' * 200)
+    assert str(caught.value) == ('authentication failed: 401 Unauthorized '
+                                 '(check -U/-K or ST_USER/ST_KEY)')
+
+
+@pytest.mark.parametrize('body', [b'', b'<html>welcome</html>'])
+def test_an_auth_answer_without_a_storage_url_is_an_error(monkeypatch, body):
+    with pytest.raises(client.ClientError,
+                       match='answered without X-Storage-Url'):
+        _authenticate_with(monkeypatch, headers={'X-Auth-Token': 't'},
+                           body=body)
