@@ -174,6 +174,14 @@ def _port(text):
     return port
 
 
+def _positive_seconds(text):
+    value = _seconds(text)
+    if not value:
+        raise argparse.ArgumentTypeError('%r is not a number of seconds '
+                                         '(more than 0)' % text)
+    return value
+
+
 def _seconds(text):
     try:
         value = float(text)
@@ -254,6 +262,18 @@ def _add_credentials(p):
     p.add_argument('--os-auth-token', help='(or OS_AUTH_TOKEN)')
 
 
+def _add_timeout(p):
+    """How long to wait for the cluster (and, at most, for the auth)."""
+    from zerocloud.client import AUTH_TIMEOUT, TIMEOUT
+    p.add_argument('--timeout', type=_positive_seconds, default=TIMEOUT,
+                   metavar='SECONDS',
+                   help='give up when the cluster does not answer within '
+                   'SECONDS (connecting, before the answer begins, and '
+                   'between its parts; %d at most for authenticating). '
+                   'Default: %%(default)g; a longer job needs --heartbeat '
+                   'or more' % AUTH_TIMEOUT)
+
+
 def _add_submit(sub):
     p = sub.add_parser(
         'submit', help='POST a job description (or a #! script, or an '
@@ -275,6 +295,7 @@ def _add_submit(sub):
                    'path-less stdin reads (- for standard input; none: '
                    'empty)')
     _add_credentials(p)
+    _add_timeout(p)
     p.add_argument('--json', action='store_true',
                    help='print the raw JSON report')
     p.add_argument('--dry-run', action='store_true',
@@ -316,7 +337,7 @@ def _cmd_submit(args):
     try:
         url, token = client.authenticate(
             args.auth, args.user, args.key, args.os_storage_url,
-            args.os_auth_token)
+            args.os_auth_token, args.timeout)
         raw = args.json or args.dry_run
         out = _TailWriter(sys.stdout.buffer)
         if args.object:
@@ -325,7 +346,7 @@ def _cmd_submit(args):
                                dry_run=args.dry_run,
                                stream_to=None if raw else out,
                                heartbeat=args.heartbeat, source=args.source,
-                               deferred=args.deferred)
+                               deferred=args.deferred, timeout=args.timeout)
     except client.ClientError as e:
         _err(str(e))
         return 1
@@ -386,6 +407,7 @@ def _add_result(sub):
     p.add_argument('--json', action='store_true',
                    help='print the raw JSON report')
     _add_credentials(p)
+    _add_timeout(p)
 
 
 def _cmd_result(args):
@@ -393,7 +415,7 @@ def _cmd_result(args):
     try:
         url, token = client.authenticate(
             args.auth, args.user, args.key, args.os_storage_url,
-            args.os_auth_token)
+            args.os_auth_token, args.timeout)
         answer = client.deferred_answer(url, token, args.url, args.wait)
     except client.ClientError as e:
         _err(str(e))

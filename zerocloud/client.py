@@ -49,14 +49,23 @@ class Answer:
             return None
 
 
+#: Seconds to connect, and to wait for an answer (and for each part of it)
+#: by default: a job's answer comes when it ends (see ``heartbeat``).
+TIMEOUT = 900
+#: Most seconds to wait for the auth service.
+AUTH_TIMEOUT = 30
+
+
 def authenticate(auth_url=None, user=None, key=None, storage_url=None,
-                 token=None):
+                 token=None, timeout=None):
     """(storage_url, token) from arguments or the swift CLI's variables.
 
     Arguments win over the environment: with any of ``auth_url``, ``user``
     or ``key`` given, ``OS_AUTH_TOKEN`` (and the ``OS_STORAGE_URL`` set
     with it) is not used.  A storage URL without a token is where to go
     once authenticated, instead of the one the auth service answers.
+    The auth service gets ``timeout`` seconds, :data:`AUTH_TIMEOUT` at
+    most.
     """
     env = os.environ
     if token or not (auth_url or user or key):
@@ -73,7 +82,8 @@ def authenticate(auth_url=None, user=None, key=None, storage_url=None,
         raise ClientError('no credentials: give -A/-U/-K (or ST_AUTH, '
                           'ST_USER, ST_KEY; or OS_STORAGE_URL and '
                           'OS_AUTH_TOKEN)')
-    url, token = _get_auth(auth_url, user, key)
+    url, token = _get_auth(auth_url, user, key,
+                           min(timeout or AUTH_TIMEOUT, AUTH_TIMEOUT))
     if not token or not (storage_url or url):
         raise ClientError('authentication failed: %s answered without %s'
                           % (auth_url, 'X-Auth-Token' if not token
@@ -81,14 +91,18 @@ def authenticate(auth_url=None, user=None, key=None, storage_url=None,
     return storage_url or url, token
 
 
-def _get_auth(auth_url, user, key):
+def _get_auth(auth_url, user, key, timeout):
     """swiftclient's v1 auth, its failures one line without the page."""
+    import requests
     import swiftclient
     try:
-        return swiftclient.get_auth(auth_url, user, key)
+        return swiftclient.get_auth(auth_url, user, key, timeout=timeout)
     except swiftclient.ClientException as e:
         raise ClientError('authentication failed: %s'
                           % _auth_refusal(e, auth_url))
+    except requests.Timeout:
+        raise ClientError('no answer from %s within %g s'
+                          % (auth_url, timeout))
     except OSError as e:
         raise ClientError('cannot reach %s: %s' % (auth_url, e))
 
@@ -179,13 +193,16 @@ def deferred_answer(storage_url, token, url, wait=0.0, poll=0.5):
 
 
 def submit(storage_url, token, job_body, json_report=False, dry_run=False,
-           timeout=3600, stream_to=None, heartbeat=False, source=None,
+           timeout=TIMEOUT, stream_to=None, heartbeat=False, source=None,
            deferred=None):
     """POST a job (bytes or a JSON-able value) and return the Answer.
     Bytes that begin with ``#!`` are a script, POSTed as ``text/plain``:
     the proxy runs it with the interpreter its first line names.  A tar
     (``ustar`` magic) is a ZeroVM application archive, POSTed as
     ``application/x-tar``: the proxy runs its ``boot/system.map``.
+
+    ``timeout``: seconds to connect, to wait for the answer to begin, and
+    then for each part of it.
 
     ``stream_to``: a binary file that a successful job's stdout body (not
     a JSON report) is written to as it arrives, instead of being held in
@@ -207,9 +224,6 @@ def submit(storage_url, token, job_body, json_report=False, dry_run=False,
         job_body = json.dumps(job_body)
     if isinstance(job_body, str):
         job_body = job_body.encode('utf-8')
-    url = urllib.parse.urlsplit(storage_url)
-    conn_cls = (http.client.HTTPSConnection if url.scheme == 'https'
-                else http.client.HTTPConnection)
     headers = {'X-Auth-Token': token, 'X-Zerovm-Execute': '1.0',
                'Content-Type': body_type(job_body)}
     if source:
@@ -221,38 +235,77 @@ def submit(storage_url, token, job_body, json_report=False, dry_run=False,
         headers['X-Zerocloud-Dry-Run'] = '1'
     if deferred:
         headers['X-Zerovm-Deferred'] = deferred
-    path = url.path + ('?heartbeat=on' if heartbeat else '')
-    conn = conn_cls(url.netloc, timeout=timeout)
-    try:
-        try:
-            conn.request('POST', path, body=job_body, headers=headers)
-            resp = conn.getresponse()
-        except OSError as e:
-            raise ClientError('cannot reach %s: %s' % (storage_url, e))
+    url = storage_url + ('?heartbeat=on' if heartbeat else '')
+    with _Request('POST', url, headers, job_body, timeout) as resp:
         answer = Answer(resp.status, resp.reason,
                         {k.lower(): v for k, v in resp.getheaders()}, b'')
-        if stream_to is None or not answer.ok or answer.headers.get(
+        if not answer.ok or answer.headers.get(
                 'content-type', '').startswith('application/json'):
-            answer.body = _read(resp, storage_url)
-            if heartbeat and answer.status == 202:
-                _job_status(answer, storage_url)
-            return answer
-        answer.streamed = 0
-        while True:
-            chunk = _read(resp, storage_url, CHUNK)
-            if not chunk:
-                break
-            stream_to.write(chunk)      # a reader gone is the caller's
-            answer.streamed += len(chunk)
-        # http.client ends a short read without a word (for compatibility)
-        length = answer.headers.get('content-length')
-        if length is not None and int(length) != answer.streamed:
-            raise ClientError('the answer from %s broke off after %d of its '
-                              '%s bytes' % (storage_url, answer.streamed,
-                                            length))
+            stream_to = None
+        _take(answer, resp, storage_url, stream_to)
+        if heartbeat and answer.status == 202:
+            _job_status(answer, storage_url)
         return answer
-    finally:
-        conn.close()
+
+
+class _Request:
+    """``with _Request(method, url, ...) as resp``: an HTTP request whose
+    failures to connect or to get an HTTP answer are ClientErrors; the
+    connection is closed at the end."""
+
+    def __init__(self, method, url, headers, body=None, timeout=TIMEOUT):
+        self.method, self.url, self.headers = method, url, headers
+        self.body, self.timeout = body, timeout
+        parts = urllib.parse.urlsplit(url)
+        self.path = urllib.parse.urlunsplit(('', '') + parts[2:]) or '/'
+        self.conn = (http.client.HTTPSConnection if parts.scheme == 'https'
+                     else http.client.HTTPConnection)(parts.netloc,
+                                                      timeout=timeout)
+
+    def __enter__(self):
+        try:
+            self.conn.request(self.method, self.path, body=self.body,
+                              headers=self.headers)
+            return self.conn.getresponse()
+        except TimeoutError:
+            self.conn.close()
+            raise ClientError('no answer from %s within %g s (--timeout)'
+                              % (self.url, self.timeout))
+        except http.client.RemoteDisconnected:
+            self.conn.close()
+            raise ClientError('%s closed the connection without answering'
+                              % self.url)
+        except http.client.HTTPException as e:
+            self.conn.close()
+            raise ClientError('%s did not answer in HTTP: %r'
+                              % (self.url, e))
+        except OSError as e:
+            self.conn.close()
+            raise ClientError('cannot reach %s: %s' % (self.url, e))
+
+    def __exit__(self, *exc):
+        self.conn.close()
+
+
+def _take(answer, resp, url, stream_to=None):
+    """Read ``resp``'s body into ``answer.body``, or write it to
+    ``stream_to`` as it comes (``answer.streamed`` bytes)."""
+    if stream_to is None:
+        answer.body = _read(resp, url)
+        return answer
+    answer.streamed = 0
+    while True:
+        chunk = _read(resp, url, CHUNK)
+        if not chunk:
+            break
+        stream_to.write(chunk)      # a reader gone is the caller's
+        answer.streamed += len(chunk)
+    # http.client ends a short read without a word (for compatibility)
+    length = resp.getheader('content-length')
+    if length is not None and int(length) != answer.streamed:
+        raise ClientError('the answer from %s broke off after %d of its '
+                          '%s bytes' % (url, answer.streamed, length))
+    return answer
 
 
 def _job_status(answer, storage_url):
@@ -270,6 +323,9 @@ def _job_status(answer, storage_url):
 def _read(resp, storage_url, size=None):
     try:
         return resp.read(size)
+    except TimeoutError:
+        raise ClientError('the answer from %s stopped coming (--timeout)'
+                          % storage_url)
     except (OSError, http.client.HTTPException) as e:
         raise ClientError('the answer from %s broke off: %r'
                           % (storage_url, e))

@@ -2,9 +2,54 @@
 # Licensed under the Apache License, Version 2.0
 """``zerocloud submit`` and ``zerocloud result`` against fake answers:
 what they print, where, and their exit status."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
 import pytest
 
 from zerocloud import cli, client
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def zerocloud(*argv, **kwargs):
+    """``python -m zerocloud.cli ARGV...`` from this checkout."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    for name in ('OS_STORAGE_URL', 'OS_AUTH_TOKEN', 'ST_AUTH', 'ST_USER',
+                 'ST_KEY'):
+        env.pop(name, None)
+    return subprocess.Popen([sys.executable, '-m', 'zerocloud.cli'] +
+                            list(argv), cwd=ROOT, env=env, **kwargs)
+
+
+@pytest.fixture
+def holding():
+    """A server that reads a request and never answers: its URL and an
+    Event set once the request came."""
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    sock.listen(8)
+    came = threading.Event()
+
+    def serve():
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            came.set()
+            while conn.recv(65536):     # until the client goes
+                pass
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield 'http://127.0.0.1:%d/v1/AUTH_t' % sock.getsockname()[1], came
+    sock.close()
 
 
 @pytest.fixture
@@ -57,3 +102,40 @@ def test_a_401_says_the_token_may_have_expired(answering, capfd):
         'zerocloud: job failed: 401 Unauthorized',
         'zerocloud: the token may have expired: authenticate again '
         '(-A/-U/-K or ST_AUTH/ST_USER/ST_KEY, without OS_AUTH_TOKEN)']
+
+
+def test_a_silent_cluster_ends_after_timeout_seconds(holding, tmp_path,
+                                                     capfd):
+    url, _ = holding
+    job = tmp_path / 'job.json'
+    job.write_text('[]')
+    assert cli.main(['submit', str(job), '--os-storage-url', url,
+                     '--os-auth-token', 't', '--timeout', '0.5']) == 1
+    assert capfd.readouterr().err == (
+        'zerocloud: no answer from %s within 0.5 s (--timeout)\n' % url)
+
+
+@pytest.mark.parametrize('value', ['0', '-1', 'soon'])
+def test_a_timeout_is_a_positive_number_of_seconds(value):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(['submit', 'job.json', '--timeout', value])
+    assert caught.value.code == 2
+
+
+def test_ctrl_c_while_waiting_exits_130_quietly(holding, tmp_path):
+    url, came = holding
+    job = tmp_path / 'job.json'
+    job.write_text('[]')
+    proc = zerocloud('submit', str(job), '--os-storage-url', url,
+                     '--os-auth-token', 't', stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
+    try:
+        assert came.wait(30)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert (out, err) == (b'', b'')

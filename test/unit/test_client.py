@@ -419,3 +419,69 @@ def test_an_auth_answer_without_a_storage_url_is_an_error(monkeypatch, body):
                        match='answered without X-Storage-Url'):
         _authenticate_with(monkeypatch, headers={'X-Auth-Token': 't'},
                            body=body)
+
+
+@pytest.fixture
+def silent_server():
+    """The URL of a server that accepts connections and never answers."""
+    import socket
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    sock.listen(8)
+    yield 'http://127.0.0.1:%d' % sock.getsockname()[1]
+    sock.close()
+
+
+def test_a_silent_cluster_is_given_up_after_the_timeout(silent_server):
+    import time
+    start = time.monotonic()
+    with pytest.raises(client.ClientError,
+                       match='no answer from .* within 0.5 s'):
+        client.submit(silent_server + '/v1/AUTH_t', 't', [], timeout=0.5)
+    assert time.monotonic() - start < 5
+
+
+def test_a_silent_auth_service_is_given_up_after_a_bounded_timeout(
+        silent_server, monkeypatch):
+    with pytest.raises(client.ClientError,
+                       match='no answer from .* within 0.5 s'):
+        client.authenticate(silent_server + '/auth/v1.0', 'u', 'k',
+                            timeout=0.5)
+    import swiftclient
+    seen = []
+    monkeypatch.setattr(swiftclient, 'get_auth', lambda *a, **k: (
+        seen.append(k['timeout']) or ('http://s/v1/AUTH_u', 't')))
+    client.authenticate('http://a/auth/v1.0', 'u', 'k', timeout=3600)
+    client.authenticate('http://a/auth/v1.0', 'u', 'k')
+    assert seen == [client.AUTH_TIMEOUT] * 2
+
+
+def _raw_server(data):
+    """The URL of a server answering one request with ``data``, and the
+    thread serving it."""
+    import socket
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    sock.listen(1)
+
+    def serve():
+        conn, _ = sock.accept()
+        conn.recv(65536)
+        conn.sendall(data)
+        conn.close()
+        sock.close()
+    t = threading.Thread(target=serve)
+    t.start()
+    return 'http://127.0.0.1:%d/v1/AUTH_t' % sock.getsockname()[1], t
+
+
+@pytest.mark.parametrize('data, why', [
+    (b'SSH-2.0-OpenSSH_9.6\r\n', 'did not answer in HTTP: BadStatusLine'),
+    (b'', 'closed the connection without answering')])
+def test_an_answer_that_is_not_http_is_a_client_error(data, why):
+    url, t = _raw_server(data)
+    try:
+        with pytest.raises(client.ClientError, match=why):
+            client.submit(url, 't', [], timeout=5)
+    finally:
+        t.join()
