@@ -412,16 +412,18 @@ def _add_result(sub):
 
 def _cmd_result(args):
     from zerocloud import client
+    out = _TailWriter(sys.stdout.buffer)
     try:
         url, token = client.authenticate(
             args.auth, args.user, args.key, args.os_storage_url,
             args.os_auth_token, args.timeout)
-        answer = client.deferred_answer(url, token, args.url, args.wait)
+        answer = client.deferred_answer(
+            url, token, args.url, args.wait,
+            stream_to=None if args.json else out, timeout=args.timeout)
     except client.ClientError as e:
         _err(str(e))
         return 1
-    return _show_answer(answer, args.json, args.json,
-                        _TailWriter(sys.stdout.buffer))
+    return _show_answer(answer, args.json, args.json, out)
 
 
 class _TailWriter:

@@ -142,37 +142,26 @@ def object_url(storage_url, name):
                          urllib.parse.quote(obj))
 
 
-def deferred_answer(storage_url, token, url, wait=0.0, poll=0.5):
+def deferred_answer(storage_url, token, url, wait=0.0, poll=0.5,
+                    stream_to=None, timeout=None):
     """The stored answer of a deferred job (``submit(deferred=...)``'s
     ``swift://ACCOUNT/CONTAINER/OBJECT``), as an :class:`Answer` with the
     job's own status and headers; waits up to ``wait`` seconds for it.
+    ``stream_to`` and ``timeout`` are as for :func:`submit`.
 
     :raises ClientError: when it is not there (yet), or ``url`` is not a
         ``swift://`` object.
     """
-    import swiftclient
     parts = urllib.parse.urlsplit(url)
     container, _sep, obj = parts.path.lstrip('/').partition('/')
     if parts.scheme != 'swift' or not parts.netloc or not obj:
         raise ClientError('%s: not swift://ACCOUNT/CONTAINER/OBJECT' % url)
     base = storage_url.rstrip('/').rsplit('/', 1)[0]
-    account_url = '%s/%s' % (base, urllib.parse.quote(parts.netloc,
-                                                      safe=''))
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            _h, head = swiftclient.get_object(account_url, token, container,
-                                              obj + '.headers')
-            break
-        except swiftclient.ClientException as e:
-            if e.http_status != 404:
-                raise ClientError('cannot read %s.headers: %s' % (url, e))
-        except OSError as e:
-            raise ClientError('cannot reach %s: %s' % (account_url, e))
-        if time.monotonic() >= deadline:
-            raise ClientError('%s: no answer yet (the job runs, or its '
-                              'proxy restarted and lost it)' % url)
-        time.sleep(poll)
+    answer_url = '%s/%s/%s/%s' % (
+        base, urllib.parse.quote(parts.netloc, safe=''),
+        urllib.parse.quote(container, safe=''), urllib.parse.quote(obj))
+    timeout = timeout or TIMEOUT
+    head = _stored_headers(answer_url, token, url, wait, poll, timeout)
     try:
         stored = json.loads(head)
         code, _sp, reason = stored['status'].partition(' ')
@@ -182,14 +171,43 @@ def deferred_answer(storage_url, token, url, wait=0.0, poll=0.5):
             return Answer(int(code), reason, dict(
                 headers, **{'content-type': 'text/plain'}),
                 stored['message'].encode('utf-8') + b'\n')
-        _h, body = swiftclient.get_object(account_url, token, container,
-                                          obj)
-        return Answer(int(code), reason, headers, body)
+        answer = Answer(int(code), reason, headers, b'')
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ClientError('%s.headers is not a deferred answer: %s'
                           % (url, e))
-    except swiftclient.ClientException as e:
-        raise ClientError('cannot read %s: %s' % (url, e))
+    if not answer.ok or headers.get('content-type', '').startswith(
+            'application/json'):
+        stream_to = None        # read for the report or the reason
+    with _Request('GET', answer_url, {'X-Auth-Token': token},
+                  timeout=timeout) as resp:
+        if resp.status != 200:
+            raise ClientError('cannot read %s: %s' % (url, _status(resp)))
+        return _take(answer, resp, answer_url, stream_to)
+
+
+def _stored_headers(object_url, token, url, wait, poll, timeout):
+    """The body of a deferred answer's ``.headers``, once it is there."""
+    deadline = time.monotonic() + wait
+    while True:
+        with _Request('GET', object_url + '.headers',
+                      {'X-Auth-Token': token}, timeout=timeout) as resp:
+            if resp.status == 200:
+                return _read(resp, object_url)
+            if resp.status != 404:
+                raise ClientError('cannot read %s.headers: %s'
+                                  % (url, _status(resp)))
+        if time.monotonic() >= deadline:
+            raise ClientError('%s: no answer yet (the job runs, or its '
+                              'proxy restarted and lost it)' % url)
+        time.sleep(poll)
+
+
+def _status(resp):
+    """``401 Unauthorized``, and what that may mean."""
+    status = '%d %s' % (resp.status, resp.reason)
+    if resp.status == 401:
+        status += ' (the token may have expired)'
+    return status
 
 
 def submit(storage_url, token, job_body, json_report=False, dry_run=False,

@@ -139,3 +139,14 @@ def test_ctrl_c_while_waiting_exits_130_quietly(holding, tmp_path):
             proc.wait()
     assert proc.returncode == 130
     assert (out, err) == (b'', b'')
+
+
+def test_result_streams_a_stdout_body(monkeypatch, capfdbinary):
+    def deferred_answer(url, token, job_url, wait, stream_to, timeout):
+        stream_to.write(b'streamed')
+        return client.Answer(200, 'OK', {'content-type': 'text/plain'},
+                             b'', streamed=8)
+    monkeypatch.setattr(client, 'authenticate', lambda *a: ('u', 't'))
+    monkeypatch.setattr(client, 'deferred_answer', deferred_answer)
+    assert cli.main(['result', 'swift://AUTH_t/.zvm-deferred/job-1']) == 0
+    assert capfdbinary.readouterr().out == b'streamed'

@@ -485,3 +485,53 @@ def test_an_answer_that_is_not_http_is_a_client_error(data, why):
             client.submit(url, 't', [], timeout=5)
     finally:
         t.join()
+
+
+class _Deferred(http.server.BaseHTTPRequestHandler):
+    """A deferred answer stored as ``/v1/AUTH_t/.zvm-deferred/job-1``."""
+    body = b''
+    stored = {'status': '200 OK', 'headers': {'Content-Type': 'text/plain'}}
+
+    def do_GET(self):
+        if self.path.endswith('.headers'):
+            data = json.dumps(self.stored).encode()
+        else:
+            data = self.body
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def _deferred(stream_to, **attrs):
+    server = http.server.HTTPServer(('127.0.0.1', 0),
+                                    type('Handler', (_Deferred,), attrs))
+    t = threading.Thread(target=server.serve_forever)
+    t.start()
+    try:
+        url = 'http://127.0.0.1:%d/v1/AUTH_t' % server.server_port
+        return client.deferred_answer(
+            url, 't', 'swift://AUTH_t/.zvm-deferred/job-1',
+            stream_to=stream_to)
+    finally:
+        server.shutdown()
+        t.join()
+        server.server_close()
+
+
+def test_a_deferred_stdout_is_streamed_not_held():
+    out = io.BytesIO()
+    body = os.urandom(3 * client.CHUNK + 5)
+    answer = _deferred(out, body=body)
+    assert answer.ok and answer.streamed == len(body)
+    assert answer.body == b'' and out.getvalue() == body
+    # A report is read for the table, as submit's.
+    report = json.dumps({'status': 424, 'nodes': []}).encode()
+    answer = _deferred(out, body=report, stored={
+        'status': '424 Failed Dependency',
+        'headers': {'Content-Type': 'application/json'}})
+    assert answer.streamed is None and answer.body == report
+    assert answer.report() == {'status': 424, 'nodes': []}
