@@ -11,6 +11,7 @@ Exit statuses shared by every verb: 0 success, 1 a failure the verb reports
 for ``run`` the ones documented in :mod:`zerocloud.sandbox.runner`.
 """
 import argparse
+import contextlib
 import os
 import sys
 import warnings
@@ -22,6 +23,48 @@ __all__ = ['main', 'build_parser']
 
 def _err(msg):
     sys.stderr.write('zerocloud: %s\n' % msg)
+
+
+class _OutputError(Exception):
+    """Standard output refused what was written (a full disk...)."""
+
+
+@contextlib.contextmanager
+def _output():
+    """Writing to standard output: its refusals are _OutputErrors, but a
+    reader gone (BrokenPipeError), which :func:`main` handles."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise _OutputError(e.strerror or e) from e
+
+
+def _write(data):
+    """Write text or bytes to standard output."""
+    with _output():
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+        else:
+            sys.stdout.write(data)
+
+
+def _flush():
+    if sys.stdout is not None:
+        with _output():
+            sys.stdout.flush()
+
+
+def _discard_stdout():
+    """Point standard output at /dev/null, so that Python's flush at exit
+    does not fail (and complain) again."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 # --- run (sandbox) --------------------------------------------------------
@@ -73,13 +116,13 @@ def _cmd_validate(args):
             entry.update(path=path, valid=False, error=str(exc))
             results.append(entry)
             if not args.json:
-                print('%s: invalid: %s' % (path, exc))
+                _write('%s: invalid: %s\n' % (path, exc))
         else:
             results.append(dict(result.to_dict(), path=path, valid=True))
             if not args.json:
-                print('%s: ok %s' % (path, result.summary()))
+                _write('%s: ok %s\n' % (path, result.summary()))
     if args.json:
-        print(json.dumps(results, indent=2, sort_keys=True))
+        _write(json.dumps(results, indent=2, sort_keys=True) + '\n')
     return status
 
 
@@ -155,9 +198,9 @@ def _cmd_plan(args):
         _err('%s: %s' % (args.job, err))
         return 1
     if args.json:
-        sys.stdout.write(json.dumps(plan.to_dict(), indent=2) + '\n')
+        _write(json.dumps(plan.to_dict(), indent=2) + '\n')
     else:
-        sys.stdout.write(format_plan(plan))
+        _write(format_plan(plan))
     return 0
 
 # --- saio (embedded Swift cluster) ----------------------------------------
@@ -377,9 +420,9 @@ def _show_answer(answer, raw, as_json, out):
             out.write(answer.body)
         if out.tail not in (b'', b'\n') and sys.stdout.isatty():
             out.write(b'\n')           # for the prompt; never in a file
-        sys.stdout.buffer.flush()
+        _flush()
     else:
-        sys.stdout.write(client.format_nodes(report))
+        _write(client.format_nodes(report))
     if not answer.ok:
         _err('job failed: %d %s' % (answer.status, answer.reason))
         if report is not None and not as_json:
@@ -435,7 +478,8 @@ class _TailWriter:
 
     def write(self, data):
         if data:
-            self.dest.write(data)
+            with _output():
+                self.dest.write(data)
             self.tail = data[-1:]
 
 
@@ -502,7 +546,7 @@ def _cmd_image(args):
     except images.ImageBuildError as exc:
         _err(str(exc))
         return 1
-    print('%s: %d bytes' % (out, os.path.getsize(out)))
+    _write('%s: %d bytes\n' % (out, os.path.getsize(out)))
     return 0
 
 
@@ -549,15 +593,30 @@ def main(argv=None):
             from zerocloud.sandbox.runner import EXIT_ERROR
             return EXIT_ERROR
         parser.error('unrecognized arguments: %s' % ' '.join(extra))
+    if sys.stdout is None and args.command != 'run':
+        _err('standard output is closed (>/dev/null discards it)')
+        return 1
     try:
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        _flush()
+        return status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         # The reader went away (`zerocloud demo | head`): not an error of
         # ours; keep Python from complaining again while exiting.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _discard_stdout()
         return 141
+    except _OutputError as e:
+        _err('cannot write to standard output: %s' % e)
+        _discard_stdout()
+        return 1
+    except OSError as e:
+        if args.command == 'run':   # its exit statuses are its own
+            raise
+        _err(str(e))    # one a verb did not expect: no traceback either
+        _discard_stdout()
+        return 1
 
 
 if __name__ == '__main__':

@@ -150,3 +150,65 @@ def test_result_streams_a_stdout_body(monkeypatch, capfdbinary):
     monkeypatch.setattr(client, 'deferred_answer', deferred_answer)
     assert cli.main(['result', 'swift://AUTH_t/.zvm-deferred/job-1']) == 0
     assert capfdbinary.readouterr().out == b'streamed'
+
+
+def full_stdout(monkeypatch):
+    """Put standard output on /dev/full: every write (or flush) fails.
+    (In the test itself: pytest's capture sets sys.stdout when it
+    starts.)"""
+    import io
+    monkeypatch.setattr(sys, 'stdout',
+                        io.TextIOWrapper(open('/dev/full', 'wb')))
+
+
+@pytest.mark.parametrize('answer', [
+    client.Answer(200, 'OK', {'content-type': 'text/plain'}, b'body'),
+    client.Answer(200, 'OK', {'content-type': 'application/json'},
+                  b'{"nodes": [{"name": "a"}]}')])
+def test_a_full_disk_is_one_line(answering, monkeypatch, capfd, answer):
+    job = answering(answer)
+    full_stdout(monkeypatch)
+    assert cli.main(['submit', job]) == 1
+    assert capfd.readouterr().err == (
+        'zerocloud: cannot write to standard output: No space left on '
+        'device\n')
+
+
+def test_a_full_disk_while_streaming_is_one_line(monkeypatch, tmp_path,
+                                                 capfd):
+    def submit(url, token, body, stream_to, **kw):
+        stream_to.write(b'x' * 100000)
+        return client.Answer(200, 'OK', {}, b'', streamed=100000)
+    monkeypatch.setattr(client, 'authenticate', lambda *a: ('u', 't'))
+    monkeypatch.setattr(client, 'submit', submit)
+    job = tmp_path / 'job.json'
+    job.write_text('[]')
+    full_stdout(monkeypatch)
+    assert cli.main(['submit', str(job)]) == 1
+    assert capfd.readouterr().err == (
+        'zerocloud: cannot write to standard output: No space left on '
+        'device\n')
+
+
+@pytest.mark.parametrize('argv', [
+    ['plan', os.path.join(ROOT, 'examples', 'jobs', 'pipeline.json')],
+    ['validate', sys.executable], ['validate', '--json', sys.executable]])
+def test_plan_and_validate_on_a_full_disk(argv):
+    with open('/dev/full', 'wb') as full:
+        proc = zerocloud(*argv, stdout=full, stderr=subprocess.PIPE)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert err == (b'zerocloud: cannot write to standard output: No space '
+                   b'left on device\n')
+
+
+def test_a_closed_stdout_is_one_line(answering, monkeypatch, capfd):
+    job = answering(client.Answer(200, 'OK', {}, b'x'))
+    submitted = []
+    monkeypatch.setattr(client, 'submit', lambda *a, **k: submitted.append(a))
+    monkeypatch.setattr(sys, 'stdout', None)
+    for argv in (['submit', job], ['plan', job]):
+        assert cli.main(argv) == 1
+        assert capfd.readouterr().err == (
+            'zerocloud: standard output is closed (>/dev/null discards it)\n')
+    assert submitted == []
