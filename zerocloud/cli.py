@@ -104,6 +104,11 @@ def _cmd_validate(args):
     import json
     from zerocloud.exceptions import ValidationError
     from zerocloud.sandbox import validator
+    if args.cache_dir:
+        why = _unusable_dir(args.cache_dir)
+        if why:
+            _err('--cache-dir %s: %s' % (args.cache_dir, why))
+            return 1
     cache = validator.ValidationCache(directory=args.cache_dir)
     results, status = [], 0
     for path in args.programs:
@@ -124,6 +129,18 @@ def _cmd_validate(args):
     if args.json:
         _write(json.dumps(results, indent=2, sort_keys=True) + '\n')
     return status
+
+
+def _unusable_dir(path):
+    """Why ``path`` cannot be a directory we write in (made if missing),
+    or None."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        return 'not a directory'
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        return e.strerror or str(e)
+    return None if os.access(path, os.W_OK | os.X_OK) else 'not writable'
 
 
 # --- plan (dry run of a job) ----------------------------------------------
@@ -535,6 +552,12 @@ def _add_image(sub):
 
 def _cmd_image(args):
     from zerocloud import images
+    why = _unwritable(args.out)
+    if why:
+        _err('%s: %s' % (args.out, why))
+        return 1
+    tmp = args.out + '.tmp'         # where images.write_tar writes first
+    ours = not os.path.lexists(tmp)
     try:
         if args.kind == 'lua':
             out = images.build_lua(args.out, liblua=args.liblua,
@@ -546,8 +569,24 @@ def _cmd_image(args):
     except images.ImageBuildError as exc:
         _err(str(exc))
         return 1
+    except OSError as exc:
+        if ours and os.path.lexists(tmp):
+            os.unlink(tmp)
+        _err('%s: %s' % (args.out, exc.strerror or exc))
+        return 1
     _write('%s: %d bytes\n' % (out, os.path.getsize(out)))
     return 0
+
+
+def _unwritable(path):
+    """Why a file cannot be written at ``path``, or None."""
+    if os.path.isdir(path):
+        return 'is a directory'
+    parent = os.path.dirname(path) or '.'
+    if not os.path.isdir(parent):
+        return 'no such directory: %s' % parent
+    return None if os.access(parent, os.W_OK | os.X_OK) else (
+        'cannot write in %s' % parent)
 
 
 def build_parser():
