@@ -71,11 +71,17 @@ def _discard_stdout():
 
 def _add_run(sub):
     from zerocloud.sandbox import runner
-    runner.add_arguments(sub.add_parser(
+    p = sub.add_parser(
         'run', help='run a static x86-64 ELF program (or a #! script, '
         'with --image) in the sandbox',
         description=runner.DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter))
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    runner.add_arguments(p)
+    # argparse makes a REMAINDER positional required: "required: PROGRAM,
+    # ARG" when PROGRAM is missing, although a program needs no ARG.
+    for action in p._actions:
+        if action.dest == 'args':
+            action.required = False
 
 
 def _cmd_run(args):

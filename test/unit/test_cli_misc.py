@@ -48,3 +48,11 @@ def test_image_failing_to_write_leaves_no_tmp(tmp_path, capfd, monkeypatch,
     assert capfd.readouterr().err == (
         'zerocloud: %s: No space left on device\n' % out)
     assert tmp.exists() is there_before
+
+
+def test_run_without_a_program_names_only_program(capfd):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(['run'])
+    assert caught.value.code == 125
+    assert capfd.readouterr().err == (
+        'zerocloud run: the following arguments are required: PROGRAM\n')
