@@ -170,7 +170,7 @@ def _add_plan(sub):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('job', metavar='JOB.json',
                         help='the job description (a JSON array of groups)')
-    parser.add_argument('--account', default='AUTH_test',
+    parser.add_argument('--account', default='AUTH_test', type=_account,
                         help='the caller\'s account, for ~ and . in paths '
                         '(default: %(default)s)')
     parser.add_argument('--listing', metavar='LISTING.json',
@@ -178,6 +178,13 @@ def _add_plan(sub):
                         'wildcards against')
     parser.add_argument('--json', action='store_true',
                         help='print the plan as JSON instead of a table')
+
+
+def _account(text):
+    if not text or '/' in text:
+        raise argparse.ArgumentTypeError('%r is not an account name (one '
+                                         'path segment, no "/")' % text)
+    return text
 
 
 def _load_listing(path):

@@ -141,3 +141,11 @@ def test_doc_sample_matches(capsys):
     expected = [line[4:] for line in sample.splitlines()]
     assert out.splitlines()[:len(expected)] == [
         line.rstrip() for line in expected]
+
+
+@pytest.mark.parametrize('account', ['a/b', '', 'AUTH_x/'])
+def test_an_account_with_a_slash_is_bad_usage(capsys, account):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(['plan', example('pipeline.json'), '--account', account])
+    assert caught.value.code == 2
+    assert 'is not an account name' in capsys.readouterr().err
