@@ -12,6 +12,7 @@ for ``run`` the ones documented in :mod:`zerocloud.sandbox.runner`.
 """
 import argparse
 import contextlib
+import errno
 import os
 import sys
 import warnings
@@ -169,7 +170,8 @@ def _add_plan(sub):
         description=_PLAN_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('job', metavar='JOB.json',
-                        help='the job description (a JSON array of groups)')
+                        help='the job description (a JSON array of groups; '
+                        '- for standard input)')
     parser.add_argument('--account', default='AUTH_test', type=_account,
                         help='the caller\'s account, for ~ and . in paths '
                         '(default: %(default)s)')
@@ -178,6 +180,27 @@ def _add_plan(sub):
                         'wildcards against')
     parser.add_argument('--json', action='store_true',
                         help='print the plan as JSON instead of a table')
+
+
+def _read_input(path):
+    """The bytes of the file ``path``, or of standard input for ``-``."""
+    if path != '-':
+        with open(path, 'rb') as f:
+            return f.read()
+    if sys.stdin is None:
+        raise OSError(errno.EBADF, 'standard input is closed')
+    return sys.stdin.buffer.read()
+
+
+#: What some editors begin a UTF-8 file with; JSON has no place for it.
+_BOM = b'\xef\xbb\xbf'
+
+
+def _read_job(path):
+    """A job (description, script or archive) from ``path`` or ``-``,
+    without a UTF-8 byte order mark."""
+    body = _read_input(path)
+    return body[len(_BOM):] if body.startswith(_BOM) else body
 
 
 def _account(text):
@@ -204,8 +227,7 @@ def _cmd_plan(args):
     from zerocloud.middleware import planner
     from zerocloud.middleware.plan import format_plan
     try:
-        with open(args.job, 'rb') as fp:
-            body = fp.read()
+        body = _read_job(args.job)
     except OSError as err:
         _err('%s: %s' % (args.job, err.strerror or err))
         return 1
@@ -364,9 +386,9 @@ def _add_submit(sub):
         'stderr when the job keeps one). '
         'Credentials as for the swift command.')
     p.add_argument('job', metavar='JOB.json|SCRIPT|APP.tar', nargs='?',
-                   help='what to run; with --source, the data its '
-                   'path-less stdin reads (- for standard input; none: '
-                   'empty)')
+                   help='what to run (- for standard input); with '
+                   '--source, the data its path-less stdin reads (- for '
+                   'standard input; none: empty)')
     _add_credentials(p)
     _add_timeout(p)
     p.add_argument('--json', action='store_true',
@@ -397,15 +419,14 @@ def _cmd_submit(args):
         _err('submit: give JOB.json, SCRIPT or APP.tar (or --source)')
         return 2
     try:
-        if args.job == '-' and args.source:
-            body = sys.stdin.buffer.read()
-        elif args.job is None:
+        if args.job is None:
             body = b''
+        elif args.source:           # data, to be sent as it is
+            body = _read_input(args.job)
         else:
-            with open(args.job, 'rb') as f:
-                body = f.read()
+            body = _read_job(args.job)
     except OSError as e:
-        _err('%s: %s' % (args.job, e.strerror))
+        _err('%s: %s' % (args.job, e.strerror or e))
         return 1
     try:
         url, token = client.authenticate(

@@ -149,3 +149,22 @@ def test_an_account_with_a_slash_is_bad_usage(capsys, account):
         cli.main(['plan', example('pipeline.json'), '--account', account])
     assert caught.value.code == 2
     assert 'is not an account name' in capsys.readouterr().err
+
+
+def test_dash_reads_the_job_from_stdin(capsys, monkeypatch):
+    import io
+    with open(example('pipeline.json'), 'rb') as f:
+        data = f.read()
+    monkeypatch.setattr(sys, 'stdin', io.TextIOWrapper(io.BytesIO(data)))
+    status, out, err = run(capsys, '-')
+    assert status == 0, err
+    assert 'summary: argv summary /dev/input' in out
+
+
+def test_a_byte_order_mark_is_skipped(capsys, tmp_path):
+    job = tmp_path / 'job.json'
+    with open(example('pipeline.json'), 'rb') as f:
+        job.write_bytes(b'\xef\xbb\xbf' + f.read())
+    status, out, err = run(capsys, str(job))
+    assert status == 0, err
+    assert 'summary: argv summary /dev/input' in out

@@ -212,3 +212,39 @@ def test_a_closed_stdout_is_one_line(answering, monkeypatch, capfd):
         assert capfd.readouterr().err == (
             'zerocloud: standard output is closed (>/dev/null discards it)\n')
     assert submitted == []
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The bodies ``zerocloud submit`` POSTs (every answer: 200, empty)."""
+    bodies = []
+
+    def submit(url, token, body, **kw):
+        bodies.append(body)
+        return client.Answer(200, 'OK', {'content-type': 'text/plain'}, b'')
+    monkeypatch.setattr(client, 'authenticate', lambda *a: ('u', 't'))
+    monkeypatch.setattr(client, 'submit', submit)
+    return bodies
+
+
+def stdin(monkeypatch, data):
+    import io
+    monkeypatch.setattr(sys, 'stdin', io.TextIOWrapper(io.BytesIO(data)))
+
+
+def test_submit_dash_reads_the_job_from_stdin(sent, monkeypatch):
+    stdin(monkeypatch, b'[{"name": "x"}]')
+    assert cli.main(['submit', '-']) == 0
+    assert sent == [b'[{"name": "x"}]']
+
+
+def test_a_job_s_byte_order_mark_is_not_sent(sent, monkeypatch, tmp_path):
+    job = tmp_path / 'job.json'
+    job.write_bytes(b'\xef\xbb\xbf[{"name": "x"}]')
+    stdin(monkeypatch, b'\xef\xbb\xbf[]')
+    assert cli.main(['submit', str(job)]) == 0
+    assert cli.main(['submit', '-']) == 0
+    # Data for a stored job is sent as it is.
+    assert cli.main(['submit', '--source', 'swift://~/a/b', str(job)]) == 0
+    assert sent == [b'[{"name": "x"}]', b'[]',
+                    b'\xef\xbb\xbf[{"name": "x"}]']
