@@ -428,12 +428,12 @@ def _cmd_submit(args):
     except OSError as e:
         _err('%s: %s' % (args.job, e.strerror or e))
         return 1
+    out = _TailWriter(sys.stdout.buffer)
     try:
         url, token = client.authenticate(
             args.auth, args.user, args.key, args.os_storage_url,
             args.os_auth_token, args.timeout)
         raw = args.json or args.dry_run
-        out = _TailWriter(sys.stdout.buffer)
         if args.object:
             url = client.object_url(url, args.object)
         answer = client.submit(url, token, body, json_report=raw,
@@ -442,7 +442,7 @@ def _cmd_submit(args):
                                heartbeat=args.heartbeat, source=args.source,
                                deferred=args.deferred, timeout=args.timeout)
     except client.ClientError as e:
-        _err(str(e))
+        _err_after(out, str(e))
         return 1
     return _show_answer(answer, raw, args.json, out)
 
@@ -515,9 +515,28 @@ def _cmd_result(args):
             url, token, args.url, args.wait,
             stream_to=None if args.json else out, timeout=args.timeout)
     except client.ClientError as e:
-        _err(str(e))
+        _err_after(out, str(e))
         return 1
     return _show_answer(answer, args.json, args.json, out)
+
+
+def _err_after(out, msg):
+    """:func:`_err` after a partial answer: on a line of its own when
+    stdout, in the same file or terminal as stderr, ended mid-line."""
+    if out.tail not in (b'', b'\n'):
+        with contextlib.suppress(OSError, _OutputError):
+            _flush()
+            if _same_file(sys.stdout, sys.stderr):
+                sys.stderr.write('\n')
+    _err(msg)
+
+
+def _same_file(a, b):
+    try:
+        a, b = os.fstat(a.fileno()), os.fstat(b.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 class _TailWriter:

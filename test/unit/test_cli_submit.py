@@ -248,3 +248,41 @@ def test_a_job_s_byte_order_mark_is_not_sent(sent, monkeypatch, tmp_path):
     assert cli.main(['submit', '--source', 'swift://~/a/b', str(job)]) == 0
     assert sent == [b'[{"name": "x"}]', b'[]',
                     b'\xef\xbb\xbf[{"name": "x"}]']
+
+
+def _cut_short():
+    """A server answering one POST with 7 of 100 bytes of a stdout body:
+    its URL."""
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    sock.listen(1)
+
+    def serve():
+        with sock:
+            conn, _ = sock.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: text/plain'
+                             b'\r\nContent-Length: 100\r\n\r\npartial')
+    threading.Thread(target=serve, daemon=True).start()
+    return 'http://127.0.0.1:%d/v1/AUTH_t' % sock.getsockname()[1]
+
+
+@pytest.mark.parametrize('together', [True, False])
+def test_a_broken_answer_is_reported_on_a_line_of_its_own(
+        tmp_path, together):
+    url = _cut_short()
+    job = tmp_path / 'job.json'
+    job.write_text('[]')
+    proc = zerocloud('submit', str(job), '--os-storage-url', url,
+                     '--os-auth-token', 't', stdout=subprocess.PIPE,
+                     stderr=(subprocess.STDOUT if together
+                             else subprocess.PIPE))
+    out, err = proc.communicate(timeout=60)
+    message = (b'zerocloud: the answer from %s broke off after 7 of its '
+               b'100 bytes\n' % url.encode())
+    assert proc.returncode == 1
+    if together:
+        assert out == b'partial\n' + message
+    else:
+        assert (out, err) == (b'partial', message)
