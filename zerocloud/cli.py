@@ -353,8 +353,11 @@ def _add_credentials(p):
     p.add_argument('-A', '--auth', help='auth URL (or ST_AUTH)')
     p.add_argument('-U', '--user', help='user (or ST_USER)')
     p.add_argument('-K', '--key', help='key (or ST_KEY)')
-    p.add_argument('--os-storage-url', help='(or OS_STORAGE_URL)')
-    p.add_argument('--os-auth-token', help='(or OS_AUTH_TOKEN)')
+    p.add_argument('--os-storage-url', help='(or OS_STORAGE_URL) the '
+                   'account\'s URL; with -A/-U/-K, used instead of the auth '
+                   'service\'s')
+    p.add_argument('--os-auth-token', help='(or OS_AUTH_TOKEN, which -A/-U/-K '
+                   'on the command line override)')
 
 
 def _add_timeout(p):

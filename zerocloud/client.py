@@ -4,7 +4,8 @@
 
 Credentials work as for the ``swift`` command: ``-A/-U/-K`` or
 ``ST_AUTH``/``ST_USER``/``ST_KEY`` (v1 auth), or a ready
-``OS_STORAGE_URL``/``OS_AUTH_TOKEN``.
+``OS_STORAGE_URL``/``OS_AUTH_TOKEN``; options given win over the
+environment (see :func:`authenticate`).
 """
 import dataclasses
 import http.client
