@@ -477,6 +477,14 @@ def _show_answer(answer, raw, as_json, out):
         _flush()
     else:
         _write(client.format_nodes(report))
+    skipped = client.skipped_nodes(answer, report)
+    if answer.ok and skipped:
+        # A success, but not every object a wildcard listed was there.
+        _err('%d node%s skipped: %s' % (
+            skipped, 's' if skipped > 1 else '',
+            'their objects had expired or been deleted since the listing'
+            if skipped > 1 else
+            'its object had expired or been deleted since the listing'))
     if not answer.ok:
         _err('job failed: %d %s' % (answer.status, answer.reason))
         if report is not None and not as_json:

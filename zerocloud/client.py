@@ -366,7 +366,19 @@ _COLUMNS = [('NODE', 'name'), ('SERVER', 'server'), ('STATUS', 'exit_code'),
             ('WALL MS', 'wall_ms'), ('MEM KB', 'max_rss_kb')]
 
 
+def skipped_nodes(answer, report=None):
+    """How many of the job's nodes were skipped (their objects gone
+    since the listing): from the report, else ``X-Nexe-Status``."""
+    if report is not None:
+        return sum(1 for n in report.get('nodes') or []
+                   if isinstance(n, dict) and n.get('skipped'))
+    statuses = answer.headers.get('x-nexe-status') or ''
+    return statuses.split(',').count('skipped')
+
+
 def _cell(node, key):
+    if key == 'reason' and node.get('skipped'):
+        return 'skipped (%s)' % node['skipped']
     if key == 'server' and node.get('copies'):
         # A replicated node: the copy used, then the others that ran.
         ran = sorted((c for c in node['copies'] if c.get('ran')),

@@ -2,6 +2,7 @@
 # Licensed under the Apache License, Version 2.0
 """``zerocloud submit`` and ``zerocloud result`` against fake answers:
 what they print, where, and their exit status."""
+import json
 import os
 import signal
 import socket
@@ -286,3 +287,29 @@ def test_a_broken_answer_is_reported_on_a_line_of_its_own(
         assert out == b'partial\n' + message
     else:
         assert (out, err) == (b'partial', message)
+
+
+def test_skipped_nodes_are_named_in_the_table_and_on_stderr(answering,
+                                                            capfd):
+    report = {'status': 200, 'ok': True, 'message': 'every node that ran '
+              'exited 0; skipped: node "wc-2" was not run: ...',
+              'nodes': [{'name': 'wc-1', 'reason': 'ok', 'exit_code': 0},
+                        {'name': 'wc-2', 'reason': None, 'ran': False,
+                         'skipped': 'expired'}]}
+    job = answering(client.Answer(200, 'OK', {
+        'content-type': 'application/json'}, json.dumps(report).encode()))
+    assert cli.main(['submit', job]) == 0
+    out, err = capfd.readouterr()
+    assert 'wc-2  -       -       skipped (expired)' in out
+    assert err == 'zerocloud: 1 node skipped: its object had expired or ' \
+        'been deleted since the listing\n'
+
+
+def test_skipped_nodes_of_a_stdout_answer_are_counted(answering, capfd):
+    job = answering(client.Answer(200, 'OK', {
+        'content-type': 'text/plain',
+        'x-nexe-status': 'ok,skipped,skipped'}, b'counts\n'))
+    assert cli.main(['submit', job]) == 0
+    out, err = capfd.readouterr()
+    assert out == 'counts\n'
+    assert err.startswith('zerocloud: 2 nodes skipped: their objects')
