@@ -839,6 +839,16 @@ def test_a_refused_writes_html_body_is_one_line():
         'Slow down [31m' + 'x' * 186
 
 
+def _two_outputs(swift, handle):
+    """Run two nodes writing ``out/g-1`` and ``out/g-2`` on a backend
+    whose requests ``handle(req, body)`` answers."""
+    swift.handle = handle
+    app, _ = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'ab'})))
+    return call(app, job_request([group('g', count=2, devices=[
+        {'name': 'stdout', 'path': 'swift://~/out/*'}])]))
+
+
 def test_half_failed_commit_rolls_back_what_it_wrote(swift):
     original = swift.handle
     puts = []
@@ -849,11 +859,7 @@ def test_half_failed_commit_rolls_back_what_it_wrote(swift):
             if len(puts) == 2:
                 return swob.HTTPServiceUnavailable()
         return original(req, body)
-    swift.handle = handle
-    app, _ = make(swift, FakeObjectServers(
-        lambda spec, members: (0, {'/dev/stdout': b'ab'})))
-    resp, body = call(app, job_request([group('g', count=2, devices=[
-        {'name': 'stdout', 'path': 'swift://~/out/*'}])]))
+    resp, body = _two_outputs(swift, handle)
     assert resp.status_int == 503
     assert [c[1] for c in swift.requests('DELETE')] == puts[:1]
     assert json.loads(body)['outputs'] == []
@@ -875,11 +881,7 @@ def test_a_roll_back_waits_out_the_rate_limit(swift, monkeypatch):
             if len(deletes) < 3:
                 return swob.Response(status='498 Rate Limited')
         return original(req, body)
-    swift.handle = handle
-    app, _ = make(swift, FakeObjectServers(
-        lambda spec, members: (0, {'/dev/stdout': b'ab'})))
-    resp, body = call(app, job_request([group('g', count=2, devices=[
-        {'name': 'stdout', 'path': 'swift://~/out/*'}])]))
+    resp, body = _two_outputs(swift, handle)
     assert resp.status == '498 Rate Limited'
     assert json.loads(body)['message'].endswith(
         ': 498 Rate Limited (Slow down)')
