@@ -1598,13 +1598,16 @@ class ProxyFilter:
         request bodies; ``request_body`` is ``(path, bytes)`` of a POSTed
         script or archive, which stands for that path."""
         fetched = {}
-        lock = eventlet.semaphore.Semaphore()
+        # One lock per object: with_program and the reads for objects not
+        # stored as their bytes run in the dispatcher's green threads, and
+        # one slow large object must not hold up the others' reads.
+        locks = collections.defaultdict(eventlet.semaphore.Semaphore)
         if request_body is not None:
             path, upload = request_body
             fetched[path] = upload.fetched
 
         def fetch(path):
-            with lock:      # with_program may run in several greenthreads
+            with locks[path]:
                 if path not in fetched:
                     fetched[path] = caller.fetch(
                         path, spool.new_path('in'), self.conf.max_fetch_bytes,

@@ -482,6 +482,32 @@ def test_copies_of_a_node_read_such_an_object_once(swift):
     assert len(servers.sent) == 4
 
 
+def test_one_slow_object_does_not_hold_up_the_others(swift):
+    # Both nodes' objects are read through the proxy, in the dispatcher's
+    # green threads; a.txt's read ends only once b.txt's has begun.
+    original = swift.handle
+    b_began = eventlet.event.Event()
+    waited = []
+
+    def handle(req, body):
+        if req.method == 'GET' and req.path.endswith('/b.txt'):
+            b_began.send()
+        if req.method == 'GET' and req.path.endswith('/a.txt'):
+            with eventlet.Timeout(2, False):
+                b_began.wait()
+            waited.append(b_began.ready())
+        return original(req, body)
+    swift.handle = handle
+    app, servers = _not_bytes(swift)
+    servers.not_bytes['swift://AUTH_test/data/b.txt'] = 'a symlink'
+    resp, body = call(app, job_request([group('g', devices=[
+        {'name': 'stdin', 'path': 'swift://~/data/*.txt'},
+        {'name': 'stdout'}])]))
+    assert resp.status_int == 200, body
+    assert body == b'alphabeta'
+    assert waited == [True]
+
+
 def test_objects_stored_as_their_bytes_are_read_in_place(swift):
     app, servers = _not_bytes(swift)
     resp, body = call(app, job_request(_stdin_job(
