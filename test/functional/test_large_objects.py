@@ -166,7 +166,7 @@ def test_a_large_object_with_a_missing_segment_fails_and_writes_nothing(
     answer = _post(env, job)
     assert answer.status == 409, answer.body
     report = answer.report()
-    assert report['message'] == 'large object broken: node "wc"'
+    assert report['message'] == 'object not readable whole: node "wc"'
     error = report['nodes'][0]['error']
     assert 'broken.txt' in error and 'segment' in error, error
     assert _absent(env, env['out'], 'broken.count')
@@ -205,3 +205,15 @@ def test_segments_and_targets_are_read_with_the_callers_rights(env, auth):
                    json_report=False)
     assert answer.status == 200, answer.body
     assert answer.body == _native(env, TARGET)
+
+
+def test_a_symlink_loop_is_409_in_swifts_words(env):
+    url, token, seg = env['url'], env['token'], env['seg']
+    for name, target in (('loop1', 'loop2'), ('loop2', 'loop1')):
+        swiftclient.put_object(url, token, seg, name, b'', headers={
+            'X-Symlink-Target': '%s/%s' % (seg, target)})
+    answer = _post(env, _count(env, '%s/loop1' % seg))
+    assert answer.status == 409, answer.body
+    report = answer.report()
+    assert report['message'] == 'object not readable whole: node "wc"'
+    assert 'symbolic links' in report['nodes'][0]['error']

@@ -300,9 +300,14 @@ class Caller:
             if resp.status_int in (401, 403):
                 raise http_error(resp.status_int, 'not allowed to read %s'
                                  % path.url)
-            if resp.status_int == 409:  # Swift's answer for a large object
+            if resp.status_int == 409:
+                # Swift's answer for a large object it cannot join, or a
+                # symlink that loops: its reason when it gives one.
+                said = refusal_reason(resp.body)
                 raise http_error(409, 'object %s cannot be read whole: %s '
-                                 '(%s)' % (path.url, resp.status, BROKEN))
+                                 '(%s)' % (path.url, resp.status, BROKEN
+                                           if not said or said.startswith(
+                                               'Conflict ') else said))
             if not resp.is_success:
                 raise http_error(503, 'could not read %s: %s'
                                  % (path.url, resp.status))

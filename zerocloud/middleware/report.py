@@ -29,7 +29,8 @@ of the most serious failure, in this order (the first that applies wins):
                               target).
 409   Conflict                a node's large object cannot be read whole
                               (a segment is missing, changed or not
-                              readable by the caller).
+                              readable by the caller), or its symlink
+                              loops or has too many links.
 413   Request Entity Too      a node's object that is not read in place
       Large                   (a large object, a symlink's target) is
                               larger than ``max_fetch_bytes``, or an
@@ -94,7 +95,7 @@ KIND_WORDS = {'disagreement': 'copies disagree',
               'unavailable': 'no object server could run',
               'missing': 'object missing',
               'forbidden': 'object not readable',
-              'broken': 'large object broken',
+              'broken': 'object not readable whole',
               'too-large': 'object too large', 'server-error': 'server error',
               'proxy-storage': 'no room on the proxy',
               'invalid-binary': 'invalid program',

@@ -97,6 +97,8 @@ class FakeSwift:
         broken = self.broken.get(path) if req.method == 'GET' else None
         if isinstance(broken, int):
             return swob.Response(status=broken)
+        if isinstance(broken, swob.Response):
+            return broken
         if broken is not None:
             resp = swob.Response(status=broken[0],
                                  app_iter=[self.objects[path]])

@@ -524,6 +524,9 @@ def test_objects_stored_as_their_bytes_are_read_in_place(swift):
     (409, 409, 'cannot be read whole: 409 Conflict (a segment of the '
      'large object is missing'),
     ((200, 9), 409, 'ended after 5 of its 9 bytes'),
+    (swob.HTTPConflict(body='Too many levels of symbolic links, maximum '
+                       'allowed is 2'), 409, 'cannot be read whole: 409 '
+     'Conflict (Too many levels of symbolic links, maximum allowed is 2)'),
     (500, 503, 'could not read swift://AUTH_test/data/a.txt: 500'),
 ])
 def test_an_object_the_proxy_cannot_read_for_a_node(swift, broken, status,
