@@ -1815,9 +1815,12 @@ class ProxyFilter:
                 chan.path.url, resp.status,
                 ' (%s)' % reason if reason else ''))
             self.logger.error('commit failed: %s', report.message)
-            self.roll_back(caller, [(c.path, r) for (c, *_), r
-                                    in zip(outputs, results)
-                                    if r.is_success])
+            left = self.roll_back(caller, [(c.path, r) for (c, *_), r
+                                           in zip(outputs, results)
+                                           if r.is_success])
+            if left:
+                report.fail(code, '%s; %s' % (report.message,
+                                              '; '.join(left)))
             report.outputs[:] = []
             self.logger.increment('commit.failed')
             return
@@ -1836,22 +1839,30 @@ class ProxyFilter:
         output replaced cannot be restored -- but for versions.  In a
         container with object versioning, the version the job wrote is
         deleted and the one it replaced made current again; with
-        ``X-Versions-Location`` Swift's delete does the same."""
+        ``X-Versions-Location`` Swift's delete does the same.  Returns
+        what it could not undo, for the job's message."""
+        left = []
         for path, resp in written:
             version = resp.headers.get('X-Object-Version-Id')
             if version == 'null':
                 version = None
             status = self._delete_persistently(caller, path, version)
             if status >= 300 and status != 404:
-                self.logger.error('roll-back could not delete %s: %s',
-                                  path.url, status)
+                left.append('the written output %s could not be deleted '
+                            'again (%s)' % (path.url, reason_phrase(status)))
+                self.logger.error('roll-back: %s', left[-1])
                 continue
             if version:
                 status = caller.restore_version(path)
                 if status is not None and status >= 300:
-                    self.logger.error('roll-back could not make the older '
-                                      'version of %s current: %s',
-                                      path.url, status)
+                    # E.g. a caller who may write the container, not read
+                    # (list) its versions.
+                    left.append('the version of %s that the job replaced '
+                                'could not be made current again (%s): it '
+                                'is kept among its versions' % (
+                                    path.url, reason_phrase(status)))
+                    self.logger.error('roll-back: %s', left[-1])
+        return left
 
     @staticmethod
     def _delete_persistently(caller, path, version):

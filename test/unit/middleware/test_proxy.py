@@ -917,6 +917,33 @@ def test_a_roll_back_waits_out_the_rate_limit(swift, monkeypatch):
     assert deletes == puts[:1] * 3     # twice 498, then deleted
 
 
+def test_a_roll_back_says_what_it_could_not_undo(swift):
+    # Object versioning, and a caller who may write, not list, versions.
+    original = swift.handle
+    calls = []
+
+    def handle(req, body):
+        calls.append((req.method, req.path_qs))
+        if req.method == 'PUT' and req.path.endswith('/g-1'):
+            return swob.HTTPCreated(headers={'X-Object-Version-Id': 'v9'})
+        if req.method == 'PUT':
+            return swob.HTTPRequestEntityTooLarge(body='Upload exceeds '
+                                                  'quota.')
+        if req.method == 'DELETE':
+            return swob.HTTPNoContent()
+        if 'versions' in req.params:
+            return swob.HTTPForbidden()
+        return original(req, body)
+    resp, body = _two_outputs(swift, handle)
+    assert resp.status_int == 413
+    assert json.loads(body)['message'] == (
+        'could not write swift://AUTH_test/out/g-2: 413 Request Entity Too '
+        'Large (Upload exceeds quota.); the version of '
+        'swift://AUTH_test/out/g-1 that the job replaced could not be made '
+        'current again (403 Forbidden): it is kept among its versions')
+    assert ('DELETE', '/v1/AUTH_test/out/g-1?version-id=v9') in calls
+
+
 def test_unexpected_error_is_500_and_logged(swift, spool_dir):
     class Broken(FakeObjectServers):
         def request(self, *args):
