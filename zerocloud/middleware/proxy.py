@@ -1182,6 +1182,11 @@ class ProxyFilter:
             # The request's body (a script, a stored job's stdin) was the
             # first job's.
             req.environ.pop(REQUEST_BODY_ENV, None)
+            # The job before may have written what this one reads (its
+            # program, say): forget what Swift's info cache says of objects.
+            infocache = req.environ.get('swift.infocache') or {}
+            for key in [k for k in infocache if k.startswith('object/')]:
+                del infocache[key]
             self.logger.info('job chain: running job %d', count)
             try:
                 job = self.parse(text, plan.account)

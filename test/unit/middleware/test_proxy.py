@@ -2074,6 +2074,37 @@ def test_a_job_whose_answer_is_a_job_runs_it_next(swift, spool_dir):
     assert body == b'done' and 'X-Zerocloud-Chain-Length' not in resp.headers
 
 
+def test_nodes_sharing_a_program_head_it_once(swift):
+    # Swift's info cache is the request's, whatever filters come before.
+    app, servers = make(swift)
+    resp, body = call(app, job_request([group('g', count=5)]))
+    assert resp.status_int == 200, body
+    assert len([c for c in swift.requests('HEAD') if c[1] == EXEC]) == 1
+    assert len(servers.sent) == 5
+
+
+def test_a_chained_job_runs_the_program_the_job_before_wrote(swift):
+    new = b'\x7fELF the next program'
+
+    def program(spec, members):
+        if spec['argv'][1] == '1':
+            job = json.dumps([group('step', exec={
+                'path': 'swift://~/exec/prog', 'args': '2'}, devices=[
+                    {'name': 'stdout', 'content_type': 'message/cgi'}])])
+            return 0, {'/dev/stdout': b'X-Zerovm-Execute: 1.0\r\n'
+                       b'Content-Type: application/json\r\n\r\n'
+                       + job.encode(), '/dev/output': new}
+        return 0, {'/dev/stdout': b'Content-Type: text/plain\n\ndone'}
+    app, servers = make(swift, FakeObjectServers(program))
+    resp, body = call(app, job_request([group('step', exec={
+        'path': 'swift://~/exec/prog', 'args': '1'}, devices=[
+            {'name': 'stdout', 'content_type': 'message/cgi'},
+            {'name': 'output', 'path': 'swift://~/exec/prog'}])]))
+    assert (resp.status_int, body) == (200, b'done')
+    first, second = (s['spec']['exec']['sha256'] for s in servers.sent)
+    assert second == hashlib.sha256(new).hexdigest() != first
+
+
 def test_a_chain_runs_at_most_max_chain_length_jobs(swift, spool_dir):
     app, servers = make(swift, FakeObjectServers(countdown),
                         spool_dir=spool_dir, max_chain_length='3')
