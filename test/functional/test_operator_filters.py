@@ -3,16 +3,20 @@
 """Jobs on a cluster whose proxy also encrypts objects at rest (Swift's
 ``keymaster`` and ``encryption``), versions them (``versioned_writes``
 with ``allow_object_versioning`` and ``allow_versioned_writes``) and
-rate-limits writes to large containers: its own cluster, built from
-samples edited as an operator would.  The object servers hold ciphertext,
+rate-limits writes to large containers, and serves opened objects and
+containers' REST services on their own domains (Swift's
+``domain_remap``): its own cluster, built from samples edited as an
+operator would.  The object servers hold ciphertext,
 and a versioned container's objects are symlinks to their current
 version: a node must never read either in place, but what a GET gives the
 caller.  A commit refused half-way (a quota, the rate limit) leaves no
 output behind, and restores what it replaced where versions allow."""
 import base64
+import http.client
 import os
 import shutil
 import subprocess
+import urllib.parse
 
 import pytest
 import swiftclient
@@ -23,6 +27,11 @@ from .leaks import assert_spools_back, proxy_spools
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
+# As doc/operator.rst shows: CONTAINER.ACCOUNT.open.example.com/OBJECT
+# opens the object, CONTAINER.ACCOUNT.api.example.com/PATH is the
+# container's service.
+DOMAINS = {'domain_remap_open': ('open.example.com', 'open'),
+           'domain_remap_api': ('api.example.com', 'api')}
 SECRET = b'words only the owner may read, never stored as such\n' * 40
 
 
@@ -36,7 +45,8 @@ def _edited_samples(where):
     assert pipeline.endswith(' proxy-logging proxy-server')
     text = text.replace(pipeline, pipeline.replace(
         ' proxy-logging proxy-server',
-        ' keymaster encryption proxy-logging proxy-server'))
+        ' keymaster encryption proxy-logging proxy-server').replace(
+        ' tempauth ', ' %s tempauth ' % ' '.join(DOMAINS)))
     text = text.replace('[filter:versioned_writes]\n',
                         '[filter:versioned_writes]\n'
                         'allow_object_versioning = true\n'
@@ -51,6 +61,10 @@ def _edited_samples(where):
              'encryption_root_secret = %s\n\n'
              '[filter:encryption]\nuse = egg:swift#encryption\n'
              % base64.b64encode(os.urandom(32)).decode())
+    for name, (domain, root) in sorted(DOMAINS.items()):
+        text += ('\n[filter:%s]\nuse = egg:swift#domain_remap\n'
+                 'storage_domain = %s\npath_root = %s\n'
+                 % (name, domain, root))
     with open(sample, 'w') as f:
         f.write(text)
 
@@ -72,6 +86,9 @@ def env(tmp_path_factory, programs):
             swiftclient.put_object(url, token, 'exec', 'wordcount', f)
         with open(programs.build('upper'), 'rb') as f:
             swiftclient.put_object(url, token, 'exec', 'upper', f)
+        with open(programs.build('cgi'), 'rb') as f:
+            swiftclient.put_object(url, token, 'exec', 'cgi', f,
+                                   content_type='application/x-nexe')
         swiftclient.put_object(url, token, 'data', 'secret.txt', SECRET)
         yield {'cluster': cluster, 'url': url, 'token': token,
                'built': built}
@@ -211,3 +228,44 @@ def test_a_job_writes_at_the_callers_rate_limit_and_leaves_nothing(env):
         message.endswith(': 498 Rate Limited (Slow down)'), message
     assert sorted(o['name'] for o in swiftclient.get_container(
         url, token, 'limited')[1]) == before
+
+
+def _on_domain(env, host, path, method='GET', body=None, token=True):
+    netloc = urllib.parse.urlsplit(env['url']).netloc
+    conn = http.client.HTTPConnection(netloc, timeout=60)
+    headers = {'Host': host}
+    if token:
+        headers['X-Auth-Token'] = env['token']
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_objects_and_services_answer_on_their_own_domains(env):
+    url, token = env['url'], env['token']
+    status, body = _on_domain(env, 'exec.AUTH_test.open.example.com',
+                              '/cgi?args=x')
+    assert status == 200, body
+    lines = body.decode().splitlines()
+    assert 'PATH_INFO=/AUTH_test/exec/cgi' in lines
+    assert 'REQUEST_URI=/open/AUTH_test/exec/cgi?args=x' in lines
+    assert 'LOCAL_OBJECT=on' in lines
+    swiftclient.put_container(url, token, 'site', headers={
+        'X-Container-Meta-Rest-Endpoint': 'swift://~/exec/cgi'})
+    status, body = _on_domain(env, 'site.AUTH_test.api.example.com',
+                              '/users/7', method='POST', body=b'x' * 11)
+    assert status == 200, body
+    lines = body.decode().splitlines()
+    assert 'PATH_INFO=/AUTH_test/site/users/7' in lines
+    assert 'REQUEST_METHOD=POST' in lines and 'stdin 11' in lines
+    # Still the caller's rights: no token, a private container.
+    status, body = _on_domain(env, 'site.AUTH_test.api.example.com',
+                              '/users/7', token=False)
+    assert status == 401, body
+    # Another domain of the cluster is Swift's, untouched.
+    status, body = _on_domain(env, '127.0.0.1', '/v1/AUTH_test/exec/cgi',
+                              method='HEAD')
+    assert status == 200
