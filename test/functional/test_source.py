@@ -129,3 +129,23 @@ def test_an_empty_object_travels_to_its_node(env):
                 {'name': 'stdout'}]}]
     answer = client.submit(env['url'], env['token'], job)
     assert (answer.status, answer.body) == (200, b'banana\nkiwi\n')
+
+
+def test_a_stored_program_runs_and_one_stored_untyped_is_named(env):
+    url, token = env['url'], env['token']
+    with open(env['built']['upper'], 'rb') as f:
+        upper = f.read()
+    swiftclient.put_object(url, token, env['exec'], 'upper.nexe', upper,
+                           content_type='application/x-nexe')
+    answer = client.submit(url, token, DATA,
+                           source=_source(env, 'upper.nexe'))
+    assert (answer.status, answer.body) == (200, b'PEAR\nAPPLE\nFIG\n')
+    # As `swift upload` stores it: a 413 "job description too large".
+    swiftclient.put_object(url, token, env['exec'], 'upper.bin', upper,
+                           content_type='application/octet-stream')
+    answer = client.submit(url, token, DATA, source=_source(env, 'upper.bin'))
+    assert answer.status == 415
+    assert answer.body == (
+        b'swift://AUTH_test/%s/upper.bin is a program stored as '
+        b'application/octet-stream; store it as application/x-nexe to run '
+        b'it as one\n' % env['exec'].encode())

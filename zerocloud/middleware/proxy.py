@@ -354,6 +354,9 @@ _OPEN_PATHS = ('/%s/' % OPEN_PREFIX, '/%s/' % ENDPOINT_PREFIX)
 ROLL_BACK_PATIENCE = 30
 #: ``X-Zerocloud-Dry-Run: 1`` answers the plan without running it.
 DRY_RUN_HEADER = 'X-Zerocloud-Dry-Run'
+#: The first bytes of an ELF file.
+ELF_MAGIC = b'\x7fELF'
+
 #: A PUT with this header (any value), or of an ``application/x-nexe``,
 #: is validated once stored (:meth:`ProxyFilter.validated_upload`).
 VALIDATE_HEADER = 'X-Zerovm-Validate'
@@ -765,20 +768,23 @@ class ProxyFilter:
         """``X-Zerovm-Source: swift://ACCOUNT/CONTAINER/OBJECT``, as
         ZeroCloud took a deployed application: the job is that object (an
         application archive, a tar or ``*.zapp``, runs its
-        ``boot/system.map`` with itself as image; a ``#!`` script runs as
-        one node's program; any other object is a job description), read
-        as the caller; the request's body, of any type, is what its
-        path-less ``stdin`` (``input``, ``script``) devices read."""
+        ``boot/system.map`` with itself as image; a program
+        (``application/x-nexe``) or a ``#!`` script runs as one node's
+        program; any other object is a job description), read as the
+        caller; the request's body, of any type, is what its path-less
+        ``stdin`` (``input``, ``script``) devices read."""
         source = self.stored_path(req.headers[SOURCE_HEADER], account,
                                   SOURCE_HEADER, 412)
         caller = Caller(self.app, req)
         caller.authorize(source, 'GET')
         ctype = caller.object_info(source).get('type')
         with self.upload(req, 'request body') as body:
-            if not is_archive(ctype, source.obj) and caller.read(
-                    source, 2, 'source', first=2) == b'#!':
-                # A stored #! script: it runs as the program of one node
-                # whose stdin is the body, as if POSTed to the account.
+            if is_executable(ctype) or (
+                    not is_archive(ctype, source.obj) and caller.read(
+                        source, 2, 'source', first=2) == b'#!'):
+                # A stored program or #! script: it runs as the program
+                # of one node whose stdin is the body, as if POSTed to the
+                # account.
                 text = json.dumps([{
                     'name': 'script', 'exec': {'path': source.url},
                     'devices': [{'name': 'stdin'}, {'name': 'stdout'},
@@ -813,9 +819,22 @@ class ProxyFilter:
                 return (archive_job(tar, path.url,
                                     self.conf.limits.max_job_bytes),
                         'boot/system.map of %s' % path.url)
-        return (caller.read(path, self.conf.limits.max_job_bytes,
-                            'job description'),
-                'job description %s' % path.url)
+        try:
+            text = caller.read(path, self.conf.limits.max_job_bytes,
+                               'job description')
+        except swob.HTTPException as err:
+            if err.status_int != 413 or caller.read(
+                    path, 4, 'job description', first=4) != ELF_MAGIC:
+                raise
+            text = ELF_MAGIC
+        if text.startswith(ELF_MAGIC):
+            # A program stored without its type (swift upload's
+            # application/octet-stream): say so, not "too large" or
+            # "not JSON".
+            raise http_error(415, '%s is a program stored as %s; store it '
+                             'as application/x-nexe to run it as one'
+                             % (path.url, content_type or 'no type'))
+        return text, 'job description %s' % path.url
 
     def handle_api(self, req, account, rest):
         """``METHOD /api/ACCOUNT/CONTAINER[/PATH]`` (or ``X-Zerovm-Execute:

@@ -2399,6 +2399,42 @@ def test_a_stored_script_runs_with_the_body_as_stdin(swift):
     assert by_alias['/dev/script']['path'] == 'swift://AUTH_test/apps/upper'
 
 
+def test_a_stored_program_runs_with_the_body_as_stdin(swift):
+    swift.add('/v1/AUTH_test/apps/tool', b'\x7fELF' + b'\0' * 100,
+              content_type='application/x-nexe')
+    app, servers = make(swift)
+    resp, got = call(app, source_request('swift://~/apps/tool', b'abc'))
+    assert resp.status_int == 200, got
+    sent, = servers.sent
+    by_alias = {c['alias']: c for c in sent['spec']['channels']}
+    assert sent['spec']['exec']['path'] == 'swift://AUTH_test/apps/tool'
+    assert sent['members'][by_alias['/dev/stdin']['member']] == b'abc'
+
+
+@pytest.mark.parametrize('size', [100, 200000])
+def test_a_program_stored_without_its_type_is_named_as_such(swift, size):
+    # swift upload stores a program as application/octet-stream: it was
+    # "too large" (or "not JSON") as a job description.
+    swift.add('/v1/AUTH_test/apps/tool', b'\x7fELF' + b'\0' * size,
+              content_type='application/octet-stream')
+    app, servers = make(swift)
+    resp, got = call(app, source_request('swift://~/apps/tool', b'abc'))
+    assert resp.status_int == 415, got
+    assert got == b'swift://AUTH_test/apps/tool is a program stored as ' \
+        b'application/octet-stream; store it as application/x-nexe to ' \
+        b'run it as one\n'
+    assert not servers.sent
+
+
+def test_a_large_stored_job_is_still_too_large(swift):
+    swift.add('/v1/AUTH_test/jobs/big.json', b' ' * 200000 + b'[]')
+    app, servers = make(swift)
+    resp, got = call(app, source_request('swift://~/jobs/big.json'))
+    assert resp.status_int == 413, got
+    assert got.startswith(b'job description swift://AUTH_test/jobs/big.json'
+                          b' is larger than the limit of ')
+
+
 def test_a_stored_job_reads_the_body_through_one_device(swift):
     job = [{'name': 'app', 'exec': {'path': 'swift://~/exec/prog'},
             'devices': [{'name': 'stdin'}, {'name': 'script'},
