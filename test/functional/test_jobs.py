@@ -495,6 +495,7 @@ def test_a_job_survives_one_object_server_down(env, cluster):
             'devices': [{'name': 'stdin',
                          'path': 'swift://~/%s/*.txt' % env['data']},
                         {'name': 'stdout'}]}]
+    txns = []
     for i in range(len(cluster.object_servers)):
         cluster.stop_object_server(i)
         try:
@@ -502,8 +503,16 @@ def test_a_job_survives_one_object_server_down(env, cluster):
             assert answer.status == 200, (i, answer.body)
             assert answer.body == b''.join(
                 _count(CORPUS[n]) for n in ('a.txt', 'b.txt', 'c.txt'))
+            txns.append(answer.headers['x-trans-id'])
         finally:
             cluster.start_object_server(i)
+    # The proxy's lines about the servers it could not reach name their
+    # job (they were logged by the nodes' green threads, without it).
+    with open(os.path.join(cluster.log_dir, 'core.log'),
+              errors='replace') as f:
+        unreachable = [line for line in f if 'unreachable' in line
+                       and any(txn in line for txn in txns)]
+    assert unreachable
 
 
 def test_nothing_left_in_the_devices_tmp(env, cluster):

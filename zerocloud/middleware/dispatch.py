@@ -40,6 +40,7 @@ from typing import Callable, Optional
 
 from zerocloud.middleware import tarstream
 from zerocloud.middleware.copies import merge_copies
+from zerocloud.middleware.green import keeping_txn
 from zerocloud.middleware.placement import copy_candidates
 
 __all__ = ['Transport', 'HTTPTransport', 'Spool', 'NodeRequest',
@@ -221,6 +222,14 @@ class HTTPTransport(Transport):
 def _connection_errors():
     from eventlet import Timeout
     return (OSError, Timeout)
+
+
+def _unreachable(err):
+    """What went wrong reaching a server, for logs and messages."""
+    from eventlet import Timeout
+    if isinstance(err, Timeout):
+        return 'did not answer within %s' % (err or 'its timeout')
+    return 'unreachable: %s' % (err or type(err).__name__)
 
 
 # --- spooling -------------------------------------------------------------
@@ -581,14 +590,16 @@ class Dispatcher:
             self.gang.arm()
         threads = {}
         for request in gang:
-            threads[id(request)] = eventlet.spawn(self.run_one, request)
+            threads[id(request)] = eventlet.spawn(
+                keeping_txn(self.logger, self.run_one), request)
             self._threads.append(threads[id(request)])
         pool = eventlet.GreenPool(max(1, min(self.concurrency, len(rest))))
         for request in rest:
             if self._stopped:
                 break
             # Blocks while ``concurrency`` requests are in flight.
-            threads[id(request)] = pool.spawn(self.run_one, request)
+            threads[id(request)] = pool.spawn(
+                keeping_txn(self.logger, self.run_one), request)
             self._threads.append(threads[id(request)])
         outcomes = []
         for request in requests:
@@ -639,7 +650,8 @@ class Dispatcher:
         node = request.node
         if node.replicate > 1 and not self._in_gang(node):
             import eventlet
-            threads = [eventlet.spawn(self._run_on, request, candidates)
+            run_on = keeping_txn(self.logger, self._run_on)
+            threads = [eventlet.spawn(run_on, request, candidates)
                        for candidates in copy_candidates(node.candidates,
                                                          node.replicate)]
             self._threads.extend(threads)     # stop() kills them too
@@ -678,10 +690,9 @@ class Dispatcher:
                             self.gang.fetching.discard(node.name)
                     resp = self._send_node(request, server)
             except _connection_errors() as err:
-                self.logger.warning('node %s: %s unreachable: %s',
-                                    node.name, where, err or 'timeout')
-                outcome.tried.append('%s (%s)' % (
-                    where, err or 'timeout'))
+                why = _unreachable(err)
+                self.logger.warning('node %s: %s %s', node.name, where, why)
+                outcome.tried.append('%s (%s)' % (where, why))
                 continue
             try:
                 if resp.status in RETRY_STATUSES:

@@ -318,6 +318,7 @@ from zerocloud.middleware.dispatch import (AnswerError, Dispatcher, Fetched,
                                            RequestBody, Spool, SpoolError,
                                            Stopped, copy_bounded, node_spec,
                                            open_spool_file, spec_request_tar)
+from zerocloud.middleware.green import keeping_txn
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import (attach_object, expand,
                                           needs_listing, script_node)
@@ -1055,7 +1056,7 @@ class ProxyFilter:
                 self.store_answer(caller, result, resp)
             else:
                 done.send(resp)
-        eventlet.spawn_n(work)
+        eventlet.spawn_n(keeping_txn(self.logger, work))
         resp = done.wait(timeout) if timeout else None
         if resp is not None:
             return resp
@@ -1281,7 +1282,8 @@ class ProxyFilter:
         try:
             # The inputs' existence is checked while the programs are
             # fetched: two round trips at once, not one after the other.
-            checking = eventlet.spawn(self.check_local_inputs, caller, plan)
+            checking = eventlet.spawn(keeping_txn(
+                self.logger, self.check_local_inputs), caller, plan)
             try:
                 requests = self.node_requests(
                     caller, plan, spool, gang,
@@ -1293,7 +1295,8 @@ class ProxyFilter:
                 self.conf.node_max_output, self.logger,
                 req.environ.get('swift.trans_id'), gang)
             watcher = eventlet.spawn(
-                self.watch_client, req.environ, dispatcher, gang)
+                keeping_txn(self.logger, self.watch_client), req.environ,
+                dispatcher, gang)
             if control is not None:
                 control['stop'] = lambda: self.stop_job(dispatcher, gang)
             try:
@@ -1334,7 +1337,8 @@ class ProxyFilter:
                           report, started, time.time())
         self.logger.info('usage %s', usage_line(usage))
         if self.conf.accounting_account:
-            eventlet.spawn_n(self.store_usage, dict(req.environ), usage)
+            eventlet.spawn_n(keeping_txn(self.logger, self.store_usage),
+                             dict(req.environ), usage)
 
     def store_usage(self, environ, usage):
         """PUT a usage record under ``accounting_account`` (its
@@ -1441,7 +1445,7 @@ class ProxyFilter:
                     upload.cleanup()
             self.logger.timing_since('jobs.%d.timing' % result[0], start)
             done.send(result)
-        thread = eventlet.spawn(work)
+        thread = eventlet.spawn(keeping_txn(self.logger, work))
 
         def body():
             try:
@@ -1827,8 +1831,9 @@ class ProxyFilter:
         # Concurrently, bounded like the dispatch: one PUT at a time made a
         # 200-output job spend most of its time here.
         pool = eventlet.GreenPool(self.conf.dispatch_concurrency)
-        results = list(pool.imap(
-            lambda item: self._put_output(caller, *item), outputs))
+        results = list(pool.imap(keeping_txn(
+            self.logger, lambda item: self._put_output(caller, *item)),
+            outputs))
         failed = [(chan, resp) for (chan, *_), resp in zip(outputs, results)
                   if not resp.is_success]
         if failed:

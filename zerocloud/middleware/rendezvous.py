@@ -42,6 +42,8 @@ import time
 import eventlet
 from eventlet import greenthread
 
+from zerocloud.middleware.green import keeping_txn
+
 __all__ = ['Rendezvous', 'send_line', 'read_line', 'ProtocolError',
            'MAX_LINE']
 
@@ -162,7 +164,8 @@ class Rendezvous:
         family = socket.AF_INET6 if ':' in self.bind_ip else socket.AF_INET
         self._listener = eventlet.listen((self.bind_ip, 0), family=family,
                                          backlog=max(64, len(self.members)))
-        self._threads.append(eventlet.spawn(self._accept_loop))
+        self._threads.append(eventlet.spawn(
+            keeping_txn(self.logger, self._accept_loop)))
         self._since = time.time()
         return self._listener.getsockname()[1]
 
@@ -172,7 +175,8 @@ class Rendezvous:
         if self._timer is None and not self.started:
             self._since = time.time()
             self._timer = eventlet.spawn_after(
-                self.register_timeout, self._registration_expired)
+                self.register_timeout,
+                keeping_txn(self.logger, self._registration_expired))
 
     def in_gang(self, name):
         return name in self.members
@@ -286,7 +290,8 @@ class Rendezvous:
                 sock.close()
                 continue
             self._threads = [t for t in self._threads if not t.dead]
-            self._threads.append(eventlet.spawn(self._serve, sock))
+            self._threads.append(eventlet.spawn(
+                keeping_txn(self.logger, self._serve), sock))
 
     def _serve(self, sock):
         member = None
@@ -366,7 +371,8 @@ class Rendezvous:
             self.logger.timing_since('gangs.assembly.timing', self._since)
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = eventlet.spawn_after(self.wall, self._wall_expired)
+        self._timer = eventlet.spawn_after(
+            self.wall, keeping_txn(self.logger, self._wall_expired))
         for name, member in self.members.items():
             peers = {}
             for chan in self.nodes[name].channels:

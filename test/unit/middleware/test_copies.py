@@ -93,7 +93,7 @@ def test_a_copy_fails_over_to_its_own_next_candidate(spool):
                         if d == 'sda' else None)
     outcome, = run(plan_of(2), servers, spool)
     assert devices(outcome) == ['sdc', 'sdb']
-    assert outcome.tried == ['10.0.0.0:6200/sda (down)']
+    assert outcome.tried == ['10.0.0.0:6200/sda (unreachable: down)']
 
 
 def test_a_copy_that_cannot_run_is_left_out(spool):

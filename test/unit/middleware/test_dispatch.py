@@ -180,7 +180,7 @@ def test_failover_order_then_success(spool):
     outcome, = dispatcher(servers, spool).run(requests_for(plan, spool))
     assert seen == ['sda', 'sdb', 'sdc']
     assert outcome.ran and outcome.server.device == 'sdc'
-    assert outcome.tried == ['10.0.0.0:6200/sda (refused)',
+    assert outcome.tried == ['10.0.0.0:6200/sda (unreachable: refused)',
                              '10.0.0.1:6200/sdb (503)']
     sent = servers.sent[-1]
     assert sent['headers']['X-Backend-Zerocloud-Execute'] == '1'
@@ -204,6 +204,19 @@ def test_retry_statuses(spool, status):
         assert outcome.status is None
         assert outcome.error.startswith(
             'no object server could run node "g"')
+
+
+def test_a_server_that_does_not_answer_is_named_as_such(spool):
+    import eventlet
+    late = eventlet.Timeout(32)
+    late.cancel()
+    servers = FakeObjectServers(
+        behave=lambda device, spec: late if device == 'sda' else None)
+    plan = plan_of(job())
+    outcome, = dispatcher(servers, spool).run(requests_for(plan, spool))
+    assert outcome.ran and outcome.server.device == 'sdb'
+    assert outcome.tried == ['10.0.0.0:6200/sda (did not answer within 32 '
+                             'seconds)']
 
 
 def test_timeouts_fail_over(spool):

@@ -225,7 +225,7 @@ def test_gang_node_nowhere_to_run_fails_the_gang(spool):
     assert gang.failed == [('a-2', 503, outcomes['a-2'].error)]
     assert outcomes['a-2'].error.startswith(
         'no object server could run node "a-2": tried '
-        '10.0.0.0:6200/sda (unreachable), ')
+        '10.0.0.0:6200/sda (unreachable: unreachable), ')
 
 
 def test_a_gang_node_that_ran_and_failed_is_left_to_the_rendezvous(spool):
