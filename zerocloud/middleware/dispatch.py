@@ -169,11 +169,19 @@ class Transport:
 
 
 class _TimedResponse:
-    """A response whose every read is bounded by ``timeout`` seconds."""
+    """A response whose every read is bounded by ``timeout`` seconds, and
+    whose body ending before its ``Content-Length`` (the server died while
+    answering) raises :class:`AnswerCut`, an ``OSError``: the answer was
+    lost on the way, not malformed."""
 
     def __init__(self, conn, resp, timeout):
         self._conn, self._resp, self._timeout = conn, resp, timeout
         self.status = resp.status
+        try:
+            self._expected = int(resp.getheader('Content-Length'))
+        except (TypeError, ValueError):
+            self._expected = None
+        self._got = 0
 
     def getheader(self, name, default=None):
         return self._resp.getheader(name, default)
@@ -181,9 +189,19 @@ class _TimedResponse:
     def read(self, size=-1):
         from eventlet import Timeout
         with Timeout(self._timeout):
-            # eventlet's HTTPResponse.read wants None, not -1, for "all"
-            return self._resp.read(None if size is None or size < 0
-                                   else size)
+            try:
+                # eventlet's HTTPResponse.read wants None, not -1, for all
+                data = self._resp.read(None if size is None or size < 0
+                                       else size)
+            except _incomplete_reads() as err:     # a chunked body cut
+                raise AnswerCut('the answer ended after %d bytes'
+                                % (self._got + len(err.partial))) from None
+        self._got += len(data)
+        if not data and size != 0 and self._expected is not None and \
+                self._got < self._expected:
+            raise AnswerCut('the answer ended after %d of %d bytes'
+                            % (self._got, self._expected))
+        return data
 
     def close(self):
         self._resp.close()
@@ -217,6 +235,16 @@ class HTTPTransport(Transport):
             conn.close()
             raise
         return _TimedResponse(conn, resp, self.node_timeout)
+
+
+def _incomplete_reads():
+    import http.client
+    from eventlet.green.http import client as green_client
+    return (http.client.IncompleteRead, green_client.IncompleteRead)
+
+
+class AnswerCut(OSError):
+    """A server's answer ended before all of it arrived."""
 
 
 def _connection_errors():
@@ -264,6 +292,17 @@ class Spool:
     def new_path(self, label='f'):
         self._count += 1
         return os.path.join(self.path, '%d-%s' % (self._count, label))
+
+    def discard(self, path):
+        """Remove the spool file ``path`` now, its bytes no longer
+        counted (an answer that was lost on the way: its node runs again
+        elsewhere, and the job may not keep both)."""
+        try:
+            size = os.stat(path).st_size
+            os.unlink(path)
+        except FileNotFoundError:
+            return
+        self.used = max(0, self.used - size)
 
     def cleanup(self):
         shutil.rmtree(self.path, ignore_errors=True)
@@ -449,7 +488,18 @@ class _PartsReader:
 def read_answer(resp, spool, max_output):
     """Read a node's tar answer: ``(report dict, {channel index: spool
     file path})``.  Outputs beyond ``max_output`` bytes in all, a missing
-    or bad ``report.json`` raise :class:`AnswerError`."""
+    or bad ``report.json`` raise :class:`AnswerError`; on any error the
+    outputs already spooled are removed."""
+    made = []
+    try:
+        return _read_answer(resp, spool, max_output, made)
+    except BaseException:
+        for path in made:
+            spool.discard(path)
+        raise
+
+
+def _read_answer(resp, spool, max_output, made):
     report = None
     outputs = {}
     left = max_output
@@ -469,6 +519,7 @@ def read_answer(resp, spool, max_output):
                                       % max_output)
                 left -= member.size
                 path = spool.new_path('out')
+                made.append(path)
                 with open_spool_file(path, spool) as dst:
                     copy_bounded(tar.extractfile(member), dst, member.size,
                                  member.name)

@@ -350,6 +350,34 @@ def test_http_transport_round_trip(spool):
     assert seen['body'] == b'hello'
 
 
+@pytest.mark.parametrize('framing', ['length', 'chunked'])
+def test_an_answer_cut_short_is_lost_not_malformed(spool, framing):
+    # The server died while answering: once "bad tar answer: unexpected
+    # end of data", a 500, where the node belongs on the next server.
+    from zerocloud.middleware.dispatch import AnswerCut, HTTPTransport
+    from zerocloud.middleware.plan import Server
+    tar = answer_tar({'result': {}}, {0: b'x' * 50000})
+    if framing == 'length':
+        head = b'Content-Length: %d\r\n\r\n' % len(tar)
+        body = tar[:20000]
+    else:
+        head = b'Transfer-Encoding: chunked\r\n\r\n'
+        body = b'%x\r\n' % len(tar) + tar[:20000]
+    port, seen, thread, sock = _serve_once(
+        lambda *a: b'HTTP/1.1 200 OK\r\n' + head + body)
+    resp = HTTPTransport(1, 2).request(
+        Server('127.0.0.1', port, 'sdb', partition=5), 'POST', '/a/c/o',
+        {'Content-Length': '0'}, io.BytesIO(b''), 0)
+    with pytest.raises(AnswerCut) as err:
+        read_answer(resp, spool, 10 ** 6)
+    resp.close()
+    thread.wait()
+    sock.close()
+    assert str(err.value).startswith('the answer ended after ')
+    # The part of the output that came is not kept (nor counted).
+    assert os.listdir(spool.path) == [] and spool.used == 0
+
+
 def test_http_transport_errors_are_connection_errors():
     from zerocloud.middleware.dispatch import HTTPTransport
     from zerocloud.middleware.plan import Server
