@@ -36,8 +36,9 @@ reads the job limits above)::
     # included) and between reads of it; more than node_wall plus
     # rendezvous_timeout plus 10.
     # node_timeout = 120
-    # Limits given to every node's sandbox: guest memory in bytes, CPU
-    # seconds, wall-clock seconds and bytes written over all outputs.
+    # Limits given to every node's sandbox: guest memory in bytes (at
+    # least 9437184), CPU seconds, wall-clock seconds and bytes written
+    # over all outputs.
     # node_memory = 268435456
     # node_cpu = 10
     # node_wall = 60
@@ -355,6 +356,10 @@ DEFAULT_DISPATCH_CONCURRENCY = 16
 DEFAULT_CONN_TIMEOUT = 0.5
 #: Seconds to wait for an object server's answer, and between its reads.
 DEFAULT_NODE_TIMEOUT = 120.0
+#: The least guest memory the sandbox runs a program with, bytes
+#: (:data:`zerocloud.sandbox.manifest.MIN_MEMORY`).
+MIN_NODE_MEMORY = 9 * 1024 * 1024
+
 #: Guest memory of a node, bytes.
 DEFAULT_NODE_MEMORY = 256 * 1024 * 1024
 #: CPU seconds of a node.
@@ -475,8 +480,9 @@ class ProxyConfig:
             conn_timeout=positive_float(conf, 'conn_timeout',
                                         DEFAULT_CONN_TIMEOUT),
             node_timeout=node_timeout,
-            node_memory=positive_int(conf, 'node_memory',
-                                     DEFAULT_NODE_MEMORY, MAX_MEMORY_BYTES),
+            node_memory=_int_option(conf, 'node_memory',
+                                    DEFAULT_NODE_MEMORY, MIN_NODE_MEMORY,
+                                    MAX_MEMORY_BYTES),
             node_cpu=positive_int(conf, 'node_cpu', DEFAULT_NODE_CPU,
                                   MAX_SECONDS),
             node_wall=positive_int(conf, 'node_wall', DEFAULT_NODE_WALL,
@@ -609,7 +615,8 @@ class ObjectFilterConfig:
             value = getattr(self, field.name)
             if field.type is str:
                 continue
-            low = 0 if field.name in self._MAY_BE_ZERO else 1
+            low = 0 if field.name in self._MAY_BE_ZERO else \
+                MIN_NODE_MEMORY if field.name == 'max_memory' else 1
             if (not isinstance(value, int) or isinstance(value, bool)
                     or value < low):
                 raise ConfigError('%s must be an integer >= %d, not %r'

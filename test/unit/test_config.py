@@ -129,7 +129,9 @@ def test_proxy_config_reads_strings():
     ('accounting_account', 'AUTH_\x01x'), ('heartbeat_interval', '1e-7'),
     ('dispatch_concurrency', '100000000'), ('node_cpu', '10' * 15),
     ('node_wall', '1' + '0' * 30), ('node_memory', str(1 << 41)),
-    ('max_job_wall', '99999999'), ('max_jobs_per_account', '-1')])
+    ('max_job_wall', '99999999'), ('max_jobs_per_account', '-1'),
+    # Below what the sandbox runs with: every job failed 500.
+    ('node_memory', '1048576'), ('node_memory', str(9 * 1024 * 1024 - 1))])
 def test_proxy_config_bad_values_name_the_option(key, value):
     from zerocloud.config import ProxyConfig
     with pytest.raises(ConfigError) as caught:
@@ -184,7 +186,8 @@ def test_object_filter_max_queued_may_not_be_negative():
 @pytest.mark.parametrize('key, value', [
     ('max_running', '100000000'), ('max_connected', '5000'),
     ('max_cpu', '1' + '0' * 30), ('max_timeout', '1' + '0' * 30),
-    ('max_memory', str(1 << 41)), ('pipe_bind_ip', 'not-an-ip'),
+    ('max_memory', str(1 << 41)), ('max_memory', '1048576'),
+    ('pipe_bind_ip', 'not-an-ip'),
     ('system_images_dir', '/nonexistent'),
     ('system_images_dir', '/etc/passwd')])
 def test_object_filter_refuses_what_would_break_later(key, value):
@@ -241,3 +244,14 @@ def test_node_timeout_must_outlast_a_nodes_run(conf):
     # Raising node_timeout (or lowering the others) is the way out.
     ProxyConfig.from_conf(dict(conf, node_timeout='400'))
     ProxyConfig.from_conf({'node_wall': '300', 'max_job_wall': '60'})
+
+
+def test_the_least_node_memory_is_the_sandbox_s():
+    from zerocloud.config import (MIN_NODE_MEMORY, ObjectFilterConfig,
+                                  ProxyConfig)
+    from zerocloud.sandbox.manifest import MIN_MEMORY
+    assert MIN_NODE_MEMORY == MIN_MEMORY
+    assert ProxyConfig.from_conf(
+        {'node_memory': str(MIN_MEMORY)}).node_memory == MIN_MEMORY
+    assert ObjectFilterConfig.from_conf(
+        {'max_memory': str(MIN_MEMORY)}).max_memory == MIN_MEMORY

@@ -86,8 +86,8 @@ server)::
     # max_exec_bytes = 67108864
     # Most bytes of all in/<n> members of one request together.
     # max_input_bytes = 5368709120
-    # Most memory a node may use, in bytes (a node that asks for none
-    # gets 268435456, the sandbox's default).
+    # Most memory a node may use, in bytes, at least 9437184 (a node
+    # that asks for none gets 268435456, the sandbox's default).
     # max_memory = 1073741824
     # Most CPU seconds a node may use (also the limit when it asks none).
     # max_cpu = 60
