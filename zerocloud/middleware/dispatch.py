@@ -38,6 +38,7 @@ import tarfile
 import tempfile
 from typing import Callable, Optional
 
+from zerocloud import owner
 from zerocloud.middleware import tarstream
 from zerocloud.middleware.copies import merge_copies
 from zerocloud.middleware.green import keeping_txn
@@ -262,6 +263,13 @@ def _unreachable(err):
 
 # --- spooling -------------------------------------------------------------
 
+#: Name prefixes of the proxy's job spools and upload copies in its
+#: ``temp_dir``, each followed by the owner's tag (:mod:`zerocloud.owner`):
+#: a restarted proxy removes those of processes that are gone.
+JOB_SPOOL_PREFIX = 'zerocloud-job-'
+UPLOAD_SPOOL_PREFIX = 'zerocloud-upload-'
+
+
 class Spool:
     """A private temporary directory for one job; :meth:`cleanup` removes
     it and everything in it (call it exactly when the job is done).
@@ -273,7 +281,9 @@ class Spool:
 
     def __init__(self, temp_dir=None, budget=None):
         try:
-            self.path = tempfile.mkdtemp(prefix='zerocloud-', dir=temp_dir)
+            self.path = os.path.abspath(tempfile.mkdtemp(
+                prefix='%s%s-' % (JOB_SPOOL_PREFIX, owner.tag()),
+                dir=temp_dir))
         except OSError as err:
             raise _spool_failure('cannot create a spool directory', err) \
                 from None
@@ -296,7 +306,10 @@ class Spool:
     def discard(self, path):
         """Remove the spool file ``path`` now, its bytes no longer
         counted (an answer that was lost on the way: its node runs again
-        elsewhere, and the job may not keep both)."""
+        elsewhere, and the job may not keep both).  Only files of this
+        spool's directory are removed."""
+        if os.path.dirname(os.path.abspath(path)) != self.path:
+            return
         try:
             size = os.stat(path).st_size
             os.unlink(path)

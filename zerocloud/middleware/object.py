@@ -170,6 +170,7 @@ from zerocloud.executor.cache import CACHE_DIR, ExecCache
 from zerocloud.executor.pool import Pool, PoolFull
 from zerocloud.executor.result import Reason, RunResult
 from zerocloud.executor.sandbox import SandboxExecutor
+from zerocloud import owner
 from zerocloud.middleware import tarstream
 from zerocloud.middleware.dispatch import (CONNECTED_HEADER, GONE_HEADER,
                                            NOT_LOCAL_HEADER)
@@ -192,7 +193,8 @@ TMP_PREFIX = 'zerocloud-'
 STATSD_PREFIX = 'zerocloud-object'
 
 _CHUNK = 64 * 1024
-_WORK_RE = re.compile(re.escape(TMP_PREFIX) + r'([0-9]+)-.+')
+#: Request directories of earlier versions: the pid alone.
+_LEGACY_WORK_RE = re.compile(re.escape(TMP_PREFIX) + r'([0-9]+)-[a-z0-9_]+')
 #: Seconds to connect to the rendezvous or to another node's pipe.
 PIPE_CONNECT_TIMEOUT = 3.0
 # The validator's cache lock may be green (the server monkey-patches
@@ -241,10 +243,10 @@ class _Work:
 
     def __init__(self, tmp_root):
         os.makedirs(tmp_root, exist_ok=True)
-        # The pid in the name lets a restarted server remove what a
-        # crashed one left (sweep_stale_work).
-        self.dir = tempfile.mkdtemp(prefix='%s%d-' % (TMP_PREFIX,
-                                                      os.getpid()),
+        # The owner's tag in the name lets a restarted server remove what
+        # a crashed one left (sweep_stale_work).
+        self.dir = tempfile.mkdtemp(prefix='%s%s-' % (TMP_PREFIX,
+                                                      owner.tag()),
                                     dir=tmp_root)
         self.fds = []
 
@@ -904,9 +906,11 @@ def watch_hangup(environ, cancel):
 
 
 def sweep_stale_work(devices, logger=None):
-    """Remove the request directories (``<devices>/*/tmp*/zerocloud-PID-*``)
-    of server processes that are gone: a server killed mid-request cannot
-    clean up after itself.  Returns the paths removed."""
+    """Remove the request directories (``<devices>/*/tmp*/zerocloud-TAG-*``,
+    :mod:`zerocloud.owner`) of server processes that are gone: a server
+    killed mid-request cannot clean up after itself.  A process with the
+    same pid started later (a restarted container) is not their owner.
+    Returns the paths removed."""
     removed = []
     try:
         names = os.listdir(devices)
@@ -924,8 +928,9 @@ def sweep_stale_work(devices, logger=None):
                 entries = os.listdir(root)
             except OSError:
                 continue
+            removed += owner.sweep(root, [TMP_PREFIX])
             for entry in entries:
-                match = _WORK_RE.fullmatch(entry)
+                match = _LEGACY_WORK_RE.fullmatch(entry)
                 if not match or _alive(int(match.group(1))):
                     continue
                 shutil.rmtree(os.path.join(root, entry), ignore_errors=True)

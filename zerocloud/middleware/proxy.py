@@ -302,6 +302,7 @@ from swift.common.registry import register_swift_info
 from swift.common.storage_policy import POLICIES, REPL_POLICY
 from swift.common.utils import config_true_value, get_logger
 
+from zerocloud import owner
 from zerocloud.config import ProxyConfig
 from zerocloud.exceptions import JobError
 from zerocloud.job import SHEBANG_MAX, load_json, parse_job, parse_shebang
@@ -314,8 +315,9 @@ from zerocloud.middleware.cgiheader import (CHAIN_HEADER, HEAD_LIMIT,
 from zerocloud.middleware.cors import answer_headers, preflight_headers
 from zerocloud.middleware.dispatch import (AnswerError, Dispatcher, Fetched,
                                            HTTPTransport, InputUnavailable,
-                                           NodeRequest,
+                                           JOB_SPOOL_PREFIX, NodeRequest,
                                            RequestBody, Spool, SpoolError,
+                                           UPLOAD_SPOOL_PREFIX,
                                            Stopped, copy_bounded, node_spec,
                                            open_spool_file, spec_request_tar)
 from zerocloud.middleware.green import keeping_txn
@@ -517,6 +519,13 @@ class ProxyFilter:
         self.running = collections.Counter()
         self.ring_loader = ring_loader or (
             lambda index: POLICIES.get_object_ring(index, conf.swift_dir))
+        # What a proxy killed mid-job left: spools, upload copies.
+        temp_dir = conf.temp_dir or tempfile.gettempdir()
+        removed = owner.sweep(temp_dir, [JOB_SPOOL_PREFIX,
+                                         UPLOAD_SPOOL_PREFIX])
+        if removed:
+            self.logger.warning('removed %d job spools of stopped proxies '
+                                'from %s', len(removed), temp_dir)
 
     # --- routing ----------------------------------------------------------
 
@@ -588,7 +597,8 @@ class ProxyFilter:
             return self.app(env, start_response)    # not an object
         try:
             spool = tempfile.NamedTemporaryFile(
-                dir=self.conf.temp_dir, prefix='zerocloud-upload-')
+                dir=self.conf.temp_dir,
+                prefix='%s%s-' % (UPLOAD_SPOOL_PREFIX, owner.tag()))
         except OSError as err:
             self.logger.warning('no room to validate an upload: %s', err)
             return self.app(env, start_response)

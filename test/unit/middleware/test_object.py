@@ -861,3 +861,34 @@ def test_metrics_of_refused_requests(devices, program, statsd):
     req = swob.Request.blank(PATH, environ={'REQUEST_METHOD': 'GET'})
     assert req.get_response(filt).status_int == 202
     assert sent(statsd) == {}
+
+
+def test_a_restarted_server_removes_what_a_killed_one_left(devices):
+    import subprocess
+    from zerocloud import owner
+    child = subprocess.Popen(['sleep', '5'])
+    with open('/proc/%d/stat' % child.pid, 'rb') as f:
+        start = int(f.read().rsplit(b')', 1)[1].split()[19])
+    boot = owner.tag().rsplit('-', 1)[1]
+    live = '%d-%d-%s' % (child.pid, start, boot)
+    reused = '%d-%d-%s' % (child.pid, start - 1, boot)   # its pid, reused
+    try:
+        tmp = os.path.join(devices, 'sda', 'tmp')
+        os.makedirs(tmp, exist_ok=True)
+        names = {'zerocloud-%s-abc' % live: True,
+                 'zerocloud-%s-def' % reused: False,
+                 'zerocloud-%d-legacy1' % child.pid: True,   # older names
+                 'zerocloud-exec': True, 'other-%s-x' % reused: True}
+        for name in names:
+            os.mkdir(os.path.join(tmp, name))
+        removed = objfilter.sweep_stale_work(devices)
+        assert removed == [os.path.join(tmp, 'zerocloud-%s-def' % reused)]
+        assert sorted(os.listdir(tmp)) == sorted(n for n, kept in
+                                                 names.items() if kept)
+    finally:
+        child.kill()
+        child.wait()
+    # Gone now: its directories go too, the legacy one by its pid.
+    assert sorted(objfilter.sweep_stale_work(devices)) == sorted(
+        os.path.join(tmp, n) for n in ('zerocloud-%s-abc' % live,
+                                       'zerocloud-%d-legacy1' % child.pid))

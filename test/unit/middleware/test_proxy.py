@@ -3083,3 +3083,21 @@ def test_a_deferred_answer_refused_by_swift_is_said_in_its_headers(
         'message': 'the job ended 200 OK, but its answer could not be '
         'stored: 413 Request Entity Too Large'}
     assert RESULT not in swift.objects
+
+
+def test_a_restarted_proxy_removes_the_spools_a_killed_one_left(
+        swift, spool_dir):
+    import subprocess
+    from zerocloud import owner
+    child = subprocess.Popen(['true'])
+    child.wait()
+    dead = '%d-1-%s' % (child.pid, owner.tag().rsplit('-', 1)[1])
+    os.makedirs(spool_dir)
+    left = ['zerocloud-job-%s-abc' % dead, 'zerocloud-upload-%s-def' % dead]
+    os.mkdir(os.path.join(spool_dir, left[0]))
+    with open(os.path.join(spool_dir, left[1]), 'wb') as f:
+        f.write(b'half a program')
+    mine = 'zerocloud-job-%s-ghi' % owner.tag()
+    os.mkdir(os.path.join(spool_dir, mine))
+    make(swift, spool_dir=spool_dir)
+    assert os.listdir(spool_dir) == [mine]
