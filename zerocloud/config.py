@@ -79,8 +79,8 @@ reads the job limits above)::
     # Largest ZeroVM application archive (a tar with boot/system.map) or
     # #! script POSTed as a job; held in memory while the job runs.
     # max_archive_bytes = 16777216
-    # Where the proxy spools fetched objects and node outputs (empty: the
-    # system's temporary directory).
+    # Where the proxy spools fetched objects and node outputs, and keeps
+    # its commit journals (empty: the system's temporary directory).
     # temp_dir =
     # Jobs whose nodes are joined by pipes (connect, zvm://): most bytes one
     # pipe may carry, and most wall-clock seconds the job may run (it also

@@ -439,6 +439,24 @@ class Cluster:
         self._spawn(child)
         child.wait_ready(time.monotonic() + self._start_timeout)
 
+    def stop_core(self, kill=False):
+        """Stop the process hosting the proxy, account and container
+        servers; ``kill`` sends SIGKILL (a crash, e.g. mid-job)."""
+        if self._core is None or self._core.proc is None:
+            raise ClusterError('the cluster is not running')
+        self._core.stop(kill=kill)
+
+    def start_core(self):
+        """Start the proxy, account and container servers again, on
+        their ports, their data kept."""
+        if self._core is None:
+            raise ClusterError('the cluster is not running')
+        if self._core.running:
+            return
+        self._core.stop()   # reap a child that died on its own
+        self._spawn(self._core)
+        self._core.wait_ready(time.monotonic() + self._start_timeout)
+
     def dead_servers(self):
         """Names of the children that exited without being stopped."""
         return [c.name for c in [self._core] + self._objects

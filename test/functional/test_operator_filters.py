@@ -16,6 +16,8 @@ import http.client
 import os
 import shutil
 import subprocess
+import threading
+import time
 import urllib.parse
 
 import pytest
@@ -269,3 +271,57 @@ def test_objects_and_services_answer_on_their_own_domains(env):
     status, body = _on_domain(env, '127.0.0.1', '/v1/AUTH_test/exec/cgi',
                               method='HEAD')
     assert status == 200
+
+
+def test_a_commit_cut_by_a_killed_proxy_restores_versions(env, programs):
+    """Last in this module: it restarts the proxy (and renews the token).
+    Outputs written in a versioned container before the proxy died are
+    deleted by the next proxy, and the versions they replaced current
+    again."""
+    url, token, cluster = env['url'], env['token'], env['cluster']
+    with open(programs.build('limits'), 'rb') as f:
+        swiftclient.put_object(url, token, 'exec', 'limits', f)
+    swiftclient.put_container(url, token, 'vcrash', headers={
+        'X-Versions-Enabled': 'true'})
+    names = ['small-%d' % i for i in range(1, 9)] + ['big']
+    for name in names:
+        swiftclient.put_object(url, token, 'vcrash', name,
+                               b'old ' + name.encode())
+
+    def versions():
+        return len(swiftclient.get_container(url, token, 'vcrash',
+                                             query_string='versions')[1])
+    # The small outputs are written at once, the big one takes a while:
+    # the proxy dies between.
+    job = [{'name': name, 'count': count,
+            'exec': {'path': 'swift://~/exec/limits',
+                     'args': 'write %d' % size},
+            'devices': [{'name': 'stdout', 'path': 'swift://~/vcrash/*'}]}
+           for name, count, size in (('small', 8, 10),
+                                     ('big', 1, 96 * 1024 * 1024))]
+    answered = {}
+
+    def submit():
+        try:
+            answered['answer'] = client.submit(url, token, job)
+        except Exception as err:        # the proxy went away: expected
+            answered['error'] = err
+    thread = threading.Thread(target=submit)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while versions() < len(names) + 4:
+        assert time.monotonic() < deadline and thread.is_alive(), answered
+        time.sleep(0.02)
+    cluster.stop_core(kill=True)
+    thread.join(60)
+    assert 'answer' not in answered, answered['answer'].body
+    cluster.start_core()
+    env['url'], env['token'] = url, token = swiftclient.get_auth(
+        cluster.auth_url, 'test:tester', 'testing')
+    deadline = time.monotonic() + 60
+    while versions() != len(names):
+        assert time.monotonic() < deadline, versions()
+        time.sleep(0.1)
+    for name in names:
+        assert swiftclient.get_object(url, token, 'vcrash', name)[1] == \
+            b'old ' + name.encode()

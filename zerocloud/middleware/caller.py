@@ -338,6 +338,38 @@ class Caller:
             _close(resp)
         return Fetched(dest, size, md5, sha)
 
+    def head(self, path, version=None):
+        """HEAD the object ``path`` (its version ``version``) as the
+        caller: ``(status, headers)`` (a symlink's or a versioned object's
+        as a GET would give them)."""
+        resp = self._subrequest('HEAD', quote(
+            '/v1/%s/%s/%s' % (path.account, path.container, path.obj)) + (
+                '?version-id=%s' % quote(version, safe='') if version
+                else '')).get_response(self.app)
+        _drain(resp)
+        return resp.status_int, resp.headers
+
+    def versions(self, path):
+        """The version ids of the object ``path`` in a container with
+        object versioning, newest first, delete markers left out (none
+        in another container, or when they cannot be listed)."""
+        sub = self._subrequest('GET', '%s?versions&format=json&prefix=%s'
+                               % (_wsgi_path(path.account, path.container),
+                                  quote(path.obj, safe='')))
+        resp = sub.get_response(self.app)
+        body = resp.body
+        if resp.status_int != 200:
+            return []
+        try:
+            entries = json.loads(body)
+        except ValueError:
+            return []
+        return [e['version_id'] for e in entries if isinstance(e, dict)
+                and e.get('name') == path.obj and e.get('version_id')
+                and e['version_id'] != 'null'
+                and not str(e.get('content_type', '')).startswith(
+                    'application/x-deleted')]
+
     def delete(self, path, version=None):
         """DELETE the object ``path`` as the caller -- only its version
         ``version`` when given (a container with object versioning); the

@@ -258,7 +258,8 @@ script POSTed or opened as a job, or request body of a job run from
 ``temp_dir`` (counted in ``max_job_spool_bytes``) until the job ends.
 ``temp_dir``: spool directory (default: the system's); a job keeps there
 each object it fetched (once, whatever its number of nodes) and its nodes'
-outputs until they are written, and answers ``507`` when it is full.
+outputs until they are written, and answers ``507`` when it is full; a
+commit's journal is there while it writes (:mod:`.journal`).
 ``max_pipe_bytes``: bytes one pipe between nodes may carry;
 ``max_job_wall``: seconds a job with pipes may run (it also caps
 ``node_wall``); ``rendezvous_timeout``: seconds for every connected node
@@ -321,6 +322,7 @@ from zerocloud.middleware.dispatch import (AnswerError, Dispatcher, Fetched,
                                            Stopped, copy_bounded, node_spec,
                                            open_spool_file, spec_request_tar)
 from zerocloud.middleware.green import keeping_txn
+from zerocloud.middleware.journal import COMMIT_HEADER, Journal, recover
 from zerocloud.middleware.placement import RingView, place
 from zerocloud.middleware.planner import (attach_object, expand,
                                           needs_listing, script_node)
@@ -357,6 +359,10 @@ _OPEN_PATHS = ('/%s/' % OPEN_PREFIX, '/%s/' % ENDPOINT_PREFIX)
 ROLL_BACK_PATIENCE = 30
 #: ``X-Zerocloud-Dry-Run: 1`` answers the plan without running it.
 DRY_RUN_HEADER = 'X-Zerocloud-Dry-Run'
+#: Seconds before trying again to roll back a stopped proxy's commit that
+#: Swift would not let be undone.
+RECOVER_RETRY = 60
+
 #: The first bytes of an ELF file.
 ELF_MAGIC = b'\x7fELF'
 
@@ -520,16 +526,24 @@ class ProxyFilter:
         self.ring_loader = ring_loader or (
             lambda index: POLICIES.get_object_ring(index, conf.swift_dir))
         # What a proxy killed mid-job left: spools, upload copies.
-        temp_dir = conf.temp_dir or tempfile.gettempdir()
-        removed = owner.sweep(temp_dir, [JOB_SPOOL_PREFIX,
-                                         UPLOAD_SPOOL_PREFIX])
+        self.temp_dir = conf.temp_dir or tempfile.gettempdir()
+        removed = owner.sweep(self.temp_dir, [JOB_SPOOL_PREFIX,
+                                              UPLOAD_SPOOL_PREFIX])
         if removed:
             self.logger.warning('removed %d job spools of stopped proxies '
-                                'from %s', len(removed), temp_dir)
+                                'from %s', len(removed), self.temp_dir)
+        # Commits a stopped proxy left half-done are rolled back by the
+        # first request's process (not at load: Swift loads the pipeline
+        # in its parent process too, which serves nothing).
+        self._recover_at = 0.0
+        self._recovering = False
 
     # --- routing ----------------------------------------------------------
 
     def __call__(self, env, start_response):
+        if not self._recovering and time.monotonic() >= self._recover_at:
+            self._recovering = True
+            eventlet.spawn_n(self.recover_commits)
         if env.get('swift.source'):
             # Another filter's own request (s3api's, bulk's...), which may
             # carry its client's headers: never a job, nor an upload to
@@ -1838,12 +1852,27 @@ class ProxyFilter:
         return headers, skip
 
     def _commit(self, caller, outputs, report):
+        try:
+            journal = Journal(self.temp_dir, [chan.path
+                                              for chan, *_ in outputs])
+        except OSError as err:
+            report.fail(507, 'no room on the proxy for the commit journal '
+                        'of the outputs (%s): nothing was written'
+                        % (err.strerror or err))
+            self.logger.error('commit: %s', report.message)
+            return
+        try:
+            self._commit_journaled(caller, outputs, report, journal.id)
+        finally:
+            journal.close()
+
+    def _commit_journaled(self, caller, outputs, report, commit_id):
         # Concurrently, bounded like the dispatch: one PUT at a time made a
         # 200-output job spend most of its time here.
         pool = eventlet.GreenPool(self.conf.dispatch_concurrency)
         results = list(pool.imap(keeping_txn(
-            self.logger, lambda item: self._put_output(caller, *item)),
-            outputs))
+            self.logger, lambda item: self._put_output(
+                caller, *item, commit_id=commit_id)), outputs))
         failed = [(chan, resp) for (chan, *_), resp in zip(outputs, results)
                   if not resp.is_success]
         if failed:
@@ -1867,9 +1896,76 @@ class ProxyFilter:
         self.logger.update_stats('outputs.written', len(outputs))
 
     @staticmethod
-    def _put_output(caller, chan, path, headers, offset):
+    def _put_output(caller, chan, path, headers, offset, commit_id):
         return caller.put(chan.path, path, os.path.getsize(path) - offset,
-                          headers, offset)
+                          dict(headers, **{COMMIT_HEADER: commit_id}),
+                          offset)
+
+    def recover_commits(self):
+        """Roll back the commits that stopped proxies left half-done
+        (:mod:`zerocloud.middleware.journal`); tried again a minute later
+        when Swift would not let one be undone now."""
+        failed = []
+
+        def undo(commit_id, outputs):
+            done = self.undo_commit(commit_id, outputs)
+            if not done:
+                failed.append(commit_id)
+            return done
+        try:
+            recover(self.temp_dir, undo)
+        except Exception:
+            self.logger.exception('rolling back the commits of stopped '
+                                  'proxies')
+            failed.append(None)
+        finally:
+            self._recover_at = time.monotonic() + RECOVER_RETRY \
+                if failed else float('inf')
+            self._recovering = False
+
+    def undo_commit(self, commit_id, outputs):
+        """Delete the outputs ``[(account, container, object)]`` that
+        still carry ``commit_id`` (one written since by anybody else is
+        left), as :meth:`roll_back` would have; True when all is done."""
+        caller = Caller(self.app, swob.Request.blank('/'))   # no auth
+        deleted, done = [], True
+        for account, container, obj in outputs:
+            path = SwiftPath(account, container, obj)
+            status, headers = caller.head(path)
+            if status != 404 and not 200 <= status < 300:
+                done = False
+                continue
+            current = status != 404 and \
+                headers.get(COMMIT_HEADER) == commit_id
+            version = headers.get('X-Object-Version-Id') \
+                if current else None
+            # With object versioning, a PUT cut short may have stored its
+            # version without making it current: those go first, or the
+            # restore below could make one of them current.
+            ours = [v for v in caller.versions(path) if v != version
+                    and caller.head(path, v)[1].get(COMMIT_HEADER)
+                    == commit_id]
+            if current:
+                ours.append(version if version != 'null' else None)
+            for each in ours:
+                status = self._delete_persistently(caller, path, each)
+                if status >= 300 and status != 404:
+                    self.logger.error('roll-back of a stopped proxy\'s '
+                                      'commit: could not delete %s (%s)',
+                                      path.url, reason_phrase(status))
+                    done = False
+                    break
+            else:
+                if current and version not in (None, 'null'):
+                    caller.restore_version(path)
+                if ours:
+                    deleted.append(path.url)
+        self.logger.warning(
+            'rolled back the commit of a stopped proxy: %d of its %d '
+            'outputs were written, now deleted%s', len(deleted),
+            len(outputs), ': ' + ', '.join(deleted[:5]) + (
+                ', ...' if len(deleted) > 5 else '') if deleted else '')
+        return done
 
     def roll_back(self, caller, written):
         """A commit failed half-way: delete what it wrote (``[(path,

@@ -94,6 +94,10 @@ class FakeSwift:
             return swob.HTTPCreated()
         if path not in self.objects:
             return swob.HTTPNotFound()
+        if req.method == 'DELETE':
+            del self.objects[path]
+            self.meta.pop(path, None)
+            return swob.HTTPNoContent()
         broken = self.broken.get(path) if req.method == 'GET' else None
         if isinstance(broken, int):
             return swob.Response(status=broken)
@@ -104,9 +108,11 @@ class FakeSwift:
                                  app_iter=[self.objects[path]])
             resp.content_length = broken[1]
             return resp
-        return swob.Response(body=self.objects[path], headers={
+        return swob.Response(body=self.objects[path], headers=dict({
+            k: v for k, v in self.meta.get(path, {}).items()
+            if k.lower().startswith('x-object-sysmeta-')}, **{
             'Content-Type': self.types.get(path, 'application/x-elf'),
-            'ETag': hashlib.md5(self.objects[path]).hexdigest()})
+            'ETag': hashlib.md5(self.objects[path]).hexdigest()}))
 
     def listing(self, req, entries):
         marker = req.params.get('marker', '')

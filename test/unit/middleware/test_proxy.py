@@ -3,11 +3,13 @@
 """The proxy filter end to end, built through its real filter_factory, on a
 fake Swift backend, a fake ring and fake object servers."""
 import configparser
+import errno
 import io
 import hashlib
 import json
 import os
 import tarfile
+import time
 
 import eventlet
 import eventlet.event
@@ -3101,3 +3103,96 @@ def test_a_restarted_proxy_removes_the_spools_a_killed_one_left(
     os.mkdir(os.path.join(spool_dir, mine))
     make(swift, spool_dir=spool_dir)
     assert os.listdir(spool_dir) == [mine]
+
+
+# --- the commit journal: a proxy killed mid-commit --------------------------
+
+def test_outputs_carry_their_commit_s_id_and_its_journal_goes(
+        swift, spool_dir):
+    from zerocloud.middleware.journal import COMMIT_HEADER
+    swift.add('/v1/AUTH_test/data/a.txt', b'x')
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'ab'})),
+        spool_dir=spool_dir)
+    resp, body = call(app, job_request([group('g', count=2, devices=[
+        {'name': 'stdout', 'path': 'swift://~/out/*'}])]))
+    assert resp.status_int == 200, body
+    outs = ('/v1/AUTH_test/out/g-1', '/v1/AUTH_test/out/g-2')
+    ids = {swift.meta[p][COMMIT_HEADER] for p in outs}
+    assert len(ids) == 1 and len(ids.pop()) == 32
+    assert os.listdir(spool_dir) == []
+
+
+def test_no_room_for_the_journal_writes_nothing(swift, spool_dir,
+                                                monkeypatch):
+    def full(directory, outputs):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(proxy, 'Journal', full)
+    app, servers = make(swift, FakeObjectServers(
+        lambda spec, members: (0, {'/dev/stdout': b'ab'})),
+        spool_dir=spool_dir)
+    resp, body = call(app, job_request([group('g', count=2, devices=[
+        {'name': 'stdout', 'path': 'swift://~/out/*'}])]))
+    assert resp.status_int == 507
+    assert json.loads(body)['message'] == (
+        'no room on the proxy for the commit journal of the outputs (No '
+        'space left on device): nothing was written')
+    assert not swift.requests('PUT')
+
+
+def test_a_stopped_proxy_s_half_commit_is_rolled_back(swift, spool_dir):
+    from zerocloud.middleware.journal import COMMIT_HEADER, JOURNAL_PREFIX
+    cid = 'cd' * 16
+    os.makedirs(spool_dir)
+    journal = os.path.join(spool_dir, '%s%s.json' % (JOURNAL_PREFIX, cid))
+    with open(journal, 'w') as f:
+        json.dump({'id': cid, 'outputs': [
+            ['AUTH_test', 'out', 'written'], ['AUTH_test', 'out', 'since'],
+            ['AUTH_test', 'out', 'never']]}, f)
+    swift.add('/v1/AUTH_test/out/written', b'half')
+    swift.meta['/v1/AUTH_test/out/written'] = {COMMIT_HEADER: cid}
+    # Written by somebody else after the proxy died: not the job's.
+    swift.add('/v1/AUTH_test/out/since', b'new')
+    swift.meta['/v1/AUTH_test/out/since'] = {COMMIT_HEADER: 'ef' * 16}
+    swift.add('/v1/AUTH_test/data/keep', b'k')
+    app, _ = make(swift, spool_dir=spool_dir)
+    resp, _ = call(app, swob.Request.blank('/v1/AUTH_test/data/keep'))
+    assert resp.status_int == 200
+    wait_until(lambda: not os.path.exists(journal))
+    assert '/v1/AUTH_test/out/written' not in swift.objects
+    assert swift.objects['/v1/AUTH_test/out/since'] == b'new'
+    assert [c[1] for c in swift.requests('DELETE')] == [
+        '/v1/AUTH_test/out/written']
+    # Done once per process.
+    call(app, swob.Request.blank('/v1/AUTH_test/data/keep'))
+    assert len(swift.requests('HEAD')) == 3
+
+
+def test_a_roll_back_swift_refuses_now_is_tried_again(
+        swift, spool_dir, monkeypatch):
+    from zerocloud.middleware.journal import COMMIT_HEADER, JOURNAL_PREFIX
+    monkeypatch.setattr(proxy, 'ROLL_BACK_PATIENCE', 0)
+    cid = 'cd' * 16
+    os.makedirs(spool_dir)
+    journal = os.path.join(spool_dir, '%s%s.json' % (JOURNAL_PREFIX, cid))
+    with open(journal, 'w') as f:
+        json.dump({'id': cid, 'outputs': [['AUTH_test', 'out', 'w']]}, f)
+    swift.add('/v1/AUTH_test/out/w', b'half')
+    swift.meta['/v1/AUTH_test/out/w'] = {COMMIT_HEADER: cid}
+    original = swift.handle
+    busy = [True]
+
+    def handle(req, body):
+        if req.method == 'DELETE' and busy[0]:
+            return swob.HTTPServiceUnavailable()
+        return original(req, body)
+    swift.handle = handle
+    app, _ = make(swift, spool_dir=spool_dir)
+    call(app, swob.Request.blank('/v1/AUTH_test/out/w', method='HEAD'))
+    wait_until(lambda: not app._recovering)
+    assert os.path.exists(journal) and app._recover_at > time.monotonic()
+    busy[0] = False
+    app._recover_at = 0
+    call(app, swob.Request.blank('/v1/AUTH_test/out/w', method='HEAD'))
+    wait_until(lambda: not os.path.exists(journal))
+    assert '/v1/AUTH_test/out/w' not in swift.objects
