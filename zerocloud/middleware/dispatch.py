@@ -85,7 +85,14 @@ class AnswerError(Exception):
 
 class Stopped(Exception):
     """:meth:`Dispatcher.run` ended because :meth:`Dispatcher.stop` was
-    called (the client went away)."""
+    called (the client went away).  ``finished``: the outcomes of the
+    nodes that had ended; ``running``: how many more had been sent to an
+    object server (their sandboxes stopped, their use not known here)."""
+
+    def __init__(self, finished=(), running=0):
+        super().__init__('stopped')
+        self.finished = list(finished)
+        self.running = running
 
 
 class SpoolError(Exception):
@@ -631,6 +638,9 @@ class Dispatcher:
         self.gang = gang
         self._threads = []
         self._stopped = False
+        #: Outcomes of the nodes ended so far; ids of the nodes sent.
+        self._finished = []
+        self._sent = set()
         # (address, device, sha256) -> Event: a gang node is bringing that
         # program to that server (_after_428).
         self._uploads = {}
@@ -669,15 +679,20 @@ class Dispatcher:
         for request in requests:
             if self._stopped:
                 self._kill_all()
-                raise Stopped()
+                raise self._stopped_with()
             try:
                 outcomes.append(threads[id(request)].wait())
             except GreenletExit:
                 if self._stopped:   # killed by stop()
                     self._kill_all()
-                    raise Stopped() from None
+                    raise self._stopped_with() from None
                 raise
         return outcomes
+
+    def _stopped_with(self):
+        finished = list(self._finished)
+        return Stopped(finished, max(0, len(self._sent) - len(
+            {id(o.node) for o in finished})))
 
     def stop(self):
         """Abandon the job: kill every request in flight (each closes its
@@ -711,6 +726,11 @@ class Dispatcher:
         """Try the node's candidates in order; returns a NodeOutcome.
         A replicated node runs its copies at once, each on its own
         servers, and merges them (:mod:`zerocloud.middleware.copies`)."""
+        outcome = self._run_one(request)
+        self._finished.append(outcome)
+        return outcome
+
+    def _run_one(self, request):
         node = request.node
         if node.replicate > 1 and not self._in_gang(node):
             import eventlet
@@ -862,6 +882,7 @@ class Dispatcher:
         return resp
 
     def _send(self, request, server, body):
+        self._sent.add(id(request.node))
         if isinstance(body, bytes):
             reader, length = io.BytesIO(body), len(body)
         else:

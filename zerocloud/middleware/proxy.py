@@ -1325,7 +1325,15 @@ class ProxyFilter:
                 control['stop'] = lambda: self.stop_job(dispatcher, gang)
             try:
                 outcomes = dispatcher.run(requests)
-            except Stopped:
+            except Stopped as stopped:
+                # Its sandboxes ran until now: the usage record says so.
+                report = build_report(plan, stopped.finished,
+                                      self.conf.report_stderr_bytes)
+                report.status = 499
+                unsent = len(plan.nodes) - len(report.nodes) - stopped.running
+                report.nodes.extend([{'ran': True}] * stopped.running
+                                    + [{'ran': False}] * max(0, unsent))
+                self.account_usage(req, plan, report, started)
                 raise ClientGone() from None
             finally:
                 watcher.kill()

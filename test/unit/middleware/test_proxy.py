@@ -1394,6 +1394,28 @@ def test_heartbeat_client_gone_stops_the_nodes(swift, spool_dir, statsd):
         name for name, _, _ in statsd.metrics(wait=0.05)])
 
 
+def test_a_job_whose_client_hung_up_still_logs_its_usage(
+        swift, spool_dir, monkeypatch):
+    # A user could run sandboxes unbilled by hanging up before the end.
+    finished = []
+    app, servers = make(swift, FakeObjectServers(slow(None,
+                                                      finished=finished)),
+                        spool_dir=spool_dir, heartbeat_interval='0.01')
+    lines = []
+    monkeypatch.setattr(app.logger, 'info',
+                        lambda msg, *args: lines.append(msg % args))
+    resp = heartbeat_request(wordcount_job()).get_response(app)
+    beats = iter(resp.app_iter)
+    assert next(beats) == b' '
+    wait_until(lambda: len(servers.sent) == 2)
+    resp.app_iter.close()
+    wait_until(lambda: any(line.startswith('usage ') for line in lines))
+    usage, = [line for line in lines if line.startswith('usage ')]
+    fields = dict(item.split('=', 1) for item in usage.split()[1:])
+    assert (fields['status'], fields['nodes'], fields['sandboxes'],
+            fields['cpu_ms']) == ('499', '2', '2', '0')
+
+
 def wait_until(predicate, limit=5.0):
     with eventlet.Timeout(limit):
         while not predicate():
