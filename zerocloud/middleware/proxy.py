@@ -444,6 +444,13 @@ class _TeeInput:
                                       or self.copied == length)
 
 
+def _stalled(what):
+    """The client stopped sending its request's body: 408, as Swift
+    answers such a PUT (it was a 500 and a traceback in the log)."""
+    return http_error(408, 'the %s stopped arriving: nothing came for '
+                      'client_timeout seconds' % what)
+
+
 class ClientGone(Exception):
     """The client hung up while its job ran."""
 
@@ -1545,6 +1552,9 @@ class ProxyFilter:
             spool.cleanup()
             raise http_error(413, '%s is more than the limit of %d bytes'
                              % (what, limit)) from None
+        except TimeoutError:
+            spool.cleanup()
+            raise _stalled(what) from None
         except SpoolError as err:
             spool.cleanup()
             self.logger.error('no spool for a %s: %s', what, err.detail)
@@ -1564,7 +1574,10 @@ class ProxyFilter:
         if req.content_length is not None and req.content_length > limit:
             raise http_error(413, '%s is %d bytes, more than the limit of %d'
                              % (what, req.content_length, limit))
-        body = req.environ['wsgi.input'].read(limit + 1)
+        try:
+            body = req.environ['wsgi.input'].read(limit + 1)
+        except TimeoutError:
+            raise _stalled(what) from None
         if len(body) > limit:
             raise http_error(413, '%s is more than the limit of %d bytes'
                              % (what, limit))

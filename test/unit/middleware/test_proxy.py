@@ -3218,3 +3218,27 @@ def test_a_roll_back_swift_refuses_now_is_tried_again(
     call(app, swob.Request.blank('/v1/AUTH_test/out/w', method='HEAD'))
     wait_until(lambda: not os.path.exists(journal))
     assert '/v1/AUTH_test/out/w' not in swift.objects
+
+
+class _Stalling(io.BytesIO):
+    """A request body that stops coming: eventlet's input raises the
+    socket's timeout once client_timeout passes."""
+
+    def read(self, size=-1):
+        raise TimeoutError('timed out')
+
+
+@pytest.mark.parametrize('headers', [{}, {'X-Zerovm-Source':
+                                          'swift://~/jobs/sort.json'}])
+def test_a_body_that_stops_arriving_is_408(swift, spool_dir, headers):
+    # Was 500 "internal error running the job", and a traceback.
+    swift.add('/v1/AUTH_test/jobs/sort.json', json.dumps(STORED).encode())
+    app, servers = make(swift, spool_dir=spool_dir)
+    req = job_request(b'[{"name": ', headers=headers)
+    req.environ['wsgi.input'] = _Stalling()
+    req.content_length = 500
+    resp, body = call(app, req)
+    assert resp.status_int == 408
+    assert body.endswith(b' stopped arriving: nothing came for '
+                         b'client_timeout seconds\n')
+    assert not servers.sent and os.listdir(spool_dir) == []
