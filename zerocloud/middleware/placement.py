@@ -17,6 +17,7 @@ the proxy passes a real ring with :meth:`RingView.from_swift_ring` or
 :func:`load_swift_ring`. Pure apart from :func:`load_swift_ring`, which
 reads a ring file.
 """
+import collections
 import dataclasses
 import math
 
@@ -150,7 +151,7 @@ def place(plan, ring):
                     'those holding %s' % node.attach.url
                     if node.attach is not None else "the ring's servers"))
         nodes.append(dataclasses.replace(node, candidates=found))
-    return dataclasses.replace(plan, nodes=_colocate(nodes))
+    return dataclasses.replace(plan, nodes=_balance_gang(_colocate(nodes)))
 
 
 def _server_key(server):
@@ -195,6 +196,44 @@ def _colocate(nodes):
                 first = [dataclasses.replace(device[best], partition=None)]
             nodes[i] = dataclasses.replace(node,
                                            candidates=tuple(first + rest))
+    return tuple(nodes)
+
+
+def _balance_gang(nodes):
+    """The first choices of the nodes joined by pipes, spread over their
+    candidates' servers as evenly as they allow.
+
+    A gang's nodes must all be admitted at once, each on one of its
+    candidates; each node taking its primary, an unlucky hashing sent most
+    of a 15-node MapReduce to one server (8 places asked of its 6), whose
+    overflow found the second replica's server full too, while the third
+    stayed nearly idle: the job was refused as busy on an idle cluster,
+    every time.  Greedily, in plan order, each node (but those with a
+    ``location``, which keep theirs) now takes first the least loaded of
+    its candidates' servers, the earlier candidate on a tie; the others
+    stay behind it, in order, for failover."""
+    nodes = list(nodes)
+    load = collections.Counter()
+    gang = [i for i, node in enumerate(nodes)
+            if any(c.kind == 'pipe' for c in node.channels)
+            and node.candidates]
+    for i in gang:
+        if nodes[i].location is not None:
+            load[_server_key(nodes[i].candidates[0])] += 1
+    for i in gang:
+        node = nodes[i]
+        if node.location is not None:
+            continue
+        keys = []
+        for server in node.candidates:
+            if _server_key(server) not in keys:
+                keys.append(_server_key(server))
+        best = min(keys, key=lambda k: (load[k], keys.index(k)))
+        load[best] += 1
+        if best != keys[0]:
+            nodes[i] = dataclasses.replace(node, candidates=tuple(
+                [s for s in node.candidates if _server_key(s) == best]
+                + [s for s in node.candidates if _server_key(s) != best]))
     return tuple(nodes)
 
 

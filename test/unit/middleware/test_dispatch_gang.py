@@ -87,6 +87,11 @@ def plan_of(writers=2, solo=0):
     return place(expand(parse_job(json.dumps(groups), 'AUTH_t')), ring)
 
 
+def _node(plan, name):
+    node, = [n for n in plan.nodes if n.name == name]
+    return node
+
+
 def gang_of(plan):
     return FakeGang(n.name for n in plan.nodes
                     if any(c.kind == 'pipe' for c in n.channels))
@@ -204,10 +209,11 @@ def test_gang_node_error_answer_fails_the_gang(spool, status):
         behave=lambda d, s: status if s['node'] in ('b', 's') else None)
     outcomes = {o.node.name: o for o in dispatch(servers, spool, plan,
                                                  gang)}
-    assert sent_to(servers, 'b') == ['sda']
+    first = _node(plan, 'b').candidates[0]
+    assert sent_to(servers, 'b') == [first.device]
     assert gang.failed == [
-        ('b', status, 'object server 10.0.0.0:6200/sda answered %d: busy'
-         % status)]
+        ('b', status, 'object server %s:6200/%s answered %d: busy'
+         % (first.ip, first.device, status))]
     assert outcomes['b'].status == status
     # The same answer from a node outside the gang fails only that node.
     assert not outcomes['s'].ran and outcomes['s'].status == status
@@ -221,11 +227,13 @@ def test_gang_node_nowhere_to_run_fails_the_gang(spool):
         else None)
     outcomes = {o.node.name: o for o in dispatch(servers, spool, plan,
                                                  gang)}
-    assert sent_to(servers, 'a-2') == ['sda', 'sdb', 'sdc']
+    tried = _node(plan, 'a-2').candidates
+    assert sent_to(servers, 'a-2') == [s.device for s in tried]
     assert gang.failed == [('a-2', 503, outcomes['a-2'].error)]
     assert outcomes['a-2'].error.startswith(
         'no object server could run node "a-2": tried '
-        '10.0.0.0:6200/sda (unreachable: unreachable), ')
+        '%s:6200/%s (unreachable: unreachable), '
+        % (tried[0].ip, tried[0].device))
 
 
 def test_a_gang_node_that_ran_and_failed_is_left_to_the_rendezvous(spool):
@@ -322,12 +330,15 @@ def test_a_cold_server_gets_the_program_once_for_a_gang(spool):
     with Timeout(LIMIT):
         outcomes = dispatcher.run(cold_requests(plan, spool))
     assert all(o.ran for o in outcomes), [o.error for o in outcomes]
-    first = SERVERS[0]['device']    # every node's first candidate
+    # The gang's first choices, spread over the three servers.
+    firsts = {_node(plan, n).candidates[0].device for n in gang.names}
+    assert len(firsts) == 3
     gang_uploads = [n for d, n in brought(servers) if gang.in_gang(n)]
     solo_uploads = [n for d, n in brought(servers) if not gang.in_gang(n)]
-    # One gang node brought it; the 6 others were sent again without it.
-    assert len(gang_uploads) == 1, brought(servers)
-    assert {d for d, _ in brought(servers)} == {first}
+    # One gang node brought it to each server; the 4 others were sent
+    # again without it.
+    assert sorted(d for d, n in brought(servers) if gang.in_gang(n)) == \
+        sorted(firsts), brought(servers)
     for node in gang.names - set(gang_uploads):
         tries = [s for s in servers.sent if s['spec']['node'] == node]
         assert [('exec' in s['members']) for s in tries] == [False, False]

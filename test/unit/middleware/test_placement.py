@@ -238,3 +238,30 @@ def test_plan_json_includes_candidates():
     cand = data['nodes'][0]['candidates'][0]
     assert set(cand) == {'ip', 'port', 'device', 'id', 'partition', 'local'}
     assert SwiftPath(ACCOUNT, 'c', 'o').url == data['nodes'][0]['attach']
+
+
+def test_connected_nodes_spread_their_first_choices():
+    # Reviewer L: 8 of a 15-node MapReduce had their primary on one server
+    # (6 places), the overflow found the secondary's full too, and the
+    # third server was idle: refused as busy on an idle cluster.
+    a, b, c = DEVS[0], DEVS[2], DEVS[3]     # three servers
+
+    def nodes(account, container, obj):
+        return 7, [c, a] if obj.startswith('red') else [a, b]
+    view = RingView(nodes)
+    listing = {'c': ['m%02d' % i for i in range(12)]}
+    mappers = reader('map', 'swift://~/c/m*', connect=['red'])
+    reducers = dict(name='red', exec={'path': 'swift://~/e/p'}, count=3,
+                    devices=[{'name': 'stdout',
+                              'path': 'swift://~/c/red*.txt'}])
+    connected = place(make_plan(mappers, reducers, listing=listing), view)
+    firsts = collections.Counter(n.candidates[0].ip for n in connected.nodes)
+    assert firsts == {'10.0.0.1': 6, '10.0.0.2': 6, '10.0.0.3': 3}
+    for node in connected.nodes:    # still only their own servers
+        assert {s.device for s in node.candidates} == (
+            {'sda', 'sdd'} if node.name.startswith('red') else
+            {'sda', 'sdc'})
+    # Nodes without pipes keep their primary first.
+    alone = place(make_plan(reader('map', 'swift://~/c/m*'),
+                            listing=listing), view)
+    assert {n.candidates[0].ip for n in alone.nodes} == {'10.0.0.1'}
