@@ -34,7 +34,8 @@ reads the job limits above)::
     # conn_timeout = 0.5
     # Seconds to wait for an object server's answer (the node's run
     # included) and between reads of it; more than node_wall plus
-    # rendezvous_timeout plus 10.
+    # rendezvous_timeout plus 10 (checked), and plus the object servers'
+    # queue_timeout (not checked here).
     # node_timeout = 120
     # Limits given to every node's sandbox: guest memory in bytes (at
     # least 9437184), CPU seconds, wall-clock seconds and bytes written

@@ -219,7 +219,10 @@ limits (``doc/job_format.rst``).  ``dispatch_concurrency``: backend requests
 one job keeps in flight.  ``conn_timeout``, ``node_timeout``: seconds to
 connect to an object server, and to wait for its answer (the run included)
 and between reads: more than ``node_wall`` plus ``rendezvous_timeout`` plus
-10 s (checked at start-up), or a long node's answer would look lost.
+10 s (checked at start-up), or a long node's answer would look lost, and
+more than that plus the object servers' ``queue_timeout`` (which the proxy
+cannot check), or a node that waited for a slot would be run again
+elsewhere while it runs.
 ``node_memory`` (bytes), ``node_cpu`` (seconds), ``node_wall`` (seconds),
 ``node_max_output`` (bytes over all outputs, also what the proxy spools of
 a node's answer): every node's sandbox limits.
