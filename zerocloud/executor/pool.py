@@ -22,6 +22,7 @@ requests meanwhile; ``eventlet.tpool`` has 20 threads unless
 ``EVENTLET_THREADPOOL_SIZE`` says otherwise, which bounds ``max_running``.
 """
 import contextlib
+import time
 
 from eventlet import semaphore, tpool
 
@@ -32,6 +33,15 @@ __all__ = ['Pool', 'PoolFull']
 
 class PoolFull(ZeroCloudError):
     """No room: the queue is full, or no slot came in time."""
+
+
+class Abandoned(ZeroCloudError):
+    """The request waiting for a slot was given up (its client is gone)
+    before it got one."""
+
+
+#: Seconds between looks at whether a queued request was given up.
+ABANDON_POLL = 0.25
 
 
 class Pool:
@@ -96,15 +106,25 @@ class Pool:
             self.admitted -= 1
 
     @contextlib.contextmanager
-    def slot(self, timeout=None):
+    def slot(self, timeout=None, given_up=None):
         """Hold a sandbox slot, waiting at most ``timeout`` seconds
-        (default ``queue_timeout``) for one.
+        (default ``queue_timeout``) for one, and no longer once
+        ``given_up()`` is true.
 
         :raises PoolFull: when no slot is free in time.
+        :raises Abandoned: when ``given_up()`` became true first.
         """
         timeout = self.queue_timeout if timeout is None else timeout
-        if not self._slots.acquire(timeout=timeout):
-            raise PoolFull('no sandbox free within %s s' % timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            step = left if given_up is None else min(left, ABANDON_POLL)
+            if self._slots.acquire(timeout=max(0, step)):
+                break
+            if given_up is not None and given_up():
+                raise Abandoned('given up while waiting for a sandbox')
+            if left <= step:
+                raise PoolFull('no sandbox free within %s s' % timeout)
         self.running += 1
         try:
             yield self
@@ -116,10 +136,12 @@ class Pool:
         """Run ``func(*args)`` in a worker thread (hold a :meth:`slot`)."""
         return self._execute(func, *args)
 
-    def run(self, func, *args):
+    def run(self, func, *args, given_up=None):
         """Wait for a slot, run ``func(*args)`` in a worker thread.
 
         :raises PoolFull: when no slot is free within ``queue_timeout``.
+        :raises Abandoned: when ``given_up()`` became true first (a
+            request whose proxy hung up must not keep its queue place).
         """
-        with self.slot():
+        with self.slot(given_up=given_up):
             return self._execute(func, *args)

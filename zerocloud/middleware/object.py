@@ -167,7 +167,7 @@ from zerocloud.exceptions import (ManifestError, SandboxError, SpecError,
                                   ValidationError)
 from zerocloud.executor.base import NodeJob, NodeResult, parse_spec
 from zerocloud.executor.cache import CACHE_DIR, ExecCache
-from zerocloud.executor.pool import Pool, PoolFull
+from zerocloud.executor.pool import Abandoned, Pool, PoolFull
 from zerocloud.executor.result import Reason, RunResult
 from zerocloud.executor.sandbox import SandboxExecutor
 from zerocloud import owner
@@ -807,10 +807,16 @@ class ObjectFilter:
                 def validate_and_run(*args):
                     started.append(time.time())     # holds a slot now
                     return self._validate_and_run(*args)
-                outcome = self.pool.run(validate_and_run, job, cancel,
-                                        False, from_cache)
+                outcome = self.pool.run(
+                    validate_and_run, job, cancel, False, from_cache,
+                    given_up=lambda: cancel.cancelled)
                 self.logger.timing('queue.timing',
                                    (started[0] - queued) * 1000)
+        except Abandoned:
+            self.logger.info('node %s on %s: the proxy hung up while it '
+                             'waited for a sandbox', job.spec.node, req.path)
+            raise swob.HTTPServiceUnavailable(
+                body='zerocloud: the proxy hung up', request=req)
         except ValidationError as exc:
             self.logger.info('invalid program for node %s: %s',
                              job.spec.node, exc)

@@ -6,7 +6,7 @@ import time
 import eventlet
 import pytest
 
-from zerocloud.executor.pool import Pool, PoolFull
+from zerocloud.executor.pool import Abandoned, Pool, PoolFull
 
 
 def test_admission_is_bounded_by_running_plus_queued():
@@ -52,6 +52,27 @@ def test_no_slot_in_time_is_pool_full():
     gate.set()
     assert first.wait() is True
     assert pool.run(lambda: 'free again') == 'free again'
+
+
+def test_a_queued_request_given_up_leaves_the_queue():
+    # Reviewer L: a request whose proxy hung up kept its queue place until
+    # a slot freed, then took the slot only to abort.
+    pool = Pool(1, 1, 60)
+    gate = threading.Event()
+    first = eventlet.spawn(pool.run, gate.wait, 5)
+    while pool.running == 0:
+        eventlet.sleep(0.01)
+    gone = []
+    eventlet.spawn_after(0.2, gone.append, True)
+    ran = []
+    with eventlet.Timeout(5):
+        with pytest.raises(Abandoned):
+            pool.run(ran.append, 1, given_up=lambda: bool(gone))
+    assert not ran and pool.running == 1
+    gate.set()
+    assert first.wait() is True
+    assert pool.run(lambda: 'free', given_up=lambda: False) == 'free'
+    assert pool.running == 0
 
 
 def test_bad_sizes():
