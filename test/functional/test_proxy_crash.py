@@ -60,7 +60,7 @@ def test_a_commit_cut_by_a_killed_proxy_is_rolled_back(cluster, programs):
         try:
             answered['answer'] = client.submit(url, token, json.dumps(job))
         except Exception as err:        # the proxy went away: expected
-            answered['error'] = err
+            answered['error'] = repr(err)
     thread = threading.Thread(target=submit)
     thread.start()
     deadline = time.monotonic() + 120
